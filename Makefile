@@ -1,0 +1,47 @@
+# Two commands matter: `make demo` and `make test`. Everything else is a building block of those.
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(PYTHON) -m uv
+STATE_DIR ?= .local/sagemaker
+PORT ?= 4566
+ENDPOINT_URL := http://127.0.0.1:$(PORT)
+
+.PHONY: install requirements test lint format demo local-sagemaker stop bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt
+	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
+	@test -x $(PY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --quiet --python $(PY) --compile-bytecode requirements.txt
+	@touch $@
+
+requirements:
+	$(UV) pip compile --quiet --python-version 3.11 --no-header requirements.in -o requirements.txt
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+test: lint
+	$(PY) -m pytest
+
+local-sagemaker: install
+	@$(PY) -m include.local_sagemaker start --port $(PORT) --state-dir $(STATE_DIR)
+
+stop:
+	@$(PY) -m include.local_sagemaker stop --state-dir $(STATE_DIR)
+
+demo: install local-sagemaker
+	AWS_ENDPOINT_URL=$(ENDPOINT_URL) $(PY) -m include.demo
+
+bench: install
+	$(PY) benchmarks/overhead.py
+
+clean: stop
+	rm -rf .local

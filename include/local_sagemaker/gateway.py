@@ -1,0 +1,94 @@
+"""One loopback port for every AWS service the project uses.
+
+SageMaker (JSON 1.1, `X-Amz-Target: SageMaker.*`) and sagemaker-runtime (`POST /endpoints/<name>/
+invocations`) are answered by this package; everything else (S3, CloudWatch Logs, STS, IAM) goes to moto's
+server application in-process. Writes to S3 are mirrored to disk before the client sees its success.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+from .api.wire import handle_invocation, handle_sagemaker, invocation_endpoint, is_sagemaker
+from .runner.training import SpotSettings
+from .runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+HEALTH_PATH = "/_local_sagemaker/health"
+_READ_ONLY = {"GET", "HEAD", "OPTIONS"}
+
+
+class Gateway:
+    """The WSGI application."""
+
+    def __init__(self, runtime: Runtime) -> None:
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+        self.runtime = runtime
+        self.moto = DomainDispatcherApplication(create_backend_app)
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path == HEALTH_PATH:
+            return self._reply(start_response, 200, {"Content-Type": "application/json"}, b'{"status": "ok"}')
+        if is_sagemaker(environ):
+            status, headers, body = handle_sagemaker(self.runtime, environ, _read_body(environ))
+            return self._reply(start_response, status, headers, body)
+        endpoint = invocation_endpoint(environ)
+        if endpoint is not None:
+            status, headers, body = handle_invocation(self.runtime, environ, endpoint, _read_body(environ))
+            return self._reply(start_response, status, headers, body)
+        response = self.moto(environ, start_response)
+        if environ.get("REQUEST_METHOD") not in _READ_ONLY:
+            self.runtime.s3.sync()
+        return response
+
+    @staticmethod
+    def _reply(start_response: Any, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:
+        from http import HTTPStatus
+
+        reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
+        return [body]
+
+
+def _read_body(environ: dict[str, Any]) -> bytes:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    return environ["wsgi.input"].read(length) if length else b""
+
+
+class LocalSageMaker:
+    """Binds the port, builds the runtime, restores state. `serve_forever()` blocks."""
+
+    def __init__(self, state_dir: Path, port: int = 0, spot: SpotSettings | None = None, host: str = "127.0.0.1"):
+        from moto.moto_server.werkzeug_app import MotoRequestHandler
+        from werkzeug.serving import make_server
+
+        state_dir.mkdir(parents=True, exist_ok=True)
+        self._app: Gateway | None = None
+        self.server = make_server(host, port, self._dispatch, threaded=True, request_handler=MotoRequestHandler)
+        self.port = self.server.server_address[1]
+        self.endpoint_url = f"http://{host}:{self.port}"
+        self.runtime = Runtime(state_dir, self.endpoint_url, spot or SpotSettings())
+        self._app = Gateway(self.runtime)
+        self.recovered = self.runtime.load()
+        log.info("restored state: %s", json.dumps(self.recovered))
+
+    def _dispatch(self, environ: dict[str, Any], start_response: Any) -> Any:
+        assert self._app is not None
+        return self._app(environ, start_response)
+
+    def serve_forever(self) -> None:
+        import threading
+
+        # Resuming jobs and redeploying endpoints call back into this gateway, so they start once it serves.
+        threading.Thread(target=self.runtime.resume, name="resume", daemon=True).start()
+        self.server.serve_forever()
+
+    def shutdown(self) -> None:
+        self.server.shutdown()
+        self.runtime.shutdown()

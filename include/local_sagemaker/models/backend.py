@@ -1,0 +1,292 @@
+"""One SageMaker backend per region: the operations, each a method named after it in snake_case.
+
+Methods take the request dict (already validated against the input shape by the api layer) and return the
+response dict. Running work is delegated to the runtime: `runtime.training` runs jobs,
+`runtime.endpoints` runs inference processes; both report back through `save`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from ..api.errors import ResourceInUse, ResourceNotFound, ValidationException, could_not_find
+from .base import arn, filter_and_sort, paginate
+from .hosting import Endpoint, EndpointConfig, Model
+from .store import StateStore
+from .training import TrainingJob, validate_create
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+
+
+class SageMakerBackend:
+    def __init__(self, region: str, store: StateStore, runtime: Runtime) -> None:
+        self.region = region
+        self.store = store
+        self.runtime = runtime
+        self.lock = threading.RLock()
+        self.training_jobs: dict[str, TrainingJob] = {}
+        self.models: dict[str, Model] = {}
+        self.endpoint_configs: dict[str, EndpointConfig] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.tags: dict[str, list[dict[str, str]]] = {}
+
+    # --- persistence ---------------------------------------------------------------------------
+    def save(self, resource: Any) -> None:
+        with self.lock:
+            self.store.put(self.region, resource.kind, resource.name, resource.record())
+
+    def restore(self, kind: str, name: str, body: dict[str, Any]) -> None:
+        if kind == TrainingJob.kind:
+            self.training_jobs[name] = TrainingJob.from_record(self.region, body)
+        elif kind == Model.kind:
+            self.models[name] = Model.from_record(self.region, body)
+        elif kind == EndpointConfig.kind:
+            self.endpoint_configs[name] = EndpointConfig.from_record(self.region, body)
+        elif kind == Endpoint.kind:
+            self.endpoints[name] = Endpoint.from_record(self.region, name, body)
+        elif kind == "tags":
+            self.tags[name] = body["tags"]
+
+    def _set_tags(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
+        merged = {t["Key"]: t for t in self.tags.get(resource_arn, [])}
+        merged.update({t["Key"]: t for t in tags})
+        self.tags[resource_arn] = list(merged.values())
+        self.store.put(self.region, "tags", resource_arn, {"tags": self.tags[resource_arn]})
+
+    # --- training jobs -------------------------------------------------------------------------
+    def create_training_job(self, params: dict[str, Any], tuning_job_arn: str | None = None) -> dict[str, Any]:
+        validate_create(params)
+        with self.lock:
+            name = params["TrainingJobName"]
+            if name in self.training_jobs:
+                raise ResourceInUse(
+                    f"Training job names must be unique within an AWS account and region, and a training job "
+                    f"with this name already exists ({self.training_jobs[name].arn})"
+                )
+            job = TrainingJob(self.region, params, tuning_job_arn=tuning_job_arn)
+            self.training_jobs[name] = job
+            if params.get("Tags"):
+                self._set_tags(job.arn, params["Tags"])
+            self.save(job)
+        self.runtime.training.start(self, job)
+        return {"TrainingJobArn": job.arn}
+
+    def _training_job(self, name: str) -> TrainingJob:
+        job = self.training_jobs.get(name)
+        if job is None:
+            raise ValidationException("Requested resource not found.")
+        return job
+
+    def describe_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._training_job(params["TrainingJobName"]).describe()
+
+    def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            jobs = filter_and_sort(
+                list(self.training_jobs.values()),
+                params,
+                name=lambda j: j.name,
+                created=lambda j: j.created,
+                modified=lambda j: j.modified,
+                status=lambda j: j.status,
+                sort_keys={"Status": lambda j: j.status},
+            )
+            page, token = paginate(jobs, params.get("NextToken"), params.get("MaxResults"))
+            out: dict[str, Any] = {"TrainingJobSummaries": [j.summary() for j in page]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            job = self._training_job(params["TrainingJobName"])
+            if job.terminal or job.status == "Stopping":
+                raise ValidationException(
+                    f"The request was rejected because the training job is in status {job.status}."
+                )
+            job.stop_requested = True
+            job.status = "Stopping"
+            job.set_secondary("Stopping", "Stopping the training job")
+            self.save(job)
+        return {}
+
+    # --- models --------------------------------------------------------------------------------
+    def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            name = params["ModelName"]
+            if name in self.models:
+                raise ValidationException(f'Cannot create already existing model "{self.models[name].arn}".')
+            model = Model(self.region, params)
+            self.models[name] = model
+            if params.get("Tags"):
+                self._set_tags(model.arn, params["Tags"])
+            self.save(model)
+        return {"ModelArn": model.arn}
+
+    def _model(self, name: str) -> Model:
+        model = self.models.get(name)
+        if model is None:
+            raise could_not_find("model", arn(self.region, "model", name))
+        return model
+
+    def describe_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._model(params["ModelName"]).describe()
+
+    def delete_model(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            model = self._model(params["ModelName"])
+            del self.models[model.name]
+            self.store.delete(self.region, Model.kind, model.name)
+        return {}
+
+    def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list(params, self.models, "Models")
+
+    # --- endpoint configurations ---------------------------------------------------------------
+    def create_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            name = params["EndpointConfigName"]
+            if name in self.endpoint_configs:
+                raise ValidationException(
+                    f'Cannot create already existing endpoint configuration "{self.endpoint_configs[name].arn}".'
+                )
+            config = EndpointConfig(self.region, params)
+            for variant in config.variants:
+                self._model(variant["ModelName"])
+            self.endpoint_configs[name] = config
+            if params.get("Tags"):
+                self._set_tags(config.arn, params["Tags"])
+            self.save(config)
+        return {"EndpointConfigArn": config.arn}
+
+    def _endpoint_config(self, name: str) -> EndpointConfig:
+        config = self.endpoint_configs.get(name)
+        if config is None:
+            raise could_not_find("endpoint configuration", arn(self.region, "endpoint-config", name))
+        return config
+
+    def describe_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._endpoint_config(params["EndpointConfigName"]).describe()
+
+    def delete_endpoint_config(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            config = self._endpoint_config(params["EndpointConfigName"])
+            del self.endpoint_configs[config.name]
+            self.store.delete(self.region, EndpointConfig.kind, config.name)
+        return {}
+
+    def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list(params, self.endpoint_configs, "EndpointConfigs")
+
+    # --- endpoints -----------------------------------------------------------------------------
+    def create_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            name = params["EndpointName"]
+            if name in self.endpoints:
+                raise ValidationException(f'Cannot create already existing endpoint "{self.endpoints[name].arn}".')
+            config = self._endpoint_config(params["EndpointConfigName"])
+            endpoint = Endpoint(self.region, name, config.name)
+            self.endpoints[name] = endpoint
+            if params.get("Tags"):
+                self._set_tags(endpoint.arn, params["Tags"])
+            self.save(endpoint)
+        self.runtime.endpoints.deploy(self, endpoint, config)
+        return {"EndpointArn": endpoint.arn}
+
+    def _endpoint(self, name: str) -> Endpoint:
+        endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise could_not_find("endpoint", arn(self.region, "endpoint", name))
+        return endpoint
+
+    def describe_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._endpoint(params["EndpointName"]).describe()
+
+    def update_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            endpoint = self._endpoint(params["EndpointName"])
+            if endpoint.status != "InService":
+                raise ValidationException(
+                    f'Cannot update in-progress endpoint "{endpoint.arn}".'
+                    if endpoint.status in ("Creating", "Updating")
+                    else f'Cannot update endpoint "{endpoint.arn}" in status {endpoint.status}.'
+                )
+            config = self._endpoint_config(params["EndpointConfigName"])
+            endpoint.pending_config = config.name
+            endpoint.set_status("Updating")
+            self.save(endpoint)
+        self.runtime.endpoints.deploy(self, endpoint, config)
+        return {"EndpointArn": endpoint.arn}
+
+    def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            endpoint = self._endpoint(params["EndpointName"])
+            del self.endpoints[endpoint.name]
+            self.store.delete(self.region, Endpoint.kind, endpoint.name)
+        self.runtime.endpoints.undeploy(endpoint)
+        return {}
+
+    def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
+        return self._list(params, self.endpoints, "Endpoints", status=lambda e: e.status, modified=lambda e: e.modified)
+
+    # --- tags ----------------------------------------------------------------------------------
+    def _tagged(self, resource_arn: str) -> None:
+        known = [
+            r.arn
+            for group in (self.training_jobs, self.models, self.endpoint_configs, self.endpoints)
+            for r in group.values()
+        ]
+        if resource_arn not in known and resource_arn.lower() not in known:
+            raise ResourceNotFound(f"Resource {resource_arn} does not exist.")
+
+    def add_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self._tagged(params["ResourceArn"])
+            self._set_tags(params["ResourceArn"], params["Tags"])
+            return {"Tags": params["Tags"]}
+
+    def list_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self._tagged(params["ResourceArn"])
+            tags = self.tags.get(params["ResourceArn"], [])
+            page, token = paginate(tags, params.get("NextToken"), params.get("MaxResults"), default_max=50)
+        return {"Tags": page, **({"NextToken": token} if token else {})}
+
+    def delete_tags(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            self._tagged(params["ResourceArn"])
+            keep = [t for t in self.tags.get(params["ResourceArn"], []) if t["Key"] not in params["TagKeys"]]
+            self.tags[params["ResourceArn"]] = []
+            self._set_tags(params["ResourceArn"], keep)
+        return {}
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _list(
+        self,
+        params: dict[str, Any],
+        resources: dict[str, Any],
+        key: str,
+        status: Callable[[Any], str] | None = None,
+        modified: Callable[[Any], Any] | None = None,
+    ) -> dict[str, Any]:
+        with self.lock:
+            items = filter_and_sort(
+                list(resources.values()),
+                params,
+                name=lambda r: r.name,
+                created=lambda r: r.created,
+                status=status,
+                modified=modified,
+            )
+            page, token = paginate(items, params.get("NextToken"), params.get("MaxResults"))
+            out: dict[str, Any] = {key: [r.summary() for r in page]}
+        if token:
+            out["NextToken"] = token
+        return out

@@ -1,0 +1,79 @@
+"""Pieces every resource shares: ARNs, clock, tags, declarative pagination."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .. import DEFAULT_ACCOUNT_ID
+from ..api.errors import ValidationException
+
+T = TypeVar("T")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def arn(region: str, resource_type: str, name: str) -> str:
+    # SageMaker lower-cases resource names in ARNs.
+    return f"arn:aws:sagemaker:{region}:{DEFAULT_ACCOUNT_ID}:{resource_type}/{name.lower()}"
+
+
+def paginate(
+    items: Sequence[T], next_token: str | None, max_results: int | None, default_max: int = 10
+) -> tuple[list[T], str | None]:
+    """Slice items for one page. The token is opaque to clients: base64 of the next offset."""
+    start = 0
+    if next_token:
+        try:
+            start = int(json.loads(base64.b64decode(next_token))["offset"])
+        except (ValueError, KeyError, TypeError) as exc:
+            raise ValidationException("Invalid pagination token: NextToken") from exc
+    size = max_results or default_max
+    page = list(items[start : start + size])
+    end = start + size
+    token = base64.b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(items) else None
+    return page, token
+
+
+def filter_and_sort(
+    items: Sequence[T],
+    params: dict[str, Any],
+    *,
+    name: Callable[[T], str],
+    created: Callable[[T], datetime],
+    status: Callable[[T], str] | None = None,
+    sort_keys: dict[str, Callable[[T], Any]] | None = None,
+    default_sort: str = "CreationTime",
+    modified: Callable[[T], datetime] | None = None,
+) -> list[T]:
+    """The List* filters SageMaker shares: NameContains, Creation/LastModifiedTime bounds, StatusEquals."""
+    out = list(items)
+    if params.get("NameContains"):
+        needle = params["NameContains"].lower()
+        out = [i for i in out if needle in name(i).lower()]
+    for key, op in (("CreationTimeAfter", ">"), ("CreationTimeBefore", "<")):
+        if params.get(key) is not None:
+            bound = _as_datetime(params[key])
+            out = [i for i in out if (created(i) > bound if op == ">" else created(i) < bound)]
+    if modified is not None:
+        for key, op in (("LastModifiedTimeAfter", ">"), ("LastModifiedTimeBefore", "<")):
+            if params.get(key) is not None:
+                bound = _as_datetime(params[key])
+                out = [i for i in out if (modified(i) > bound if op == ">" else modified(i) < bound)]
+    if status is not None and params.get("StatusEquals"):
+        out = [i for i in out if status(i) == params["StatusEquals"]]
+    keys = {"Name": name, "CreationTime": created, **(sort_keys or {})}
+    sort_by = params.get("SortBy") or default_sort
+    reverse = (params.get("SortOrder") or "Descending") == "Descending"
+    return sorted(out, key=keys.get(sort_by, created), reverse=reverse)
+
+
+def _as_datetime(value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    return datetime.fromtimestamp(float(value), UTC)

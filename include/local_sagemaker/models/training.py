@@ -1,0 +1,198 @@
+"""Training jobs: validation of CreateTrainingJob beyond the wire shape, status machine, describe/summary."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Any
+
+from ..api.errors import ValidationException
+from ..api.protocol import operation_model
+from .base import arn, now
+
+TERMINAL = {"Completed", "Failed", "Stopped"}
+DEFAULT_MAX_RUNTIME = 86400
+
+# What DescribeTrainingJob may echo back from the create request: every member both shapes have.
+_ECHOED = sorted(
+    set(operation_model("CreateTrainingJob").input_shape.members)
+    & set(operation_model("DescribeTrainingJob").output_shape.members) - {"TrainingJobName", "Tags"}
+)
+
+
+def validate_create(spec: dict[str, Any]) -> None:
+    """The checks AWS makes that the service model cannot express. Messages name the field."""
+    algo = spec.get("AlgorithmSpecification")
+    if not algo:
+        raise ValidationException("AlgorithmSpecification is required: give a TrainingImage.")
+    if not algo.get("TrainingImage") and not algo.get("AlgorithmName"):
+        raise ValidationException(
+            "AlgorithmSpecification.TrainingImage: either TrainingImage or AlgorithmName must be specified."
+        )
+    if not spec.get("ResourceConfig"):
+        raise ValidationException("ResourceConfig is required.")
+    stopping = spec.get("StoppingCondition") or {}
+    max_run = stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
+    max_wait = stopping.get("MaxWaitTimeInSeconds")
+    if spec.get("EnableManagedSpotTraining"):
+        if max_wait is None:
+            raise ValidationException(
+                "StoppingCondition.MaxWaitTimeInSeconds is required when EnableManagedSpotTraining is true."
+            )
+        if max_wait < max_run:
+            raise ValidationException(
+                f"Invalid MaxWaitTimeInSeconds: StoppingCondition.MaxWaitTimeInSeconds ({max_wait}) must be "
+                f"greater than or equal to StoppingCondition.MaxRuntimeInSeconds ({max_run})."
+            )
+    elif max_wait is not None:
+        raise ValidationException(
+            "Invalid MaxWaitTimeInSeconds. It is only supported when EnableManagedSpotTraining is set to true"
+        )
+    names = [c["ChannelName"] for c in spec.get("InputDataConfig") or []]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ValidationException(f"InputDataConfig: channel names must be unique, duplicated: {duplicates}")
+    for i, definition in enumerate(algo.get("MetricDefinitions") or [], start=1):
+        try:
+            compiled = re.compile(definition["Regex"])
+        except re.error as exc:
+            raise ValidationException(
+                f"AlgorithmSpecification.MetricDefinitions.{i}.Regex is not a valid regular expression "
+                f"({definition['Regex']!r}): {exc}"
+            ) from exc
+        if compiled.groups < 1:
+            raise ValidationException(
+                f"AlgorithmSpecification.MetricDefinitions.{i}.Regex must have a capture group for the value "
+                f"of metric {definition['Name']!r}."
+            )
+
+
+class TrainingJob:
+    """One training job: its create request (`spec`) plus what SageMaker tracks while it runs."""
+
+    kind = "training-job"
+
+    def __init__(self, region: str, spec: dict[str, Any], tuning_job_arn: str | None = None) -> None:
+        self.region = region
+        self.spec = spec
+        self.name: str = spec["TrainingJobName"]
+        self.arn = arn(region, "training-job", self.name)
+        self.tuning_job_arn = tuning_job_arn
+        self.created = now()
+        self.modified = self.created
+        self.status = "InProgress"
+        self.secondary = "Starting"
+        self.transitions: list[dict[str, Any]] = [
+            {
+                "Status": "Starting",
+                "StartTime": self.created,
+                "StatusMessage": "Launching requested ML instances",
+            }
+        ]
+        self.failure_reason: str | None = None
+        self.started: datetime | None = None
+        self.ended: datetime | None = None
+        # metric name -> [[timestamp, value], ...] in emission order; the last value is the final one.
+        self.metrics: dict[str, list[list[Any]]] = {}
+        self.training_seconds: int | None = None
+        self.billable_seconds: int | None = None
+        self.stop_requested = False
+        self.attempts = 0
+        self.pids: list[int] = []
+
+    # --- state machine -------------------------------------------------------------------------
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def set_secondary(self, status: str, message: str) -> None:
+        at = now()
+        if self.transitions and "EndTime" not in self.transitions[-1]:
+            self.transitions[-1]["EndTime"] = at
+        self.transitions.append({"Status": status, "StartTime": at, "StatusMessage": message})
+        self.secondary = status
+        self.modified = at
+        if status == "Training" and self.started is None:
+            self.started = at
+
+    def finish(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+        self.set_secondary(secondary, message)
+        self.transitions[-1]["EndTime"] = self.transitions[-1]["StartTime"]
+        self.status = status
+        self.failure_reason = reason
+        self.ended = self.modified
+        if self.started is None:
+            self.started = self.ended
+
+    def record_metric(self, name: str, value: float, at: datetime) -> None:
+        self.metrics.setdefault(name, []).append([at, value])
+
+    # --- views ---------------------------------------------------------------------------------
+    @property
+    def model_artifacts(self) -> str:
+        base = self.spec["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        return f"{base}/{self.name}/output/model.tar.gz"
+
+    def describe(self) -> dict[str, Any]:
+        out: dict[str, Any] = {key: self.spec[key] for key in _ECHOED if key in self.spec}
+        out.update(
+            TrainingJobName=self.name,
+            TrainingJobArn=self.arn,
+            ModelArtifacts={"S3ModelArtifacts": self.model_artifacts},
+            TrainingJobStatus=self.status,
+            SecondaryStatus=self.secondary,
+            StoppingCondition=self.spec.get("StoppingCondition") or {"MaxRuntimeInSeconds": DEFAULT_MAX_RUNTIME},
+            CreationTime=self.created,
+            LastModifiedTime=self.modified,
+            SecondaryStatusTransitions=self.transitions,
+            EnableNetworkIsolation=self.spec.get("EnableNetworkIsolation", False),
+            EnableInterContainerTrafficEncryption=self.spec.get("EnableInterContainerTrafficEncryption", False),
+            EnableManagedSpotTraining=self.spec.get("EnableManagedSpotTraining", False),
+        )
+        if self.tuning_job_arn:
+            out["TuningJobArn"] = self.tuning_job_arn
+        if self.failure_reason:
+            out["FailureReason"] = self.failure_reason
+        if self.started:
+            out["TrainingStartTime"] = self.started
+        if self.ended:
+            out["TrainingEndTime"] = self.ended
+        if self.metrics:
+            out["FinalMetricDataList"] = [
+                {"MetricName": name, "Value": series[-1][1], "Timestamp": series[-1][0]}
+                for name, series in self.metrics.items()
+            ]
+        if self.training_seconds is not None:
+            out["TrainingTimeInSeconds"] = self.training_seconds
+            out["BillableTimeInSeconds"] = self.billable_seconds
+        return out
+
+    def summary(self) -> dict[str, Any]:
+        out = {
+            "TrainingJobName": self.name,
+            "TrainingJobArn": self.arn,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.secondary,
+        }
+        if self.ended:
+            out["TrainingEndTime"] = self.ended
+        return out
+
+    # --- persistence ---------------------------------------------------------------------------
+    _STATE = (
+        "tuning_job_arn created modified status secondary transitions failure_reason started ended "
+        "metrics training_seconds billable_seconds stop_requested attempts pids"
+    ).split()
+
+    def record(self) -> dict[str, Any]:
+        return {"spec": self.spec, **{key: getattr(self, key) for key in self._STATE}}
+
+    @classmethod
+    def from_record(cls, region: str, body: dict[str, Any]) -> TrainingJob:
+        job = cls(region, body["spec"])
+        for key in cls._STATE:
+            if key in body:
+                setattr(job, key, body[key])
+        return job

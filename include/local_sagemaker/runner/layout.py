@@ -1,0 +1,133 @@
+"""The /opt/ml layout of a SageMaker training container, remapped into a per-job directory.
+
+Scripts find every path through the SM_* environment, as in SageMaker's training toolkit, so the same
+script runs here and in a container. The checkpoint directory (CheckpointConfig.LocalPath, by default
+/opt/ml/checkpoints) is passed as SM_CHECKPOINT_DIR, which a portable script reads with that default.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+CURRENT_HOST = "algo-1"
+
+
+@dataclass(frozen=True)
+class JobLayout:
+    root: Path  # plays the role of /opt/ml
+
+    @property
+    def input_config(self) -> Path:
+        return self.root / "input" / "config"
+
+    def channel(self, name: str) -> Path:
+        return self.root / "input" / "data" / name
+
+    @property
+    def model(self) -> Path:
+        return self.root / "model"
+
+    @property
+    def output(self) -> Path:
+        return self.root / "output"
+
+    @property
+    def output_data(self) -> Path:
+        return self.root / "output" / "data"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def code(self) -> Path:
+        return self.root / "code"
+
+    @property
+    def log_file(self) -> Path:
+        return self.root.parent / "training.log"
+
+    def prepare(self, spec: dict[str, Any]) -> None:
+        """Create the tree for a fresh attempt. Checkpoints survive attempts; model and output do not."""
+        for stale in (self.model, self.output):
+            shutil.rmtree(stale, ignore_errors=True)
+        for path in (self.input_config, self.model, self.output_data, self.checkpoints, self.code):
+            path.mkdir(parents=True, exist_ok=True)
+        channels = {c["ChannelName"]: c for c in spec.get("InputDataConfig") or []}
+        for name in channels:
+            self.channel(name).mkdir(parents=True, exist_ok=True)
+        config = {
+            "hyperparameters.json": spec.get("HyperParameters") or {},
+            "inputdataconfig.json": {
+                name: {
+                    key: c[key]
+                    for key in ("ContentType", "TrainingInputMode", "S3DistributionType", "RecordWrapperType")
+                    if key in c
+                }
+                for name, c in channels.items()
+            },
+            "resourceconfig.json": {
+                "current_host": CURRENT_HOST,
+                "hosts": [CURRENT_HOST],
+                "network_interface_name": "eth0",
+            },
+        }
+        for filename, body in config.items():
+            (self.input_config / filename).write_text(json.dumps(body, indent=2))
+
+    def environment(self, spec: dict[str, Any], hyperparameters: dict[str, str]) -> dict[str, str]:
+        channels = sorted(c["ChannelName"] for c in spec.get("InputDataConfig") or [])
+        env = {
+            "SM_MODEL_DIR": str(self.model),
+            "SM_INPUT_DIR": str(self.root / "input"),
+            "SM_INPUT_CONFIG_DIR": str(self.input_config),
+            "SM_INPUT_DATA_CONFIG": (self.input_config / "inputdataconfig.json").read_text(),
+            "SM_OUTPUT_DIR": str(self.output),
+            "SM_OUTPUT_DATA_DIR": str(self.output_data),
+            "SM_CHECKPOINT_DIR": str(self.checkpoints),
+            "SM_CHANNELS": json.dumps(channels),
+            "SM_HPS": json.dumps(hyperparameters),
+            "SM_HOSTS": json.dumps([CURRENT_HOST]),
+            "SM_CURRENT_HOST": CURRENT_HOST,
+            "SM_NUM_CPUS": str(os.cpu_count() or 1),
+            "SM_NUM_GPUS": "0",
+            "SM_MODULE_DIR": str(self.code),
+            "SM_OPT_ML_DIR": str(self.root),
+        }
+        for name in channels:
+            env[f"SM_CHANNEL_{name.upper()}"] = str(self.channel(name))
+        for key, value in hyperparameters.items():
+            env[f"SM_HP_{key.upper()}"] = value
+        env["SM_TRAINING_ENV"] = json.dumps(
+            {
+                "hyperparameters": hyperparameters,
+                "channel_input_dirs": {name: str(self.channel(name)) for name in channels},
+                "model_dir": str(self.model),
+                "output_data_dir": str(self.output_data),
+                "current_host": CURRENT_HOST,
+                "hosts": [CURRENT_HOST],
+                "job_name": spec["TrainingJobName"],
+            }
+        )
+        return env
+
+
+def base_environment(region: str, endpoint_url: str) -> dict[str, str]:
+    """A clean environment for job processes: nothing of the server's own (credentials stay out)."""
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
+    return {
+        **keep,
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        # A script that calls AWS (boto3) reaches this local SageMaker, as a container reaches AWS.
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_REGION": region,
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",  # noqa: S105 - a dummy credential the local services accept
+    }

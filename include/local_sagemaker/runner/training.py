@@ -1,0 +1,450 @@
+"""Run one training job as SageMaker would: download, train in a subprocess, upload, report.
+
+One thread per job supervises one subprocess at a time. It enforces MaxRuntimeInSeconds and
+StopTrainingJob (SIGTERM, a grace period, then SIGKILL), simulates managed spot interruptions (restarting
+from the checkpoints synced to CheckpointConfig.S3Uri), streams the log to CloudWatch Logs and turns log
+lines into metrics with the job's MetricDefinitions.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import logging
+import math
+import os
+import random
+import re
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from .archive import UnsafeArchive, make_tar_gz, safe_extract
+from .layout import JobLayout, base_environment
+from .logs import TRAINING_LOG_GROUP, LogShipper
+from .metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS, MetricParser
+from .s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
+
+if TYPE_CHECKING:
+    from ..models.backend import SageMakerBackend
+    from ..models.training import TrainingJob
+
+log = logging.getLogger(__name__)
+
+BUILTIN_XGBOOST = Path(__file__).with_name("builtin_xgboost.py")
+XGBOOST_IMAGE = re.compile(r"(^|/)(sagemaker-)?xgboost:[^/]*$")
+SCRIPT_MODE_IMAGES = (XGBOOST_IMAGE, re.compile(r"(^|/)sagemaker-scikit-learn:[^/]*$"))
+SUPPORTED_IMAGES = (
+    "the SageMaker XGBoost images (…/sagemaker-xgboost:<version>) as the built-in algorithm or in script "
+    "mode, and the SageMaker scikit-learn images (…/sagemaker-scikit-learn:<version>) in script mode "
+    "(hyperparameters sagemaker_program and sagemaker_submit_directory)"
+)
+# AWS gives a stopped algorithm 120 s after SIGTERM; locally a few seconds keeps tests and demos quick.
+STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE_SECONDS", "5"))
+CHECKPOINT_SYNC_SECONDS = 2.0
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a kill -9 of the server takes its jobs along
+
+
+@dataclass(frozen=True)
+class SpotSettings:
+    """Simulated managed spot capacity. Interruptions are drawn per attempt from a seeded RNG."""
+
+    interruption_rate: float = 0.0
+    seed: int = 0
+    # Billable seconds = seconds on spot capacity × this ratio; AWS reports savings this way
+    # (savings = 1 - BillableTimeInSeconds / TrainingTimeInSeconds).
+    price_ratio: float = 0.3
+    restart_delay_seconds: float = 1.0
+    # An interrupted attempt is cut after this many seconds of training (uniform in the window).
+    interruption_window: tuple[float, float] = (1.0, 3.0)
+
+    def interruption_after(self, job_name: str, attempt: int) -> float | None:
+        rng = random.Random(zlib.crc32(f"{self.seed}:{job_name}:{attempt}".encode()))
+        if rng.random() >= self.interruption_rate:
+            return None
+        return rng.uniform(*self.interruption_window)
+
+
+class JobFailed(Exception):
+    """Ends the job as Failed; the message becomes FailureReason."""
+
+
+class TrainingRunner:
+    def __init__(
+        self,
+        jobs_dir: Path,
+        endpoint_url: str,
+        spot: SpotSettings,
+        clients: Callable[[str, str], Any],
+    ) -> None:
+        self.jobs_dir = jobs_dir
+        self.endpoint_url = endpoint_url
+        self.spot = spot
+        self.clients = clients  # (service, region) -> boto3 client for this gateway
+        self._threads: dict[str, threading.Thread] = {}
+
+    def start(self, backend: SageMakerBackend, job: TrainingJob) -> None:
+        execution = JobExecution(self, backend, job)
+        thread = threading.Thread(target=execution.run, name=f"training-{job.name}", daemon=True)
+        self._threads[f"{backend.region}/{job.name}"] = thread
+        thread.start()
+
+    def wait_idle(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in list(self._threads.values()):
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+
+class JobExecution:
+    def __init__(self, runner: TrainingRunner, backend: SageMakerBackend, job: TrainingJob) -> None:
+        self.runner = runner
+        self.backend = backend
+        self.job = job
+        self.spec = job.spec
+        self.layout = JobLayout(runner.jobs_dir / backend.region / job.name / "opt" / "ml")
+        self.s3 = runner.clients("s3", backend.region)
+        stream = f"{job.name}/algo-1-{int(job.created.timestamp())}"
+        self.shipper = LogShipper(runner.clients("logs", backend.region), TRAINING_LOG_GROUP, stream)
+        algo = self.spec["AlgorithmSpecification"]
+        definitions = list(algo.get("MetricDefinitions") or [])
+        if self._is_builtin_xgboost():
+            definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
+        self.parser = MetricParser(definitions)
+        self._log_file: Any = None
+        self._dirty = False
+
+    # --- lifecycle -----------------------------------------------------------------------------
+    def run(self) -> None:
+        try:
+            self._run()
+        except JobFailed as exc:
+            self._finish("Failed", "Failed", "Training job failed", reason=str(exc))
+        except Exception as exc:  # a bug here must not leave a job InProgress forever
+            log.exception("training job %s crashed the runner", self.job.name)
+            self._finish("Failed", "Failed", "Training job failed", reason=f"InternalServerError: {exc}")
+        finally:
+            try:
+                self.shipper.flush()
+            except Exception:
+                log.exception("could not ship the last log lines of %s", self.job.name)
+            if self._log_file:
+                self._log_file.close()
+
+    def _run(self) -> None:
+        self.layout.root.mkdir(parents=True, exist_ok=True)
+        self._log_file = open(self.layout.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
+        argv, cwd = self._command()
+        self._update("Downloading", "Downloading input data")
+        self.layout.prepare(self.spec)
+        self._download_channels()
+        if self.job.stop_requested:
+            return self._finish("Stopped", "Stopped", "Training job stopped before it started")
+        code_argv = self._fetch_code(argv)
+        checkpoints = self._checkpoint_sync()
+        if checkpoints:
+            restored = checkpoints.restore()
+            if restored:
+                self._line(f"Restored {restored} checkpoint file(s) from {self.spec['CheckpointConfig']['S3Uri']}")
+        self._update("Training", "Training image download completed. Training in progress.")
+        started = time.monotonic()
+        compute_seconds = 0.0
+        while True:
+            self.job.attempts += 1
+            attempt_started = time.monotonic()
+            outcome, code = self._attempt(code_argv, cwd, checkpoints, started)
+            compute_seconds += time.monotonic() - attempt_started
+            if outcome != "interrupted":
+                break
+            self._update("Interrupted", "Training interrupted: the spot capacity was reclaimed.")
+            time.sleep(self.runner.spot.restart_delay_seconds)
+            if self._max_wait_exceeded():
+                self._account(started, compute_seconds)
+                return self._finish(
+                    "Failed",
+                    "MaxWaitTimeExceeded",
+                    "Training job exceeded MaxWaitTimeInSeconds",
+                    reason="Training job exceeded MaxWaitTimeInSeconds provided",
+                )
+            if self.job.stop_requested:
+                outcome, code = "stopped", None
+                break
+            self._update("Restarting", "Restarting the training job on new spot capacity")
+            self.layout.prepare(self.spec)
+            self._download_channels()
+            if checkpoints:
+                checkpoints.restore()
+            self._update("Training", "Training in progress.")
+        if checkpoints:
+            checkpoints.push()
+        self._account(started, compute_seconds)
+        if outcome == "exited" and code == 0:
+            self._upload("Uploading generated training model")
+            return self._finish("Completed", "Completed", "Training job completed")
+        if outcome == "stopped":
+            self._upload("Uploading the model saved before the job stopped")
+            return self._finish("Stopped", "Stopped", "Training job stopped")
+        if outcome == "max_runtime":
+            self._upload("Uploading the model saved before the runtime limit")
+            return self._finish("Stopped", "MaxRuntimeExceeded", "Training job exceeded MaxRuntimeInSeconds")
+        raise JobFailed(self._algorithm_error(code))
+
+    # --- steps ---------------------------------------------------------------------------------
+    def _is_builtin_xgboost(self) -> bool:
+        image = self.spec["AlgorithmSpecification"].get("TrainingImage") or ""
+        return bool(XGBOOST_IMAGE.search(image)) and "sagemaker_program" not in self._hyperparameters()
+
+    def _hyperparameters(self) -> dict[str, str]:
+        return dict(self.spec.get("HyperParameters") or {})
+
+    def _command(self) -> tuple[list[str], Path]:
+        algo = self.spec["AlgorithmSpecification"]
+        image = algo.get("TrainingImage")
+        if not image:
+            raise JobFailed(
+                f"ClientError: AlgorithmName {algo.get('AlgorithmName')!r} cannot run locally. "
+                f"Supported: {SUPPORTED_IMAGES}."
+            )
+        if algo.get("TrainingInputMode", "File") == "Pipe":
+            raise JobFailed("ClientError: TrainingInputMode Pipe is not supported locally; use File or FastFile.")
+        if self._is_builtin_xgboost():
+            return [sys.executable, str(BUILTIN_XGBOOST)], self.layout.root
+        if "sagemaker_program" in self._hyperparameters() and any(p.search(image) for p in SCRIPT_MODE_IMAGES):
+            return [], self.layout.code
+        raise JobFailed(f"ClientError: the local SageMaker cannot run image {image!r}. Supported: {SUPPORTED_IMAGES}.")
+
+    def _download_channels(self) -> None:
+        for channel in self.spec.get("InputDataConfig") or []:
+            source = (channel.get("DataSource") or {}).get("S3DataSource")
+            if not source:
+                raise JobFailed(
+                    f"ClientError: channel {channel['ChannelName']!r}: only S3DataSource is supported locally."
+                )
+            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
+                raise JobFailed(
+                    f"ClientError: channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']} "
+                    "is not supported locally; use S3Prefix."
+                )
+            uri = source["S3Uri"]
+            try:
+                count = download_prefix(self.s3, uri, self.layout.channel(channel["ChannelName"]))
+            except ChannelError as exc:
+                raise JobFailed(f"ClientError: channel {channel['ChannelName']!r}: {exc}") from exc
+            if count == 0:
+                raise JobFailed(
+                    f'ClientError: No S3 objects found under S3 URL "{uri}" given in input data source '
+                    f"(channel {channel['ChannelName']!r}). Please ensure that the bucket exists in the selected "
+                    "region and that objects exist under that S3 prefix."
+                )
+
+    def _fetch_code(self, argv: list[str]) -> list[str]:
+        if argv:
+            return argv
+        hps = self._hyperparameters()
+        program = _unquote(hps["sagemaker_program"])
+        submit = _unquote(hps.get("sagemaker_submit_directory", ""))
+        if not submit.startswith("s3://"):
+            raise JobFailed(
+                f"ClientError: hyperparameter sagemaker_submit_directory must be an s3:// URI of a tar.gz "
+                f"holding {program!r}, got {submit!r}."
+            )
+        archive = self.layout.root.parent / "sourcedir.tar.gz"
+        try:
+            download_file(self.s3, submit, archive)
+        except Exception as exc:
+            raise JobFailed(f"ClientError: cannot download sagemaker_submit_directory {submit}: {exc}") from exc
+        try:
+            safe_extract(archive, self.layout.code)
+        except UnsafeArchive as exc:
+            raise JobFailed(f"ClientError: sagemaker_submit_directory {submit} is unsafe: {exc}") from exc
+        except Exception as exc:
+            raise JobFailed(f"ClientError: sagemaker_submit_directory {submit} is not a tar.gz: {exc}") from exc
+        entry = self.layout.code / program
+        if not entry.resolve().is_relative_to(self.layout.code.resolve()) or not entry.is_file():
+            raise JobFailed(
+                f"AlgorithmError: sagemaker_program {program!r} is not in sagemaker_submit_directory {submit}."
+            )
+        args = _script_args(hps)
+        if program.endswith(".py"):
+            return [sys.executable, program, *args]
+        return ["/bin/sh", program, *args]
+
+    def _checkpoint_sync(self) -> CheckpointSync | None:
+        config = self.spec.get("CheckpointConfig")
+        if not config:
+            return None
+        return CheckpointSync(self.s3, self.layout.checkpoints, config["S3Uri"])
+
+    def _attempt(
+        self, argv: list[str], cwd: Path, checkpoints: CheckpointSync | None, started: float
+    ) -> tuple[str, int | None]:
+        env = base_environment(self.backend.region, self.runner.endpoint_url)
+        env.update(self.layout.environment(self.spec, self._script_hyperparameters()))
+        env.update(self.spec.get("Environment") or {})
+        if self._is_builtin_xgboost():
+            env["SM_HPS"] = json.dumps(self._hyperparameters())
+        spot = bool(self.spec.get("EnableManagedSpotTraining"))
+        interrupt_after = self.runner.spot.interruption_after(self.job.name, self.job.attempts) if spot else None
+        stopping = self.spec.get("StoppingCondition") or {}
+        max_runtime = stopping.get("MaxRuntimeInSeconds", 86400)
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
+        )
+        with self.backend.lock:
+            self.job.pids = [process.pid]
+            self.backend.save(self.job)
+        reader = threading.Thread(target=self._read, args=(process,), daemon=True)
+        reader.start()
+        attempt_started = time.monotonic()
+        last_sync = last_flush = attempt_started
+        outcome: str | None = None
+        while process.poll() is None:
+            time.sleep(0.05)
+            now = time.monotonic()
+            if self.job.stop_requested:
+                outcome = "stopped"
+            elif now - started > max_runtime:
+                outcome = "max_runtime"
+            elif interrupt_after is not None and now - attempt_started > interrupt_after:
+                outcome = "interrupted"
+            if outcome:
+                _terminate(process, grace=0 if outcome == "interrupted" else STOP_GRACE_SECONDS)
+                break
+            if now - last_flush > 1.0:
+                self._flush()
+                last_flush = now
+            if checkpoints and now - last_sync > CHECKPOINT_SYNC_SECONDS:
+                checkpoints.push()
+                last_sync = now
+        code = process.wait()
+        reader.join(timeout=5)
+        self._flush()
+        if outcome == "interrupted":
+            self._line(f"Spot interruption: attempt {self.job.attempts} was reclaimed after {interrupt_after:.1f}s")
+        return (outcome or "exited"), code
+
+    def _read(self, process: subprocess.Popen) -> None:
+        assert process.stdout is not None
+        for raw in process.stdout:
+            self._line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+
+    def _line(self, line: str) -> None:
+        at = datetime.now(UTC)
+        self._log_file.write(line + "\n")
+        self.shipper.add(line, int(at.timestamp() * 1000))
+        found = self.parser.parse(line)
+        if found:
+            with self.backend.lock:
+                for name, value in found:
+                    self.job.record_metric(name, value, at)
+            self._dirty = True
+
+    def _flush(self) -> None:
+        self._log_file.flush()
+        try:
+            self.shipper.flush()
+        except Exception:
+            log.exception("could not ship log lines of %s", self.job.name)
+        if self._dirty:
+            self._dirty = False
+            with self.backend.lock:
+                self.job.modified = datetime.now(UTC)
+                self.backend.save(self.job)
+
+    def _upload(self, message: str) -> None:
+        self._update("Uploading", message)
+        workdir = self.layout.root.parent
+        if any(self.layout.model.iterdir()):
+            upload_file(self.s3, make_tar_gz(self.layout.model, workdir / "model.tar.gz"), self.job.model_artifacts)
+        if self.layout.output_data.is_dir() and any(self.layout.output_data.iterdir()):
+            output_uri = self.job.model_artifacts.rsplit("/", 1)[0] + "/output.tar.gz"
+            upload_file(self.s3, make_tar_gz(self.layout.output_data, workdir / "output.tar.gz"), output_uri)
+
+    def _algorithm_error(self, code: int | None) -> str:
+        failure = self.layout.output / "failure"
+        if failure.is_file() and failure.read_text().strip():
+            detail = failure.read_text().strip()[:1024]
+        else:
+            lines = self.layout.log_file.read_text(errors="replace").strip().splitlines()
+            detail = "\n".join(lines[-5:])[-1024:] or "no output"
+        return f"AlgorithmError: {detail}, exit code: {code}"
+
+    def _max_wait_exceeded(self) -> bool:
+        max_wait = (self.spec.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+        if max_wait is None:
+            return False
+        return (datetime.now(UTC) - self.job.created).total_seconds() > max_wait
+
+    def _account(self, started: float, compute_seconds: float) -> None:
+        training = max(1, math.ceil(time.monotonic() - started))
+        if self.spec.get("EnableManagedSpotTraining"):
+            billable = max(1, math.ceil(compute_seconds * self.runner.spot.price_ratio))
+        else:
+            billable = training
+        with self.backend.lock:
+            self.job.training_seconds = training
+            self.job.billable_seconds = min(billable, training)
+
+    # --- state updates -------------------------------------------------------------------------
+    def _update(self, secondary: str, message: str) -> None:
+        with self.backend.lock:
+            self.job.set_secondary(secondary, message)
+            self.backend.save(self.job)
+
+    def _finish(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+        with self.backend.lock:
+            if self.job.terminal:
+                return
+            self.job.finish(status, secondary, message, reason)
+            self.job.pids = []
+            self.backend.save(self.job)
+
+    def _script_hyperparameters(self) -> dict[str, str]:
+        return {k: _unquote(v) for k, v in self._hyperparameters().items()}
+
+
+def _unquote(value: str) -> str:
+    """The SageMaker Python SDK JSON-encodes hyperparameter values ('"train.py"'); the toolkit decodes them."""
+    try:
+        decoded = json.loads(value)
+    except (TypeError, ValueError):
+        return value
+    return decoded if isinstance(decoded, str) else value
+
+
+def _script_args(hyperparameters: dict[str, str]) -> list[str]:
+    """`--name value` for every hyperparameter but the sagemaker_* ones, sorted as the training toolkit does."""
+    args: list[str] = []
+    for key in sorted(hyperparameters):
+        if not key.startswith("sagemaker_"):
+            args += [f"--{key}", _unquote(hyperparameters[key])]
+    return args
+
+
+def _terminate(process: subprocess.Popen, grace: float) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGTERM if grace else signal.SIGKILL)
+        process.wait(timeout=grace or 5)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
