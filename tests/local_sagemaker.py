@@ -1,0 +1,179 @@
+"""Start and stop a real local SageMaker process for tests and benchmarks."""
+
+from __future__ import annotations
+
+import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tarfile
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+ASSETS = Path(__file__).with_name("assets")
+REGION = "us-east-1"
+ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
+XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LocalSageMakerProcess:
+    state_dir: Path
+    port: int = field(default_factory=free_port)
+    extra_args: list[str] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 60) -> LocalSageMakerProcess:
+        log = open(self.state_dir.parent / f"{self.state_dir.name}.log", "ab")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "include.local_sagemaker", "serve", "--port", str(self.port),
+             "--state-dir", str(self.state_dir), *self.extra_args],
+            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"local SageMaker exited with {self.process.returncode}")
+            try:
+                with urllib.request.urlopen(self.url + "/_local_sagemaker/health", timeout=1):
+                    return self
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("local SageMaker did not start")
+
+    def kill(self) -> None:
+        """kill -9: no clean shutdown, as when a machine dies."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def client(self, service: str) -> Any:
+        import boto3
+
+        session = boto3.session.Session(
+            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
+        )
+        return session.client(service, endpoint_url=self.url)
+
+    def environ(self) -> dict[str, str]:
+        return {
+            "AWS_ENDPOINT_URL": self.url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+        }
+
+
+def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sm.describe_training_job(TrainingJobName=name)
+        if described["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+            return described
+        time.sleep(0.2)
+    raise TimeoutError(f"training job {name} still {described['TrainingJobStatus']} after {timeout}s")
+
+
+def wait_for_status(sm: Any, name: str, statuses: set[str], timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sm.describe_training_job(TrainingJobName=name)
+        if described["SecondaryStatus"] in statuses or described["TrainingJobStatus"] in statuses:
+            return described
+        time.sleep(0.1)
+    raise TimeoutError(f"training job {name} never reached {statuses}")
+
+
+def wait_for_endpoint(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sm.describe_endpoint(EndpointName=name)
+        if described["EndpointStatus"] not in ("Creating", "Updating"):
+            return described
+        time.sleep(0.2)
+    raise TimeoutError(f"endpoint {name} still {described['EndpointStatus']}")
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{int(time.time() * 1000) % 10**9}-{os.getpid() % 1000}"
+
+
+def synthetic_csv(rows: int = 400, seed: int = 0) -> str:
+    """Label first, no header: a learnable binary problem, small enough for a job of a second."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(rows, 4))
+    label = (features[:, 0] + 0.5 * features[:, 1] + rng.normal(scale=0.5, size=rows) > 0).astype(int)
+    buffer = io.StringIO()
+    np.savetxt(buffer, np.column_stack([label, features]), delimiter=",", fmt="%.6g")
+    return buffer.getvalue()
+
+
+def upload_source(s3: Any, bucket: str, files: dict[str, Path | bytes], key: str) -> str:
+    """Pack files into a sourcedir.tar.gz in S3, as the SageMaker SDK does for script mode."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for arcname, content in files.items():
+            data = content.read_bytes() if isinstance(content, Path) else content
+            info = tarfile.TarInfo(arcname)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+    return f"s3://{bucket}/{key}"
+
+
+def training_request(
+    name: str,
+    channels: dict[str, str],
+    output: str,
+    hyperparameters: dict[str, str] | None = None,
+    image: str = XGBOOST_IMAGE,
+    **extra: Any,
+) -> dict[str, Any]:
+    request: dict[str, Any] = {
+        "TrainingJobName": name,
+        "RoleArn": ROLE,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "HyperParameters": hyperparameters
+        if hyperparameters is not None
+        else {"num_round": "8", "objective": "binary:logistic", "eval_metric": "auc", "max_depth": "3"},
+        "InputDataConfig": [
+            {
+                "ChannelName": channel,
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}},
+                "ContentType": "text/csv",
+            }
+            for channel, uri in channels.items()
+        ],
+        "OutputDataConfig": {"S3OutputPath": output},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+    }
+    for key, value in extra.items():
+        request[key] = {**request.get(key, {}), **value} if isinstance(value, dict) else value
+    return request

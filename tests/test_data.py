@@ -1,0 +1,227 @@
+"""include.pipeline.data and the seed CLI; S3 is moto's in-process implementation."""
+
+from __future__ import annotations
+
+import datetime
+import io
+import subprocess
+import sys
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+from moto import mock_aws
+
+from include.pipeline import seed as seed_module
+from include.pipeline.data import (
+    CARRIERS,
+    DESTS,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    ORIGINS,
+    ROW_COLUMNS,
+    build_flight_rows,
+    encode_features,
+    load_nycflights13,
+    partition_key,
+    read_partitions,
+    select_days,
+    to_training_csv,
+    write_daily_partitions,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+FIRST = datetime.date(2013, 1, 1)
+LAST = datetime.date(2013, 1, 3)
+LEAKY_COLUMNS = {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time", "sched_arr_time"}
+
+
+@pytest.fixture(scope="module")
+def dataset() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return load_nycflights13()
+
+
+@pytest.fixture(scope="module")
+def three_days(dataset: tuple[pd.DataFrame, pd.DataFrame]) -> pd.DataFrame:
+    return select_days(dataset[0], FIRST, LAST)
+
+
+@pytest.fixture(scope="module")
+def built(three_days: pd.DataFrame, dataset: tuple[pd.DataFrame, pd.DataFrame]) -> tuple[pd.DataFrame, int]:
+    return build_flight_rows(three_days, dataset[1])
+
+
+@pytest.fixture
+def s3():
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        client.create_bucket(Bucket="flights-test")
+        yield client
+
+
+def test_vocabularies_cover_the_dataset(dataset: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    flights = dataset[0]
+    assert CARRIERS == tuple(sorted(flights["carrier"].unique()))
+    assert ORIGINS == tuple(sorted(flights["origin"].unique()))
+    assert DESTS == tuple(sorted(flights["dest"].unique()))
+
+
+def test_rows_hold_only_scheduling_time_features(built: tuple[pd.DataFrame, int]) -> None:
+    rows, _ = built
+    assert tuple(rows.columns) == ROW_COLUMNS
+    assert not LEAKY_COLUMNS & set(rows.columns)
+    assert not LEAKY_COLUMNS & set(FEATURE_COLUMNS)
+    assert sorted(rows["date"].unique()) == ["2013-01-01", "2013-01-02", "2013-01-03"]
+    assert set(rows[LABEL_COLUMN].unique()) <= {0, 1}
+    assert 0.1 < rows[LABEL_COLUMN].mean() < 0.5
+    # 2013-01-01 was a Tuesday.
+    assert rows.loc[rows["date"] == "2013-01-01", "weekday"].eq(1).all()
+    assert rows.loc[rows["date"] == "2013-01-03", "day_of_year"].eq(3).all()
+
+
+def test_missing_labels_are_dropped_and_counted(
+    three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]
+) -> None:
+    rows, dropped = built
+    assert dropped == int(three_days["arr_delay"].isna().sum())
+    assert dropped > 0
+    assert len(rows) + dropped == len(three_days)
+
+
+def test_label_is_arrival_delay_over_15_minutes(
+    three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]
+) -> None:
+    rows, _ = built
+    labelled = three_days[three_days["arr_delay"].notna()]
+    np.testing.assert_array_equal(rows[LABEL_COLUMN], (labelled["arr_delay"] > 15).astype(int))
+
+
+def test_weather_is_the_origins_at_the_scheduled_hour(
+    three_days: pd.DataFrame, built: tuple[pd.DataFrame, int], dataset: tuple[pd.DataFrame, pd.DataFrame]
+) -> None:
+    rows, _ = built
+    weather = dataset[1]
+    first = three_days[three_days["arr_delay"].notna()].iloc[0]
+    expected = weather[(weather["origin"] == first["origin"]) & (weather["time_hour"] == first["time_hour"])]
+    assert len(expected) == 1
+    assert rows.loc[0, "temp"] == expected["temp"].iloc[0]
+    assert rows.loc[0, "pressure"] == expected["pressure"].iloc[0]
+    # Missing weather stays missing for XGBoost rather than being filled in.
+    assert rows["wind_gust"].isna().any()
+
+
+def test_encode_features_is_fixed_and_deterministic(built: tuple[pd.DataFrame, int]) -> None:
+    rows, _ = built
+    encoded = encode_features(rows)
+    assert tuple(encoded.columns) == FEATURE_COLUMNS
+    assert (encoded.dtypes == "float64").all()
+    pd.testing.assert_frame_equal(encoded, encode_features(rows))
+    # A code depends on the value only, not on which other rows are present.
+    subset = rows.sample(50, random_state=1)
+    pd.testing.assert_frame_equal(encode_features(subset), encoded.loc[subset.index])
+    assert encoded.loc[rows["carrier"] == "UA", "carrier"].eq(CARRIERS.index("UA")).all()
+    assert encoded.loc[rows["origin"] == "LGA", "origin"].eq(ORIGINS.index("LGA")).all()
+
+
+def test_unknown_categories_become_nan_without_shifting_others(built: tuple[pd.DataFrame, int]) -> None:
+    rows, _ = built
+    changed = rows.head(4).copy()
+    changed.loc[changed.index[0], "carrier"] = "ZZ"
+    changed.loc[changed.index[1], "dest"] = "XXX"
+    encoded = encode_features(changed)
+    reference = encode_features(rows.head(4))
+    assert np.isnan(encoded.iloc[0]["carrier"])
+    assert np.isnan(encoded.iloc[1]["dest"])
+    pd.testing.assert_frame_equal(encoded.iloc[2:], reference.iloc[2:])
+    assert encoded.iloc[1]["carrier"] == reference.iloc[1]["carrier"]
+
+
+def test_training_csv_is_label_first_without_header(built: tuple[pd.DataFrame, int]) -> None:
+    rows, _ = built
+    body = to_training_csv(rows)
+    assert not body.startswith(b"date") and not body.startswith(b"delayed")
+    assert b",," in body  # a missing value is an empty field
+    table = pd.read_csv(io.BytesIO(body), header=None)
+    assert table.shape == (len(rows), len(FEATURE_COLUMNS) + 1)
+    np.testing.assert_array_equal(table[0], rows[LABEL_COLUMN])
+    np.testing.assert_array_equal(table.iloc[:, 1:].to_numpy(), encode_features(rows).to_numpy())
+
+
+def test_partition_key() -> None:
+    assert partition_key(datetime.date(2013, 1, 5)) == "raw/flights/date=2013-01-05/flights.parquet"
+    assert partition_key(datetime.date(2013, 12, 31), prefix="x/y/") == "x/y/date=2013-12-31/flights.parquet"
+
+
+def test_partitions_round_trip_and_rewrite_in_place(s3, built: tuple[pd.DataFrame, int]) -> None:
+    rows, _ = built
+    keys = write_daily_partitions(s3, "flights-test", rows)
+    assert keys == [partition_key(FIRST + datetime.timedelta(days=offset)) for offset in range(3)]
+    assert write_daily_partitions(s3, "flights-test", rows) == keys
+    listed = s3.list_objects_v2(Bucket="flights-test")["Contents"]
+    assert sorted(item["Key"] for item in listed) == keys
+
+    days = [FIRST + datetime.timedelta(days=offset) for offset in range(3)]
+    pd.testing.assert_frame_equal(read_partitions(s3, "flights-test", days), rows)
+    one_day = read_partitions(s3, "flights-test", [LAST])
+    assert set(one_day["date"]) == {"2013-01-03"}
+
+
+def test_missing_partition_names_the_s3_key(s3, built: tuple[pd.DataFrame, int]) -> None:
+    write_daily_partitions(s3, "flights-test", built[0])
+    with pytest.raises(
+        FileNotFoundError, match=r"s3://flights-test/raw/flights/date=2013-01-09/flights\.parquet"
+    ):
+        read_partitions(s3, "flights-test", [FIRST, datetime.date(2013, 1, 9)])
+
+
+def test_seed_creates_the_bucket_and_reports() -> None:
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        summary = seed_module.seed(client, "seeded", datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
+        # Seeding again is harmless: the bucket exists and the same keys are overwritten.
+        again = seed_module.seed(client, "seeded", datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
+        assert again == summary
+        assert summary["days"] == 2
+        assert summary["keys"] == [
+            "raw/flights/date=2013-03-01/flights.parquet",
+            "raw/flights/date=2013-03-02/flights.parquet",
+        ]
+        assert summary["rows"] > 1000 and summary["dropped_missing_label"] > 0
+        assert 0.05 < summary["positive_rate"] < 0.6
+        assert client.list_objects_v2(Bucket="seeded")["KeyCount"] == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--from", "2013-02-30", "--to", "2013-03-01"], "argument --from: '2013-02-30' is not an ISO date"),
+        (["--from", "2013-01-01", "--to", "01/31/2013"], "argument --to: '01/31/2013' is not an ISO date"),
+        (["--from", "2014-01-01", "--to", "2014-01-02"], "argument --from: 2014-01-01 is outside the data"),
+        (["--from", "2013-02-01", "--to", "2013-01-01"], "--from 2013-02-01 is after --to 2013-01-01"),
+    ],
+)
+def test_seed_arguments_are_validated(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        seed_module.parse_args(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_seed_defaults() -> None:
+    args = seed_module.parse_args(["--from", "2013-01-01", "--to", "2013-01-31"])
+    assert (args.start, args.end) == (FIRST, datetime.date(2013, 1, 31))
+    assert (args.bucket, args.prefix) == ("hpo-demo", "raw/flights")
+
+
+def test_seed_module_cli_rejects_reversed_range() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "include.pipeline.seed", "--from", "2013-02-01", "--to", "2013-01-01"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert completed.returncode == 2
+    assert "--from 2013-02-01 is after --to 2013-01-01" in completed.stderr
