@@ -81,18 +81,14 @@ def test_rows_hold_only_scheduling_time_features(built: tuple[pd.DataFrame, int]
     assert rows.loc[rows["date"] == "2013-01-03", "day_of_year"].eq(3).all()
 
 
-def test_missing_labels_are_dropped_and_counted(
-    three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]
-) -> None:
+def test_missing_labels_are_dropped_and_counted(three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]) -> None:
     rows, dropped = built
     assert dropped == int(three_days["arr_delay"].isna().sum())
     assert dropped > 0
     assert len(rows) + dropped == len(three_days)
 
 
-def test_label_is_arrival_delay_over_15_minutes(
-    three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]
-) -> None:
+def test_label_is_arrival_delay_over_15_minutes(three_days: pd.DataFrame, built: tuple[pd.DataFrame, int]) -> None:
     rows, _ = built
     labelled = three_days[three_days["arr_delay"].notna()]
     np.testing.assert_array_equal(rows[LABEL_COLUMN], (labelled["arr_delay"] > 15).astype(int))
@@ -170,9 +166,7 @@ def test_partitions_round_trip_and_rewrite_in_place(s3, built: tuple[pd.DataFram
 
 def test_missing_partition_names_the_s3_key(s3, built: tuple[pd.DataFrame, int]) -> None:
     write_daily_partitions(s3, "flights-test", built[0])
-    with pytest.raises(
-        FileNotFoundError, match=r"s3://flights-test/raw/flights/date=2013-01-09/flights\.parquet"
-    ):
+    with pytest.raises(FileNotFoundError, match=r"s3://flights-test/raw/flights/date=2013-01-09/flights\.parquet"):
         read_partitions(s3, "flights-test", [FIRST, datetime.date(2013, 1, 9)])
 
 

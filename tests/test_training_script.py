@@ -175,9 +175,7 @@ def test_restart_resumes_from_the_newest_checkpoint(first_run: dict[str, Any], t
     assert not [path for path in checkpoints.iterdir() if path.name.endswith(".tmp")]
 
 
-def test_training_without_validation_channel_reports_train_metrics(
-    channels: dict[str, Path], tmp_path: Path
-) -> None:
+def test_training_without_validation_channel_reports_train_metrics(channels: dict[str, Path], tmp_path: Path) -> None:
     completed = run_training(
         ["--num_round", "2", "--max_depth", "2"],
         train=channels["train"],
@@ -195,9 +193,7 @@ def test_training_without_validation_channel_reports_train_metrics(
 
 
 @pytest.mark.parametrize("empty_channel", ["train", "validation"])
-def test_channel_without_csv_fails_naming_it(
-    empty_channel: str, channels: dict[str, Path], tmp_path: Path
-) -> None:
+def test_channel_without_csv_fails_naming_it(empty_channel: str, channels: dict[str, Path], tmp_path: Path) -> None:
     empty = tmp_path / f"empty-{empty_channel}"
     empty.mkdir()
     (empty / "README.txt").write_text("not a csv")

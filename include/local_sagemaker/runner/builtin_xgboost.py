@@ -78,11 +78,18 @@ class _AwsLog(xgb.callback.TrainingCallback):
         print("#011".join(parts), flush=True)
         if self.checkpoints is not None:
             tmp = self.checkpoints / f".xgboost-checkpoint.{step}.tmp"
-            model.save_model(str(tmp))
+            tmp.write_bytes(model.save_raw("json"))
             os.replace(tmp, self.checkpoints / f"xgboost-checkpoint.{step}")
             for old in sorted(_checkpoints(self.checkpoints))[:-5]:
                 old[1].unlink(missing_ok=True)
         return False
+
+
+def _load_model(path: Path) -> xgb.Booster:
+    # From bytes, xgboost detects JSON or UBJSON itself; a file name without extension makes it guess and warn.
+    booster = xgb.Booster()
+    booster.load_model(bytearray(path.read_bytes()))
+    return booster
 
 
 def _checkpoints(directory: Path) -> list[tuple[int, Path]]:
@@ -113,7 +120,7 @@ def main() -> int:
     booster, done = None, 0
     if previous is not None:
         done = previous[0] + 1
-        booster = xgb.Booster(model_file=str(previous[1]))
+        booster = _load_model(previous[1])
         print(f"Resuming training from checkpoint {previous[1].name} (round {done})", flush=True)
     evals = [(matrix, name) for name, matrix in channels.items()]
     model = xgb.train(
@@ -127,7 +134,7 @@ def main() -> int:
         verbose_eval=False,
     )
     model_dir = Path(os.environ.get("SM_MODEL_DIR", root / "model"))
-    model.save_model(str(model_dir / "xgboost-model"))
+    (model_dir / "xgboost-model").write_bytes(model.save_raw("json"))
     return 0
 
 

@@ -31,7 +31,7 @@ def default_model_fn(model_dir: str) -> Any:
         path = Path(model_dir) / name
         if path.is_file():
             booster = xgb.Booster()
-            booster.load_model(str(path))
+            booster.load_model(bytearray(path.read_bytes()))  # from bytes: JSON or UBJSON, no guessing
             return booster
     raise FileNotFoundError(f"no xgboost-model file in {model_dir}")
 

@@ -1,0 +1,173 @@
+"""Training jobs on the real local SageMaker, driven by boto3 and the Airflow provider's SageMakerHook."""
+
+from __future__ import annotations
+
+import io
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from tests.local_sagemaker import training_request, unique, upload_source, wait_for_job, wait_for_status
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+SLEEPER = b"""
+import os, signal, sys, time
+signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
+for step in range(600):
+    print(f"step={step} loss={1.0 / (step + 1):.4f};", flush=True)
+    time.sleep(0.1)
+"""
+
+
+@pytest.fixture(scope="module")
+def train_py(s3, bucket) -> str:
+    return upload_source(s3, bucket, {"train.py": TRAIN_SCRIPT}, "code/train/sourcedir.tar.gz")
+
+
+def test_builtin_xgboost_with_the_providers_hook_prints_logs_and_reports_aws_metrics(
+    local_sagemaker, s3, bucket, channels, capfd
+):
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    name = unique("builtin")
+    config = training_request(name, channels, f"s3://{bucket}/output")
+    hook = SageMakerHook(aws_conn_id="aws_default")
+    hook.create_training_job(config, wait_for_completion=True, print_log=True, check_interval=1)
+
+    described = hook.describe_training_job(name)
+    assert described["TrainingJobStatus"] == "Completed"
+    assert [t["Status"] for t in described["SecondaryStatusTransitions"]] == [
+        "Starting",
+        "Downloading",
+        "Training",
+        "Uploading",
+        "Completed",
+    ]
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert set(metrics) == {"train:auc", "validation:auc"}
+    assert 0.7 < metrics["validation:auc"] <= 1.0
+    assert described["TrainingTimeInSeconds"] >= 1
+    assert described["BillableTimeInSeconds"] == described["TrainingTimeInSeconds"]
+    # print_log streamed the job's CloudWatch log, AWS's #011-separated XGBoost lines included.
+    logged = capfd.readouterr().out
+    assert "#011train-auc:" in logged and "#011validation-auc:" in logged
+    artifact = described["ModelArtifacts"]["S3ModelArtifacts"]
+    assert artifact == f"s3://{bucket}/output/{name}/output/model.tar.gz"
+    body = s3.get_object(Bucket=bucket, Key=f"output/{name}/output/model.tar.gz")["Body"].read()
+    with tarfile.open(fileobj=io.BytesIO(body)) as tar:
+        assert tar.getnames() == ["xgboost-model"]
+
+
+def test_script_mode_runs_the_training_script_and_parses_its_metric_regexes(sm, bucket, channels, train_py):
+    name = unique("script")
+    config = training_request(
+        name,
+        channels,
+        f"s3://{bucket}/output",
+        hyperparameters={
+            "num_round": "6",
+            "max_depth": "3",
+            # The SageMaker SDK JSON-encodes these two; the runner decodes them as the training toolkit does.
+            "sagemaker_program": '"train.py"',
+            "sagemaker_submit_directory": f'"{train_py}"',
+        },
+        AlgorithmSpecification={"MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS},
+    )
+    sm.create_training_job(**config)
+    described = wait_for_job(sm, name)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert set(metrics) == {d["Name"] for d in TRAINING_SCRIPT_METRIC_DEFINITIONS}
+    assert 0.5 < metrics["validation:auc"] <= 1.0
+    assert metrics["validation:logloss"] > 0
+
+
+def test_list_training_jobs_filters_sorts_and_paginates(sm, bucket, channels):
+    prefix = unique("listing")
+    names = [f"{prefix}-{i}" for i in range(3)]
+    for name in names:
+        sm.create_training_job(**training_request(name, channels, f"s3://{bucket}/output"))
+    for name in names:
+        wait_for_job(sm, name)
+
+    listed = sm.list_training_jobs(NameContains=prefix, SortBy="Name", SortOrder="Ascending")
+    assert [j["TrainingJobName"] for j in listed["TrainingJobSummaries"]] == names
+    first = sm.list_training_jobs(NameContains=prefix, MaxResults=2, SortBy="CreationTime")
+    assert len(first["TrainingJobSummaries"]) == 2 and "NextToken" in first
+    rest = sm.list_training_jobs(NameContains=prefix, MaxResults=2, NextToken=first["NextToken"])
+    paged = [j["TrainingJobName"] for j in first["TrainingJobSummaries"] + rest["TrainingJobSummaries"]]
+    assert paged == list(reversed(names)) and "NextToken" not in rest
+    assert sm.list_training_jobs(NameContains=prefix, StatusEquals="Failed")["TrainingJobSummaries"] == []
+    paginator = sm.get_paginator("list_training_jobs")
+    pages = paginator.paginate(NameContains=prefix, PaginationConfig={"PageSize": 1})
+    assert sorted(j["TrainingJobName"] for page in pages for j in page["TrainingJobSummaries"]) == names
+
+
+def test_stop_training_job_sends_sigterm_and_ends_stopped(sm, s3, bucket, channels):
+    code = upload_source(s3, bucket, {"sleeper.py": SLEEPER}, "code/sleeper/sourcedir.tar.gz")
+    name = unique("stopped")
+    config = training_request(
+        name,
+        {"train": channels["train"]},
+        f"s3://{bucket}/output",
+        hyperparameters={"sagemaker_program": "sleeper.py", "sagemaker_submit_directory": code},
+        AlgorithmSpecification={"MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([0-9.]+);"}]},
+    )
+    sm.create_training_job(**config)
+    wait_for_status(sm, name, {"Training"})
+    # Wait for the first metric, so that the stop lands in the middle of training.
+    for _ in range(100):
+        if sm.describe_training_job(TrainingJobName=name).get("FinalMetricDataList"):
+            break
+        import time
+
+        time.sleep(0.1)
+    sm.stop_training_job(TrainingJobName=name)
+    assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
+    described = wait_for_job(sm, name)
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert described["SecondaryStatus"] == "Stopped"
+    assert 0 < described["FinalMetricDataList"][0]["Value"] <= 1.0
+    with pytest.raises(sm.exceptions.ClientError, match="ValidationException"):
+        sm.stop_training_job(TrainingJobName=name)
+
+
+def test_max_runtime_is_enforced(sm, s3, bucket, channels):
+    code = upload_source(s3, bucket, {"sleeper.py": SLEEPER}, "code/sleeper2/sourcedir.tar.gz")
+    name = unique("maxrun")
+    config = training_request(
+        name,
+        {"train": channels["train"]},
+        f"s3://{bucket}/output",
+        hyperparameters={"sagemaker_program": "sleeper.py", "sagemaker_submit_directory": code},
+        StoppingCondition={"MaxRuntimeInSeconds": 2},
+    )
+    sm.create_training_job(**config)
+    described = wait_for_job(sm, name, timeout=60)
+    assert described["TrainingJobStatus"] == "Stopped"
+    assert described["SecondaryStatus"] == "MaxRuntimeExceeded"
+    assert 2 <= described["TrainingTimeInSeconds"] <= 15
+
+
+def test_a_failing_script_fails_the_job_with_its_error(sm, s3, bucket, channels):
+    code = upload_source(
+        s3,
+        bucket,
+        {"boom.py": b"import sys\nprint('about to fail')\nsys.exit('bad hyperparameter: eta')\n"},
+        "code/boom.tar.gz",
+    )
+    name = unique("boom")
+    config = training_request(
+        name,
+        {"train": channels["train"]},
+        f"s3://{bucket}/output",
+        hyperparameters={"sagemaker_program": "boom.py", "sagemaker_submit_directory": code},
+    )
+    sm.create_training_job(**config)
+    described = wait_for_job(sm, name)
+    assert described["TrainingJobStatus"] == "Failed"
+    assert described["FailureReason"].startswith("AlgorithmError:")
+    assert "bad hyperparameter: eta" in described["FailureReason"]
+    assert described["FailureReason"].endswith("exit code: 1")
