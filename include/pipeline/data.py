@@ -173,9 +173,7 @@ def partition_key(day: datetime.date, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix.strip('/')}/date={day.isoformat()}/{PARTITION_FILENAME}"
 
 
-def write_daily_partitions(
-    s3_client: Any, bucket: str, rows: pd.DataFrame, prefix: str = DEFAULT_PREFIX
-) -> list[str]:
+def write_daily_partitions(s3_client: Any, bucket: str, rows: pd.DataFrame, prefix: str = DEFAULT_PREFIX) -> list[str]:
     """Write one Parquet object per date in rows and return the keys, in date order.
 
     Each day's key is fixed, so re-running a day overwrites its partition instead of adding a second copy.

@@ -77,12 +77,8 @@ def _dataset_day(text: str) -> datetime.date:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m include.pipeline.seed", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument(
-        "--from", dest="start", type=_dataset_day, required=True, help="first day, YYYY-MM-DD"
-    )
+    parser = argparse.ArgumentParser(prog="python -m include.pipeline.seed", description=__doc__.splitlines()[0])
+    parser.add_argument("--from", dest="start", type=_dataset_day, required=True, help="first day, YYYY-MM-DD")
     parser.add_argument("--to", dest="end", type=_dataset_day, required=True, help="last day (inclusive)")
     parser.add_argument("--bucket", default=DEFAULT_BUCKET)
     parser.add_argument("--prefix", default=DEFAULT_PREFIX)

@@ -164,13 +164,14 @@ class JobExecution:
         while True:
             self.job.attempts += 1
             attempt_started = time.monotonic()
-            outcome, code = self._attempt(code_argv, cwd, checkpoints, started)
+            outcome, code = self._attempt(code_argv, cwd, checkpoints, compute_seconds)
             compute_seconds += time.monotonic() - attempt_started
-            if outcome != "interrupted":
-                break
-            self._update("Interrupted", "Training interrupted: the spot capacity was reclaimed.")
-            time.sleep(self.runner.spot.restart_delay_seconds)
-            if self._max_wait_exceeded():
+            if outcome == "interrupted":
+                self._update("Interrupted", "Training interrupted: the spot capacity was reclaimed.")
+                time.sleep(self.runner.spot.restart_delay_seconds)
+                if self._max_wait_exceeded():
+                    outcome = "max_wait"
+            if outcome == "max_wait":
                 self._account(started, compute_seconds)
                 return self._finish(
                     "Failed",
@@ -178,6 +179,8 @@ class JobExecution:
                     "Training job exceeded MaxWaitTimeInSeconds",
                     reason="Training job exceeded MaxWaitTimeInSeconds provided",
                 )
+            if outcome != "interrupted":
+                break
             if self.job.stop_requested:
                 outcome, code = "stopped", None
                 break
@@ -288,8 +291,10 @@ class JobExecution:
         return CheckpointSync(self.s3, self.layout.checkpoints, config["S3Uri"])
 
     def _attempt(
-        self, argv: list[str], cwd: Path, checkpoints: CheckpointSync | None, started: float
+        self, argv: list[str], cwd: Path, checkpoints: CheckpointSync | None, compute_before: float
     ) -> tuple[str, int | None]:
+        """Run the program once. MaxRuntimeInSeconds counts training time over all attempts; a spot job's
+        MaxWaitTimeInSeconds counts wall time since creation, waiting for capacity included."""
         env = base_environment(self.backend.region, self.runner.endpoint_url)
         env.update(self.layout.environment(self.spec, self._script_hyperparameters()))
         env.update(self.spec.get("Environment") or {})
@@ -322,8 +327,10 @@ class JobExecution:
             now = time.monotonic()
             if self.job.stop_requested:
                 outcome = "stopped"
-            elif now - started > max_runtime:
+            elif compute_before + now - attempt_started > max_runtime:
                 outcome = "max_runtime"
+            elif spot and self._max_wait_exceeded():
+                outcome = "max_wait"
             elif interrupt_after is not None and now - attempt_started > interrupt_after:
                 outcome = "interrupted"
             if outcome:

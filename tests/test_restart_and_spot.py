@@ -1,0 +1,202 @@
+"""Durability and managed spot, each on a private local SageMaker process that the test kills or configures."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import time
+from typing import Any
+
+import pytest
+
+from include.local_sagemaker.runner.training import SpotSettings
+from tests.local_sagemaker import (
+    ASSETS,
+    ROLE,
+    XGBOOST_IMAGE,
+    LocalSageMakerProcess,
+    synthetic_csv,
+    training_request,
+    unique,
+    upload_source,
+    wait_for_endpoint,
+    wait_for_job,
+)
+
+BUCKET = "durability"
+OBJECTIVE = [{"Name": "objective", "Regex": r"objective=([0-9.]+);"}]
+
+
+def slow_job(name: str, code: str, steps: int = 20, checkpoint: bool = True, **extra: Any) -> dict[str, Any]:
+    request = training_request(
+        name,
+        {"train": f"s3://{BUCKET}/data/train/"},
+        f"s3://{BUCKET}/output",
+        hyperparameters={
+            "steps": str(steps),
+            "sagemaker_program": "slow_checkpointer.py",
+            "sagemaker_submit_directory": code,
+        },
+        AlgorithmSpecification={"MetricDefinitions": OBJECTIVE},
+        **extra,
+    )
+    if checkpoint:
+        request["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/checkpoints/{name}"}
+    return request
+
+
+def seed_bucket(server: LocalSageMakerProcess) -> str:
+    s3 = server.client("s3")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key="data/train/part-0.csv", Body=synthetic_csv().encode())
+    return upload_source(s3, BUCKET, {"slow_checkpointer.py": ASSETS / "slow_checkpointer.py"}, "code/slow.tar.gz")
+
+
+def model_txt(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
+    bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"][len("s3://") :].split("/", 1)
+    with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
+        return json.loads(tar.extractfile("model.txt").read())
+
+
+def wait_until(predicate, timeout: float = 30, what: str = "condition") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.1)
+    raise TimeoutError(what)
+
+
+def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
+    state = tmp_path / "state"
+    first = LocalSageMakerProcess(state).start()
+    try:
+        code = seed_bucket(first)
+        sm, s3 = first.client("sagemaker"), first.client("s3")
+        # Finished before the crash: a job, its model, an endpoint.
+        done = unique("done")
+        sm.create_training_job(
+            **training_request(done, {"train": f"s3://{BUCKET}/data/train/"}, f"s3://{BUCKET}/output")
+        )
+        finished = wait_for_job(sm, done)
+        sm.create_model(
+            ModelName=done,
+            PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": finished["ModelArtifacts"]["S3ModelArtifacts"]},
+            ExecutionRoleArn=ROLE,
+        )
+        variant = {
+            "VariantName": "AllTraffic",
+            "ModelName": done,
+            "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large",
+        }
+        sm.create_endpoint_config(EndpointConfigName=done, ProductionVariants=[variant])
+        sm.create_endpoint(EndpointName=done, EndpointConfigName=done)
+        assert wait_for_endpoint(sm, done)["EndpointStatus"] == "InService"
+        # Running at the crash: one job with checkpoints, one without.
+        resumable, doomed = unique("resumable"), unique("doomed")
+        sm.create_training_job(**slow_job(resumable, code))
+        sm.create_training_job(**slow_job(doomed, code, checkpoint=False))
+
+        def checkpointed_steps() -> int:
+            try:
+                body = s3.get_object(Bucket=BUCKET, Key=f"checkpoints/{resumable}/state.json")["Body"].read()
+            except s3.exceptions.NoSuchKey:
+                return 0
+            return json.loads(body)["step"]
+
+        wait_until(lambda: checkpointed_steps() >= 4, what="a synced checkpoint")
+    finally:
+        first.kill()
+
+    second = LocalSageMakerProcess(state).start()
+    try:
+        sm, s3, runtime = second.client("sagemaker"), second.client("s3"), second.client("sagemaker-runtime")
+        assert sm.describe_training_job(TrainingJobName=done)["TrainingJobStatus"] == "Completed"
+        assert sm.describe_model(ModelName=done)["ModelName"] == done
+        assert sm.describe_endpoint_config(EndpointConfigName=done)["EndpointConfigName"] == done
+        body = s3.get_object(Bucket=BUCKET, Key=f"output/{done}/output/model.tar.gz")["Body"].read()
+        assert body[:2] == b"\x1f\x8b"  # the artifact survived, byte for byte a gzip
+        reply = runtime.invoke_endpoint(EndpointName=done, ContentType="text/csv", Body="1,0,0,0")
+        assert 0.0 <= float(reply["Body"].read()) <= 1.0
+
+        failed = wait_for_job(sm, doomed)
+        assert failed["TrainingJobStatus"] == "Failed"
+        assert "stopped while this job was running" in failed["FailureReason"]
+        assert "CheckpointConfig" in failed["FailureReason"]
+
+        resumed = wait_for_job(sm, resumable)
+        assert resumed["TrainingJobStatus"] == "Completed", resumed.get("FailureReason")
+        assert "Restarting" in [t["Status"] for t in resumed["SecondaryStatusTransitions"]]
+        assert resumed["FinalMetricDataList"][0]["Value"] == 1.0
+        assert model_txt(s3, resumed)["resumed_from"] >= 4
+        sm.delete_endpoint(EndpointName=done)
+    finally:
+        second.stop()
+
+
+@pytest.fixture(scope="module")
+def spot_names() -> dict[str, str]:
+    return {"resumes": unique("spot-resumes"), "never": unique("spot-never")}
+
+
+@pytest.fixture(scope="module")
+def spot_server(tmp_path_factory, spot_names) -> Any:
+    # One server for both tests: a seed under which the first job is interrupted once and then runs through.
+    for seed in range(10_000):
+        spot = SpotSettings(interruption_rate=0.5, seed=seed)
+        draws = [spot.interruption_after(spot_names["resumes"], i) is not None for i in (1, 2)]
+        always = all(spot.interruption_after(spot_names["never"], i) is not None for i in range(1, 6))
+        if draws == [True, False] and always:
+            break
+    else:
+        raise AssertionError("no seed found")
+    server = LocalSageMakerProcess(
+        tmp_path_factory.mktemp("spot") / "state",
+        extra_args=["--spot-interruption-rate", "0.5", "--spot-seed", str(seed)],
+    ).start()
+    code = seed_bucket(server)
+    yield server, code
+    server.stop()
+
+
+def test_spot_interruption_resumes_from_checkpoint_and_bills_less(spot_server, spot_names):
+    server, code = spot_server
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    name = spot_names["resumes"]
+    sm.create_training_job(
+        **slow_job(
+            name,
+            code,
+            EnableManagedSpotTraining=True,
+            StoppingCondition={"MaxRuntimeInSeconds": 120, "MaxWaitTimeInSeconds": 240},
+        )
+    )
+    job = wait_for_job(sm, name)
+    assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+    statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
+    assert statuses.count("Interrupted") == 1
+    assert statuses.index("Interrupted") < statuses.index("Restarting") < statuses.index("Completed")
+    assert job["FinalMetricDataList"][0]["Value"] == 1.0
+    assert model_txt(s3, job)["resumed_from"] >= 1  # the second attempt started from a checkpoint, not step 0
+    assert job["EnableManagedSpotTraining"] is True
+    assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"]
+
+
+def test_spot_job_that_never_gets_capacity_fails_at_max_wait(spot_server, spot_names):
+    server, code = spot_server
+    sm = server.client("sagemaker")
+    name = spot_names["never"]
+    sm.create_training_job(
+        **slow_job(
+            name,
+            code,
+            EnableManagedSpotTraining=True,
+            StoppingCondition={"MaxRuntimeInSeconds": 6, "MaxWaitTimeInSeconds": 6},
+        )
+    )
+    job = wait_for_job(sm, name, timeout=60)
+    assert job["TrainingJobStatus"] == "Failed"
+    assert job["SecondaryStatus"] == "MaxWaitTimeExceeded"
+    assert job["FailureReason"] == "Training job exceeded MaxWaitTimeInSeconds provided"
