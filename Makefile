@@ -39,6 +39,7 @@ stop:
 
 demo: install local-sagemaker
 	AWS_ENDPOINT_URL=$(ENDPOINT_URL) $(PY) -m include.demo
+	@echo "The local SageMaker keeps running on $(ENDPOINT_URL) (state in $(STATE_DIR)); 'make stop' stops it."
 
 bench: install
 	$(PY) benchmarks/overhead.py
