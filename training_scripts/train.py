@@ -88,9 +88,7 @@ def parse_hyperparameters(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seed", type=_integer, default=0)
     parser.add_argument("--checkpoint_frequency", type=_integer, default=5, help="rounds; 0 disables")
     parser.add_argument("--early_stopping_rounds", type=_integer, default=0, help="0 disables")
-    parser.add_argument(
-        "--eval_metric", default="auc,logloss", help="comma-separated; the first one stops early"
-    )
+    parser.add_argument("--eval_metric", default="auc,logloss", help="comma-separated; the first one stops early")
     args, _unknown = parser.parse_known_args(argv)
     args.eval_metric = [name.strip() for name in args.eval_metric.split(",") if name.strip()]
     if args.num_round < 1:
@@ -241,9 +239,7 @@ def train(args: argparse.Namespace, environ: dict[str, str]) -> dict[str, Any]:
     if validation_dir is not None:
         dvalidation = load_channel("validation", validation_dir)
         if dvalidation.num_col() != dtrain.num_col():
-            raise ChannelDataError(
-                f"validation has {dvalidation.num_col()} features but train has {dtrain.num_col()}"
-            )
+            raise ChannelDataError(f"validation has {dvalidation.num_col()} features but train has {dtrain.num_col()}")
         evals.append((dvalidation, "validation"))
     print(
         f"Training on {dtrain.num_row()} rows x {dtrain.num_col()} features"
@@ -328,9 +324,7 @@ def input_fn(request_body: str | bytes, request_content_type: str | None) -> np.
     """Parse a text/csv or application/json request into a 2-D float array (NaN for missing values)."""
     media_type = _media_type(request_content_type) or "text/csv"
     if media_type not in SUPPORTED_CONTENT_TYPES:
-        raise ValueError(
-            f"unsupported content type {request_content_type!r}: use 'text/csv' or 'application/json'"
-        )
+        raise ValueError(f"unsupported content type {request_content_type!r}: use 'text/csv' or 'application/json'")
     text = request_body.decode("utf-8") if isinstance(request_body, (bytes, bytearray)) else request_body
     if media_type == "text/csv":
         if not text.strip():

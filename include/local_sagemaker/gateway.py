@@ -7,11 +7,14 @@ server application in-process. Writes to S3 are mirrored to disk before the clie
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+from html import escape
 from pathlib import Path
 from typing import Any
 
+from .api.iam import is_policy_simulation, simulate_principal_policy
 from .api.wire import handle_invocation, handle_sagemaker, invocation_endpoint, is_sagemaker
 from .runner.training import SpotSettings
 from .runtime import Runtime
@@ -42,10 +45,31 @@ class Gateway:
         if endpoint is not None:
             status, headers, body = handle_invocation(self.runtime, environ, endpoint, _read_body(environ))
             return self._reply(start_response, status, headers, body)
-        response = self.moto(environ, start_response)
+        if environ.get("REQUEST_METHOD") == "POST" and "/iam/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
+            body = _read_body(environ)
+            if is_policy_simulation(environ, body):
+                return self._reply(start_response, 200, {"Content-Type": "text/xml"}, simulate_principal_policy(body))
+            environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
+        try:
+            response = self.moto(environ, start_response)
+        except NotImplementedError as exc:
+            # moto lacks some calls (IAM SimulatePrincipalPolicy, ...). An AWS-shaped error lets clients that
+            # treat such calls as best-effort (the SageMaker SDK's role checks) carry on; an HTML 500 does not.
+            return self._not_implemented(environ, start_response, str(exc))
         if environ.get("REQUEST_METHOD") not in _READ_ONLY:
             self.runtime.s3.sync()
         return response
+
+    def _not_implemented(self, environ: dict[str, Any], start_response: Any, message: str) -> list[bytes]:
+        log.warning("not implemented by moto: %s", message)
+        if "json" in environ.get("CONTENT_TYPE", ""):
+            body = json.dumps({"__type": "NotImplemented", "message": message}).encode()
+            return self._reply(start_response, 501, {"Content-Type": "application/x-amz-json-1.1"}, body)
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>NotImplemented</Code>"
+            f"<Message>{escape(message)}</Message></Error><RequestId>local</RequestId></ErrorResponse>"
+        ).encode()
+        return self._reply(start_response, 501, {"Content-Type": "text/xml"}, body)
 
     @staticmethod
     def _reply(start_response: Any, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import signal
@@ -9,6 +10,7 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from . import DEFAULT_ACCOUNT_ID
 from .models.backend import SageMakerBackend
 from .models.store import StateStore
 from .runner.training import SpotSettings, TrainingRunner
@@ -55,6 +57,7 @@ class Runtime:
 
     def load(self) -> dict[str, int]:
         """Load what the last run stored: S3 objects into moto, resources into the backends."""
+        _create_execution_role()
         counts = {"s3_objects": self.s3.restore()}
         for kind in KINDS:
             for region, name, body in self.store.load(kind):
@@ -109,6 +112,29 @@ class Runtime:
     def shutdown(self) -> None:
         self.endpoints.shutdown()
         self.store.close()
+
+
+EXECUTION_ROLE = "SageMakerRole"
+
+
+def _create_execution_role() -> None:
+    """arn:aws:iam::123456789012:role/SageMakerRole, trusted by SageMaker, as an account set up for it has.
+
+    IAM is not enforced locally; the role exists so that clients which look it up (the SageMaker SDK v3
+    checks its trust policy before training) find what they would find in a real account.
+    """
+    from moto.iam.models import iam_backends
+
+    iam = iam_backends[DEFAULT_ACCOUNT_ID]["global"]
+    if any(role.name == EXECUTION_ROLE for role in iam.get_roles()):
+        return
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"Service": "sagemaker.amazonaws.com"}, "Action": "sts:AssumeRole"}
+        ],
+    }
+    iam.create_role(EXECUTION_ROLE, json.dumps(trust), "/", None, "SageMaker execution role (local)", [], None)
 
 
 def _kill_stale(pid: int, marker: str) -> None:

@@ -49,8 +49,13 @@ class JobLayout:
         return self.root / "code"
 
     @property
+    def workdir(self) -> Path:
+        """The job's own directory, holding opt/ml, the log and downloaded archives."""
+        return self.root.parent.parent
+
+    @property
     def log_file(self) -> Path:
-        return self.root.parent / "training.log"
+        return self.workdir / "training.log"
 
     def prepare(self, spec: dict[str, Any]) -> None:
         """Create the tree for a fresh attempt. Checkpoints survive attempts; model and output do not."""

@@ -15,6 +15,7 @@ import math
 import os
 import random
 import re
+import shlex
 import signal
 import subprocess
 import sys
@@ -146,13 +147,13 @@ class JobExecution:
     def _run(self) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
         self._log_file = open(self.layout.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
-        argv, cwd = self._command()
+        mode = self._mode()  # an image we cannot run fails here, before anything is downloaded
         self._update("Downloading", "Downloading input data")
         self.layout.prepare(self.spec)
         self._download_channels()
         if self.job.stop_requested:
             return self._finish("Stopped", "Stopped", "Training job stopped before it started")
-        code_argv = self._fetch_code(argv)
+        argv, cwd = self._program(mode)
         checkpoints = self._checkpoint_sync()
         if checkpoints:
             restored = checkpoints.restore()
@@ -164,7 +165,7 @@ class JobExecution:
         while True:
             self.job.attempts += 1
             attempt_started = time.monotonic()
-            outcome, code = self._attempt(code_argv, cwd, checkpoints, compute_seconds)
+            outcome, code = self._attempt(argv, cwd, checkpoints, compute_seconds)
             compute_seconds += time.monotonic() - attempt_started
             if outcome == "interrupted":
                 self._update("Interrupted", "Training interrupted: the spot capacity was reclaimed.")
@@ -206,13 +207,19 @@ class JobExecution:
 
     # --- steps ---------------------------------------------------------------------------------
     def _is_builtin_xgboost(self) -> bool:
-        image = self.spec["AlgorithmSpecification"].get("TrainingImage") or ""
-        return bool(XGBOOST_IMAGE.search(image)) and "sagemaker_program" not in self._hyperparameters()
+        # The algorithm runs when nothing else is asked for: no script, no entry point of the caller's own.
+        algo = self.spec["AlgorithmSpecification"]
+        return (
+            bool(XGBOOST_IMAGE.search(algo.get("TrainingImage") or ""))
+            and "sagemaker_program" not in self._hyperparameters()
+            and not algo.get("ContainerEntrypoint")
+        )
 
     def _hyperparameters(self) -> dict[str, str]:
         return dict(self.spec.get("HyperParameters") or {})
 
-    def _command(self) -> tuple[list[str], Path]:
+    def _mode(self) -> str:
+        """builtin-xgboost, script (sagemaker_program), or model-trainer (SageMaker SDK v3 ModelTrainer)."""
         algo = self.spec["AlgorithmSpecification"]
         image = algo.get("TrainingImage")
         if not image:
@@ -223,9 +230,13 @@ class JobExecution:
         if algo.get("TrainingInputMode", "File") == "Pipe":
             raise JobFailed("ClientError: TrainingInputMode Pipe is not supported locally; use File or FastFile.")
         if self._is_builtin_xgboost():
-            return [sys.executable, str(BUILTIN_XGBOOST)], self.layout.root
-        if "sagemaker_program" in self._hyperparameters() and any(p.search(image) for p in SCRIPT_MODE_IMAGES):
-            return [], self.layout.code
+            return "builtin-xgboost"
+        if any(p.search(image) for p in SCRIPT_MODE_IMAGES):
+            channels = {c["ChannelName"] for c in self.spec.get("InputDataConfig") or []}
+            if "sagemaker_program" in self._hyperparameters():
+                return "script"
+            if {"code", "sm_drivers"} <= channels:
+                return "model-trainer"
         raise JobFailed(f"ClientError: the local SageMaker cannot run image {image!r}. Supported: {SUPPORTED_IMAGES}.")
 
     def _download_channels(self) -> None:
@@ -252,9 +263,12 @@ class JobExecution:
                     "region and that objects exist under that S3 prefix."
                 )
 
-    def _fetch_code(self, argv: list[str]) -> list[str]:
-        if argv:
-            return argv
+    def _program(self, mode: str) -> tuple[list[str], Path]:
+        """The command line of the job and its working directory, once the channels are downloaded."""
+        if mode == "builtin-xgboost":
+            return [sys.executable, str(BUILTIN_XGBOOST)], self.layout.root
+        if mode == "model-trainer":
+            return self._model_trainer_program()
         hps = self._hyperparameters()
         program = _unquote(hps["sagemaker_program"])
         submit = _unquote(hps.get("sagemaker_submit_directory", ""))
@@ -263,7 +277,7 @@ class JobExecution:
                 f"ClientError: hyperparameter sagemaker_submit_directory must be an s3:// URI of a tar.gz "
                 f"holding {program!r}, got {submit!r}."
             )
-        archive = self.layout.root.parent / "sourcedir.tar.gz"
+        archive = self.layout.workdir / "sourcedir.tar.gz"
         try:
             download_file(self.s3, submit, archive)
         except Exception as exc:
@@ -279,10 +293,23 @@ class JobExecution:
             raise JobFailed(
                 f"AlgorithmError: sagemaker_program {program!r} is not in sagemaker_submit_directory {submit}."
             )
-        args = _script_args(hps)
-        if program.endswith(".py"):
-            return [sys.executable, program, *args]
-        return ["/bin/sh", program, *args]
+        return _entry_point_argv(program, _script_args(hps)), self.layout.code
+
+    def _model_trainer_program(self) -> tuple[list[str], Path]:
+        """The SDK v3 convention: source in the `code` channel, `sm_drivers/sourcecode.json` names the entry
+        point. Its driver script (sm_train.sh) hard-codes /opt/ml, so we run what it would run, directly."""
+        config_path = self.layout.channel("sm_drivers") / "sourcecode.json"
+        try:
+            source = json.loads(config_path.read_text())
+        except (OSError, ValueError) as exc:
+            raise JobFailed(f"ClientError: channel 'sm_drivers' has no readable sourcecode.json: {exc}") from exc
+        code = self.layout.channel("code")
+        if source.get("command"):
+            return shlex.split(source["command"]), code
+        entry = source.get("entry_script")
+        if not entry or not (code / entry).is_file():
+            raise JobFailed(f"AlgorithmError: entry_script {entry!r} of sourcecode.json is not in the 'code' channel.")
+        return _entry_point_argv(entry, _script_args(self._hyperparameters())), code
 
     def _checkpoint_sync(self) -> CheckpointSync | None:
         config = self.spec.get("CheckpointConfig")
@@ -379,7 +406,7 @@ class JobExecution:
 
     def _upload(self, message: str) -> None:
         self._update("Uploading", message)
-        workdir = self.layout.root.parent
+        workdir = self.layout.workdir
         if any(self.layout.model.iterdir()):
             upload_file(self.s3, make_tar_gz(self.layout.model, workdir / "model.tar.gz"), self.job.model_artifacts)
         if self.layout.output_data.is_dir() and any(self.layout.output_data.iterdir()):
@@ -445,6 +472,10 @@ def _script_args(hyperparameters: dict[str, str]) -> list[str]:
         if not key.startswith("sagemaker_"):
             args += [f"--{key}", _unquote(hyperparameters[key])]
     return args
+
+
+def _entry_point_argv(program: str, args: list[str]) -> list[str]:
+    return [sys.executable, program, *args] if program.endswith(".py") else ["/bin/sh", program, *args]
 
 
 def _terminate(process: subprocess.Popen, grace: float) -> None:
