@@ -161,18 +161,16 @@ def spot_server(tmp_path_factory, spot_names) -> Any:
     server.stop()
 
 
+def spot_job(name: str, code: str, max_runtime: int, max_wait: int) -> dict[str, Any]:
+    stopping = {"MaxRuntimeInSeconds": max_runtime, "MaxWaitTimeInSeconds": max_wait}
+    return slow_job(name, code, EnableManagedSpotTraining=True, StoppingCondition=stopping)
+
+
 def test_spot_interruption_resumes_from_checkpoint_and_bills_less(spot_server, spot_names):
     server, code = spot_server
     sm, s3 = server.client("sagemaker"), server.client("s3")
     name = spot_names["resumes"]
-    sm.create_training_job(
-        **slow_job(
-            name,
-            code,
-            EnableManagedSpotTraining=True,
-            StoppingCondition={"MaxRuntimeInSeconds": 120, "MaxWaitTimeInSeconds": 240},
-        )
-    )
+    sm.create_training_job(**spot_job(name, code, max_runtime=120, max_wait=240))
     job = wait_for_job(sm, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     statuses = [t["Status"] for t in job["SecondaryStatusTransitions"]]
@@ -188,14 +186,7 @@ def test_spot_job_that_never_gets_capacity_fails_at_max_wait(spot_server, spot_n
     server, code = spot_server
     sm = server.client("sagemaker")
     name = spot_names["never"]
-    sm.create_training_job(
-        **slow_job(
-            name,
-            code,
-            EnableManagedSpotTraining=True,
-            StoppingCondition={"MaxRuntimeInSeconds": 6, "MaxWaitTimeInSeconds": 6},
-        )
-    )
+    sm.create_training_job(**spot_job(name, code, max_runtime=6, max_wait=6))
     job = wait_for_job(sm, name, timeout=60)
     assert job["TrainingJobStatus"] == "Failed"
     assert job["SecondaryStatus"] == "MaxWaitTimeExceeded"

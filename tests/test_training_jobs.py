@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import tarfile
+import time
 from pathlib import Path
 
 import pytest
@@ -105,24 +106,30 @@ def test_list_training_jobs_filters_sorts_and_paginates(sm, bucket, channels):
     assert sorted(j["TrainingJobName"] for page in pages for j in page["TrainingJobSummaries"]) == names
 
 
-def test_stop_training_job_sends_sigterm_and_ends_stopped(sm, s3, bucket, channels):
-    code = upload_source(s3, bucket, {"sleeper.py": SLEEPER}, "code/sleeper/sourcedir.tar.gz")
-    name = unique("stopped")
-    config = training_request(
+@pytest.fixture(scope="module")
+def sleeper(s3, bucket) -> str:
+    return upload_source(s3, bucket, {"sleeper.py": SLEEPER}, "code/sleeper/sourcedir.tar.gz")
+
+
+def sleeper_job(name: str, code: str, channels: dict[str, str], bucket: str, **extra) -> dict:
+    return training_request(
         name,
         {"train": channels["train"]},
         f"s3://{bucket}/output",
         hyperparameters={"sagemaker_program": "sleeper.py", "sagemaker_submit_directory": code},
         AlgorithmSpecification={"MetricDefinitions": [{"Name": "loss", "Regex": r"loss=([0-9.]+);"}]},
+        **extra,
     )
-    sm.create_training_job(**config)
+
+
+def test_stop_training_job_sends_sigterm_and_ends_stopped(local_sagemaker, sm, bucket, channels, sleeper):
+    name = unique("stopped")
+    sm.create_training_job(**sleeper_job(name, sleeper, channels, bucket))
     wait_for_status(sm, name, {"Training"})
     # Wait for the first metric, so that the stop lands in the middle of training.
-    for _ in range(100):
-        if sm.describe_training_job(TrainingJobName=name).get("FinalMetricDataList"):
-            break
-        import time
-
+    deadline = time.monotonic() + 10
+    while not sm.describe_training_job(TrainingJobName=name).get("FinalMetricDataList"):
+        assert time.monotonic() < deadline, "the script printed no metric"
         time.sleep(0.1)
     sm.stop_training_job(TrainingJobName=name)
     assert sm.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
@@ -130,21 +137,17 @@ def test_stop_training_job_sends_sigterm_and_ends_stopped(sm, s3, bucket, channe
     assert described["TrainingJobStatus"] == "Stopped"
     assert described["SecondaryStatus"] == "Stopped"
     assert 0 < described["FinalMetricDataList"][0]["Value"] <= 1.0
+    events = local_sagemaker.client("logs").filter_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
+    )["events"]
+    assert "got SIGTERM" in [e["message"] for e in events]
     with pytest.raises(sm.exceptions.ClientError, match="ValidationException"):
         sm.stop_training_job(TrainingJobName=name)
 
 
-def test_max_runtime_is_enforced(sm, s3, bucket, channels):
-    code = upload_source(s3, bucket, {"sleeper.py": SLEEPER}, "code/sleeper2/sourcedir.tar.gz")
+def test_max_runtime_is_enforced(sm, bucket, channels, sleeper):
     name = unique("maxrun")
-    config = training_request(
-        name,
-        {"train": channels["train"]},
-        f"s3://{bucket}/output",
-        hyperparameters={"sagemaker_program": "sleeper.py", "sagemaker_submit_directory": code},
-        StoppingCondition={"MaxRuntimeInSeconds": 2},
-    )
-    sm.create_training_job(**config)
+    sm.create_training_job(**sleeper_job(name, sleeper, channels, bucket, StoppingCondition={"MaxRuntimeInSeconds": 2}))
     described = wait_for_job(sm, name, timeout=60)
     assert described["TrainingJobStatus"] == "Stopped"
     assert described["SecondaryStatus"] == "MaxRuntimeExceeded"
