@@ -174,3 +174,47 @@ def test_a_failing_script_fails_the_job_with_its_error(sm, s3, bucket, channels)
     assert described["FailureReason"].startswith("AlgorithmError:")
     assert "bad hyperparameter: eta" in described["FailureReason"]
     assert described["FailureReason"].endswith("exit code: 1")
+
+
+def _as_libsvm(csv: str) -> str:
+    lines = []
+    for row in csv.strip().splitlines():
+        label, *features = row.split(",")
+        lines.append(" ".join([label] + [f"{i}:{v}" for i, v in enumerate(features)]))
+    return "\n".join(lines) + "\n"
+
+
+def _as_parquet(csv: str) -> bytes:
+    import pandas as pd
+
+    frame = pd.read_csv(io.StringIO(csv), header=None)
+    frame.columns = [f"c{i}" for i in range(frame.shape[1])]
+    buffer = io.BytesIO()
+    frame.to_parquet(buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content_type", "encode"),
+    [("text/libsvm", lambda csv: _as_libsvm(csv).encode()), ("application/x-parquet", _as_parquet)],
+)
+def test_builtin_xgboost_reads_libsvm_and_parquet_channels(sm, s3, bucket, content_type, encode):
+    from tests.local_sagemaker import synthetic_csv
+
+    name = unique("formats")
+    request = training_request(name, {}, f"s3://{bucket}/output")
+    for channel, seed in (("train", 0), ("validation", 1)):
+        key = f"formats/{name}/{channel}/data"
+        s3.put_object(Bucket=bucket, Key=key, Body=encode(synthetic_csv(seed=seed)))
+        request["InputDataConfig"].append(
+            {
+                "ChannelName": channel,
+                "ContentType": content_type,
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/{key}"}},
+            }
+        )
+    sm.create_training_job(**request)
+    described = wait_for_job(sm, name)
+    assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
+    metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
+    assert metrics["validation:auc"] > 0.7

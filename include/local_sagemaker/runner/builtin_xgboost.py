@@ -1,7 +1,8 @@
 """The SageMaker built-in XGBoost algorithm, as a standalone script the runner starts per job.
 
 Reads the hyperparameters SageMaker writes (input/config/hyperparameters.json, all strings), the `train`
-and optional `validation` channels (text/csv: label first, no header; or text/libsvm), trains, and prints
+and optional `validation` channels (text/csv with the label first and no header, application/x-parquet
+with the label first, or text/libsvm), trains, and prints
 AWS's log format, tabs rendered as `#011`, so AWS's metric regexes (`validation:auc`, ...) apply:
 
     [3]#011train-auc:0.81234#011validation-auc:0.79012
@@ -28,6 +29,7 @@ _INTEGER = {"max_depth", "num_class", "seed", "max_leaves", "max_bin", "num_para
 
 
 def _load(channel: Path, content_type: str) -> xgb.DMatrix:
+    """text/csv and application/x-parquet: label in the first column; text/libsvm: one file, label first."""
     files = sorted(p for p in channel.rglob("*") if p.is_file() and not p.name.startswith("."))
     if not files:
         raise SystemExit(f"ClientError: channel {channel.name!r} has no data files in {channel}")
@@ -35,10 +37,17 @@ def _load(channel: Path, content_type: str) -> xgb.DMatrix:
         if len(files) != 1:
             raise SystemExit(f"ClientError: channel {channel.name!r}: text/libsvm needs exactly one file")
         return xgb.DMatrix(f"{files[0]}?format=libsvm")
-    frames = [pd.read_csv(p, header=None) for p in files]
-    data = pd.concat(frames, ignore_index=True)
+    if "parquet" in content_type:
+        data = pd.concat([pd.read_parquet(p) for p in files], ignore_index=True)
+    elif "csv" in content_type:
+        data = pd.concat([pd.read_csv(p, header=None) for p in files], ignore_index=True)
+    else:
+        raise SystemExit(
+            f"ClientError: channel {channel.name!r}: content type {content_type!r} is not supported; "
+            "use text/csv, text/libsvm or application/x-parquet"
+        )
     if data.shape[1] < 2:
-        raise SystemExit(f"ClientError: channel {channel.name!r}: CSV needs the label and at least one feature")
+        raise SystemExit(f"ClientError: channel {channel.name!r}: needs the label and at least one feature column")
     label = data.iloc[:, 0].to_numpy(dtype=np.float32)
     return xgb.DMatrix(data.iloc[:, 1:].to_numpy(dtype=np.float32), label=label, missing=np.nan)
 
