@@ -8,6 +8,7 @@ implemented operation was not exercised, so a new operation must come with its s
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -74,11 +75,58 @@ def recorded(local_sagemaker, bucket, channels) -> dict[str, list[dict[str, Any]
     sm.create_training_job(**training_request(stopped, channels, f"s3://{bucket}/out"))
     sm.stop_training_job(TrainingJobName=stopped)
     wait_for_job(sm, stopped)
+    tuning = _tuning_request(f"{name[:20]}-hpo", channels, bucket)
+    sm.create_hyper_parameter_tuning_job(**tuning, Tags=tags)
+    sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"])
+    _wait_tuning(sm, tuning["HyperParameterTuningJobName"])
+    sm.list_hyper_parameter_tuning_jobs(NameContains=name[:20])
+    for sort in ("FinalObjectiveMetricValue", "Name", "CreationTime", "Status"):
+        sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"], SortBy=sort
+        )
+    child = _tuning_request(f"{name[:20]}-warm", channels, bucket)
+    child["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": tuning["HyperParameterTuningJobName"]}],
+        "WarmStartType": "IdenticalDataAndAlgorithm",
+    }
+    sm.create_hyper_parameter_tuning_job(**child)
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
+    _wait_tuning(sm, child["HyperParameterTuningJobName"])
+    sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
+    sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
     sm.delete_endpoint(EndpointName=name)
     sm.delete_endpoint_config(EndpointConfigName=f"{name}-b")
     sm.delete_endpoint_config(EndpointConfigName=name)
     sm.delete_model(ModelName=name)
     return calls
+
+
+def _tuning_request(name: str, channels: dict[str, str], bucket: str) -> dict[str, Any]:
+    job = training_request("unused", channels, f"s3://{bucket}/out")
+    definition = {k: job[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
+                                       "ResourceConfig", "StoppingCondition")}  # fmt: skip
+    definition["StaticHyperParameters"] = {"num_round": "4", "objective": "binary:logistic", "eval_metric": "auc"}
+    return {
+        "HyperParameterTuningJobName": name,
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Random",
+            "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
+            "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+            "ParameterRanges": {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "5"}]},
+        },
+        "TrainingJobDefinition": definition,
+    }
+
+
+def _wait_tuning(sm: Any, name: str) -> None:
+    for _ in range(600):
+        status = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
+            "HyperParameterTuningJobStatus"
+        ]
+        if status in ("Completed", "Failed", "Stopped"):
+            return
+        time.sleep(0.2)
+    raise TimeoutError(name)
 
 
 def test_every_implemented_operation_was_exercised(recorded):

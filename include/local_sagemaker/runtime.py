@@ -19,7 +19,7 @@ from .serving.manager import EndpointManager
 
 log = logging.getLogger(__name__)
 
-KINDS = ("model", "endpoint-config", "tags", "training-job", "endpoint")
+KINDS = ("model", "endpoint-config", "tags", "training-job", "tuning-job", "endpoint")
 
 
 class Runtime:
@@ -73,6 +73,15 @@ class Runtime:
                     self._recover_job(backend, job)
             for endpoint in list(backend.endpoints.values()):
                 self._recover_endpoint(backend, endpoint)
+            for tuning in list(backend.tuning_jobs.values()):
+                if not tuning.terminal:
+                    self.tuning(backend, tuning)
+
+    def tuning(self, backend: SageMakerBackend, tuning: Any) -> None:
+        """Run a tuning job's scheduler: on creation, and again after a restart."""
+        from .runner.tuning import TuningScheduler
+
+        TuningScheduler(backend, tuning).start()
 
     def _recover_job(self, backend: SageMakerBackend, job: Any) -> None:
         for pid in job.pids:

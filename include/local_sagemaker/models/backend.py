@@ -16,6 +16,8 @@ from .base import arn, filter_and_sort, paginate
 from .hosting import Endpoint, EndpointConfig, Model
 from .store import StateStore
 from .training import TrainingJob, validate_create
+from .tuning import TuningJob
+from .tuning_validation import validate_create as validate_tuning
 
 if TYPE_CHECKING:
     from ..runtime import Runtime
@@ -31,6 +33,7 @@ class SageMakerBackend:
         self.models: dict[str, Model] = {}
         self.endpoint_configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        self.tuning_jobs: dict[str, TuningJob] = {}
         self.tags: dict[str, list[dict[str, str]]] = {}
 
     # --- persistence ---------------------------------------------------------------------------
@@ -47,6 +50,8 @@ class SageMakerBackend:
             self.endpoint_configs[name] = EndpointConfig.from_record(self.region, body)
         elif kind == Endpoint.kind:
             self.endpoints[name] = Endpoint.from_record(self.region, name, body)
+        elif kind == TuningJob.kind:
+            self.tuning_jobs[name] = TuningJob.from_record(self.region, body)
         elif kind == "tags":
             self.tags[name] = body["tags"]
 
@@ -108,11 +113,112 @@ class SageMakerBackend:
                 raise ValidationException(
                     f"The request was rejected because the training job is in status {job.status}."
                 )
+            self.request_stop(job, "Stopping the training job")
+        return {}
+
+    def request_stop(self, job: TrainingJob, message: str) -> None:
+        """Ask the runner to stop a job (SIGTERM, grace period, upload): StopTrainingJob and the tuner's."""
+        with self.lock:
             job.stop_requested = True
             job.status = "Stopping"
-            job.set_secondary("Stopping", "Stopping the training job")
+            job.set_secondary("Stopping", message)
             self.save(job)
+
+    # --- hyperparameter tuning jobs ------------------------------------------------------------
+    def create_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            name = params["HyperParameterTuningJobName"]
+            if name in self.tuning_jobs:
+                raise ResourceInUse(f"Hyperparameter tuning job {name} already exists ({self.tuning_jobs[name].arn}).")
+            warm = params.get("WarmStartConfig") or {}
+            parents = {
+                p["HyperParameterTuningJobName"]: self.tuning_jobs[p["HyperParameterTuningJobName"]]
+                for p in warm.get("ParentHyperParameterTuningJobs") or []
+                if p["HyperParameterTuningJobName"] in self.tuning_jobs
+            }
+            validate_tuning(params, parents)
+            tuning = TuningJob(self.region, params)
+            tuning.parent_best = self._best_of(list(parents.values()))
+            self.tuning_jobs[name] = tuning
+            if params.get("Tags"):
+                self._set_tags(tuning.arn, params["Tags"])
+            self.save(tuning)
+        self.runtime.tuning(self, tuning)
+        return {"HyperParameterTuningJobArn": tuning.arn}
+
+    def _best_of(self, tunings: list[TuningJob]) -> dict[str, Any] | None:
+        best = None
+        for tuning in tunings:
+            trial = tuning.best_trial()
+            if trial is not None and (best is None or tuning.better(trial["objective"], best[1]["objective"])):
+                best = (tuning, trial)
+        if best is None:
+            return None
+        return best[0].trial_summary(best[1], self.training_jobs.get(best[1]["job"]))
+
+    def _tuning_job(self, name: str) -> TuningJob:
+        tuning = self.tuning_jobs.get(name)
+        if tuning is None:
+            raise ResourceNotFound(f"Amazon SageMaker can't find a tuning job with name {name}")
+        return tuning
+
+    def describe_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            return self._tuning_job(params["HyperParameterTuningJobName"]).describe(self.training_jobs)
+
+    def list_hyper_parameter_tuning_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            tunings = filter_and_sort(
+                list(self.tuning_jobs.values()),
+                params,
+                name=lambda t: t.name,
+                created=lambda t: t.created,
+                modified=lambda t: t.modified,
+                status=lambda t: t.status,
+                sort_keys={"Status": lambda t: t.status},
+            )
+            page, token = paginate(tunings, params.get("NextToken"), params.get("MaxResults"))
+            out: dict[str, Any] = {"HyperParameterTuningJobSummaries": [t.summary(self.training_jobs) for t in page]}
+        if token:
+            out["NextToken"] = token
+        return out
+
+    def stop_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            tuning = self._tuning_job(params["HyperParameterTuningJobName"])
+            if tuning.status != "InProgress":
+                raise ValidationException(
+                    f"The request was rejected because the tuning job is in status {tuning.status}."
+                )
+            tuning.stop_requested = True
+            tuning.status = "Stopping"
+            self.save(tuning)
         return {}
+
+    def delete_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            tuning = self._tuning_job(params["HyperParameterTuningJobName"])
+            if not tuning.terminal:
+                raise ValidationException(
+                    f"Tuning job {tuning.name} is {tuning.status}; only a Completed, Stopped or Failed tuning job "
+                    "can be deleted."
+                )
+            del self.tuning_jobs[tuning.name]
+            self.store.delete(self.region, TuningJob.kind, tuning.name)
+        return {}
+
+    def list_training_jobs_for_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            tuning = self._tuning_job(params["HyperParameterTuningJobName"])
+            summaries = [tuning.trial_summary(t, self.training_jobs.get(t["job"])) for t in tuning.trials]
+            if params.get("StatusEquals"):
+                summaries = [s for s in summaries if s["TrainingJobStatus"] == params["StatusEquals"]]
+            summaries = _sort_trial_summaries(summaries, params, tuning.maximize)
+            page, token = paginate(summaries, params.get("NextToken"), params.get("MaxResults"))
+        out: dict[str, Any] = {"TrainingJobSummaries": page}
+        if token:
+            out["NextToken"] = token
+        return out
 
     # --- models --------------------------------------------------------------------------------
     def create_model(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -240,7 +346,7 @@ class SageMakerBackend:
     def _tagged(self, resource_arn: str) -> None:
         known = [
             r.arn
-            for group in (self.training_jobs, self.models, self.endpoint_configs, self.endpoints)
+            for group in (self.training_jobs, self.models, self.endpoint_configs, self.endpoints, self.tuning_jobs)
             for r in group.values()
         ]
         if resource_arn not in known and resource_arn.lower() not in known:
@@ -290,3 +396,18 @@ class SageMakerBackend:
         if token:
             out["NextToken"] = token
         return out
+
+
+def _sort_trial_summaries(
+    summaries: list[dict[str, Any]], params: dict[str, Any], maximize: bool
+) -> list[dict[str, Any]]:
+    sort_by = params.get("SortBy") or "CreationTime"
+    descending = (params.get("SortOrder") or "Descending") == "Descending"
+    if sort_by == "FinalObjectiveMetricValue":
+        # Jobs without an objective come last whichever the order, as in the console.
+        scored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
+        unscored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" not in s]
+        scored.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending)
+        return scored + unscored
+    keys = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}
+    return sorted(summaries, key=lambda s: s[keys[sort_by]], reverse=descending)

@@ -1,0 +1,276 @@
+"""Hyperparameter tuning jobs: the resource, its trials, counters and best job, describe/summary.
+
+A trial is one training job the tuning job launched: its definition, the hyperparameters the strategy
+chose, the objective curve seen so far and the final objective. Trials are persisted with the job, so the
+scheduler can rebuild its strategy after a restart without repeating finished training jobs.
+"""
+
+from __future__ import annotations
+
+import zlib
+from datetime import datetime
+from typing import Any
+
+from .base import arn, now
+from .training import TrainingJob
+from .tuning_validation import definitions_of, objective_of, ranges_of
+
+TERMINAL = {"Completed", "Failed", "Stopped"}
+OBJECTIVE_METRIC_KEY = "_tuning_objective_metric"
+
+
+def training_job_name(tuning_job: str, index: int) -> str:
+    """AWS's form, <tuning job>-<3-digit index>-<8 hex>; stable, so a restarted scheduler finds its jobs."""
+    digest = zlib.crc32(f"{tuning_job}/{index}".encode()) & 0xFFFFFFFF
+    return f"{tuning_job}-{index:03d}-{digest:08x}"
+
+
+class TuningJob:
+    kind = "tuning-job"
+
+    def __init__(self, region: str, spec: dict[str, Any]) -> None:
+        self.region = region
+        self.spec = spec
+        self.name: str = spec["HyperParameterTuningJobName"]
+        self.arn = arn(region, "hyper-parameter-tuning-job", self.name)
+        self.created = now()
+        self.modified = self.created
+        self.ended: datetime | None = None
+        self.status = "InProgress"
+        self.failure_reason: str | None = None
+        self.stop_requested = False
+        self.trials: list[dict[str, Any]] = []
+        self.not_improving = 0
+        self.converged_at: datetime | None = None
+        self.runtime_seconds = 0
+        # Parents' evaluated jobs, frozen at creation: (summary, objective) for OverallBestTrainingJob.
+        self.parent_best: dict[str, Any] | None = None
+
+    # --- configuration -------------------------------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        return self.spec["HyperParameterTuningJobConfig"]
+
+    @property
+    def strategy(self) -> str:
+        return self.config["Strategy"]
+
+    @property
+    def definitions(self) -> list[dict[str, Any]]:
+        return [d for _, d in definitions_of(self.spec)]
+
+    def objective(self, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+        return objective_of(self.spec, definition or self.definitions[0])
+
+    def ranges(self, definition: dict[str, Any] | None = None) -> dict[str, Any]:
+        return ranges_of(self.spec, definition or self.definitions[0])
+
+    @property
+    def maximize(self) -> bool:
+        return self.objective()["Type"] == "Maximize"
+
+    @property
+    def max_jobs(self) -> int | None:
+        return self.config["ResourceLimits"].get("MaxNumberOfTrainingJobs")
+
+    @property
+    def max_parallel(self) -> int:
+        return self.config["ResourceLimits"]["MaxParallelTrainingJobs"]
+
+    @property
+    def terminal(self) -> bool:
+        return self.status in TERMINAL
+
+    def better(self, a: float, b: float) -> bool:
+        return a > b if self.maximize else a < b
+
+    def training_request(self, trial: dict[str, Any]) -> dict[str, Any]:
+        """The CreateTrainingJob request for a trial, as AMT builds it from the definition."""
+        definition = next(
+            (d for d in self.definitions if d.get("DefinitionName") == trial.get("definition")), self.definitions[0]
+        )
+        hyperparameters = {
+            **(definition.get("StaticHyperParameters") or {}),
+            **trial["hyperparameters"],
+            OBJECTIVE_METRIC_KEY: self.objective(definition)["MetricName"],
+        }
+        request: dict[str, Any] = {
+            key: definition[key]
+            for key in (
+                "RoleArn",
+                "InputDataConfig",
+                "OutputDataConfig",
+                "VpcConfig",
+                "StoppingCondition",
+                "EnableNetworkIsolation",
+                "EnableInterContainerTrafficEncryption",
+                "EnableManagedSpotTraining",
+                "RetryStrategy",
+                "Environment",
+            )
+            if key in definition
+        }
+        algo = dict(definition["AlgorithmSpecification"])
+        request.update(
+            TrainingJobName=trial["job"],
+            AlgorithmSpecification=algo,
+            HyperParameters=hyperparameters,
+            ResourceConfig=definition.get("ResourceConfig") or _single_instance(definition),
+        )
+        if definition.get("CheckpointConfig"):
+            # Each training job gets its own checkpoint prefix, so parallel jobs never resume each other.
+            checkpoint = dict(definition["CheckpointConfig"])
+            checkpoint["S3Uri"] = checkpoint["S3Uri"].rstrip("/") + "/" + trial["job"]
+            request["CheckpointConfig"] = checkpoint
+        return request
+
+    # --- views ---------------------------------------------------------------------------------
+    def counters(self, jobs: dict[str, TrainingJob]) -> tuple[dict[str, int], dict[str, int]]:
+        status = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
+        objective = {"Succeeded": 0, "Pending": 0, "Failed": 0}
+        for trial in self.trials:
+            job = jobs.get(trial["job"])
+            state = job.status if job else "InProgress"
+            if state in ("InProgress", "Stopping"):
+                status["InProgress"] += 1
+            elif state == "Failed":
+                status["NonRetryableError"] += 1
+            else:
+                status[state] += 1
+            objective[_objective_status(trial)] += 1
+        return status, objective
+
+    def trial_summary(self, trial: dict[str, Any], job: TrainingJob | None) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "TrainingJobName": trial["job"],
+            "TrainingJobArn": arn(self.region, "training-job", trial["job"]),
+            "TuningJobName": self.name,
+            "CreationTime": job.created if job else self.created,
+            "TrainingJobStatus": job.status if job else "InProgress",
+            "TunedHyperParameters": trial["hyperparameters"],
+            "ObjectiveStatus": _objective_status(trial),
+        }
+        if trial.get("definition"):
+            out["TrainingJobDefinitionName"] = trial["definition"]
+        if job is not None:
+            if job.started:
+                out["TrainingStartTime"] = job.started
+            if job.ended:
+                out["TrainingEndTime"] = job.ended
+            if job.failure_reason:
+                out["FailureReason"] = job.failure_reason
+        if trial.get("objective") is not None:
+            objective = self.objective()
+            out["FinalHyperParameterTuningJobObjectiveMetric"] = {
+                "Type": objective["Type"],
+                "MetricName": objective["MetricName"],
+                "Value": trial["objective"],
+            }
+        return out
+
+    def best_trial(self) -> dict[str, Any] | None:
+        best = None
+        for trial in self.trials:
+            value = trial.get("objective")
+            if (
+                value is not None
+                and trial["state"] == "finished"
+                and (best is None or self.better(value, best["objective"]))
+            ):
+                best = trial
+        return best
+
+    def describe(self, jobs: dict[str, TrainingJob]) -> dict[str, Any]:
+        status, objective = self.counters(jobs)
+        config = {**self.config, "TrainingJobEarlyStoppingType": self.config.get("TrainingJobEarlyStoppingType", "Off")}
+        out: dict[str, Any] = {
+            "HyperParameterTuningJobName": self.name,
+            "HyperParameterTuningJobArn": self.arn,
+            "HyperParameterTuningJobConfig": config,
+            "HyperParameterTuningJobStatus": self.status,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "TrainingJobStatusCounters": status,
+            "ObjectiveStatusCounters": objective,
+            "ConsumedResources": {"RuntimeInSeconds": self.runtime_seconds},
+        }
+        for key in ("TrainingJobDefinition", "TrainingJobDefinitions", "WarmStartConfig"):
+            if key in self.spec:
+                out[key] = self.spec[key]
+        if self.ended:
+            out["HyperParameterTuningEndTime"] = self.ended
+        if self.failure_reason:
+            out["FailureReason"] = self.failure_reason
+        best = self.best_trial()
+        if best is not None:
+            out["BestTrainingJob"] = self.trial_summary(best, jobs.get(best["job"]))
+        if self.spec.get("WarmStartConfig"):
+            overall = out.get("BestTrainingJob")
+            parent = self.parent_best
+            if parent is not None and (
+                overall is None
+                or self.better(
+                    parent["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                    overall["FinalHyperParameterTuningJobObjectiveMetric"]["Value"],
+                )
+            ):
+                overall = parent
+            if overall is not None:
+                out["OverallBestTrainingJob"] = overall
+        details: dict[str, Any] = {}
+        if self.config.get("TuningJobCompletionCriteria"):
+            details["NumberOfTrainingJobsObjectiveNotImproving"] = self.not_improving
+        if self.converged_at is not None:
+            details["ConvergenceDetectedTime"] = self.converged_at
+        if details:
+            out["TuningJobCompletionDetails"] = details
+        return out
+
+    def summary(self, jobs: dict[str, TrainingJob]) -> dict[str, Any]:
+        status, objective = self.counters(jobs)
+        out: dict[str, Any] = {
+            "HyperParameterTuningJobName": self.name,
+            "HyperParameterTuningJobArn": self.arn,
+            "HyperParameterTuningJobStatus": self.status,
+            "Strategy": self.strategy,
+            "CreationTime": self.created,
+            "LastModifiedTime": self.modified,
+            "TrainingJobStatusCounters": status,
+            "ObjectiveStatusCounters": objective,
+            "ResourceLimits": self.config["ResourceLimits"],
+        }
+        if self.ended:
+            out["HyperParameterTuningEndTime"] = self.ended
+        return out
+
+    # --- persistence ---------------------------------------------------------------------------
+    _STATE = (
+        "created modified ended status failure_reason stop_requested trials not_improving converged_at "
+        "runtime_seconds parent_best"
+    ).split()
+
+    def record(self) -> dict[str, Any]:
+        return {"spec": self.spec, **{key: getattr(self, key) for key in self._STATE}}
+
+    @classmethod
+    def from_record(cls, region: str, body: dict[str, Any]) -> TuningJob:
+        job = cls(region, body["spec"])
+        for key in cls._STATE:
+            if key in body:
+                setattr(job, key, body[key])
+        return job
+
+
+def _objective_status(trial: dict[str, Any]) -> str:
+    if trial["state"] != "finished":
+        return "Pending"
+    return "Succeeded" if trial.get("objective") is not None else "Failed"
+
+
+def _single_instance(definition: dict[str, Any]) -> dict[str, Any]:
+    tuning = definition.get("HyperParameterTuningResourceConfig") or {}
+    return {
+        "InstanceType": tuning.get("InstanceType", "ml.m5.large"),
+        "InstanceCount": tuning.get("InstanceCount", 1),
+        "VolumeSizeInGB": tuning.get("VolumeSizeInGB", 10),
+    }

@@ -1,0 +1,281 @@
+"""Hyperparameter tuning jobs on the real local SageMaker, through boto3 and the Airflow provider."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from tests.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source
+from tests.tuning_helpers import curve_definition, tuning_request
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TERMINAL = {"Completed", "Failed", "Stopped"}
+
+
+def wait_for_tuning(sm: Any, name: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        if described["HyperParameterTuningJobStatus"] in TERMINAL:
+            return described
+        time.sleep(0.3)
+    raise TimeoutError(f"tuning job {name} still {described['HyperParameterTuningJobStatus']}")
+
+
+def trials(sm: Any, name: str) -> list[dict[str, Any]]:
+    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name
+    )
+    return [s for page in pages for s in page["TrainingJobSummaries"]]
+
+
+@pytest.fixture(scope="module")
+def curve(s3, bucket, channels) -> dict[str, Any]:
+    code = upload_source(s3, bucket, {"curve.py": ASSETS / "curve.py"}, "code/curve/sourcedir.tar.gz")
+    return curve_definition(code, channels["train"], f"s3://{bucket}/tuning")
+
+
+@pytest.fixture(scope="module")
+def train_py_definition(s3, bucket, channels) -> dict[str, Any]:
+    code = upload_source(s3, bucket, {"train.py": TRAIN_SCRIPT}, "code/tuning-train/sourcedir.tar.gz")
+    return {
+        "AlgorithmSpecification": {
+            "TrainingImage": XGBOOST_IMAGE,
+            "TrainingInputMode": "File",
+            "MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS,
+        },
+        "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
+        "StaticHyperParameters": {
+            "num_round": "6",
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": code,
+        },
+        "InputDataConfig": [
+            {"ChannelName": name, "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri}}}
+            for name, uri in channels.items()
+        ],
+        "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/tuning"},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300},
+    }
+
+
+XGB_RANGES = {
+    "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "6"}],
+    "ContinuousParameterRanges": [
+        {"Name": "eta", "MinValue": "0.05", "MaxValue": "0.5", "ScalingType": "Logarithmic"},
+        {"Name": "subsample", "MinValue": "0.5", "MaxValue": "0.99", "ScalingType": "ReverseLogarithmic"},
+    ],
+}
+
+
+@pytest.mark.parametrize("strategy", ["Bayesian", "Random", "Hyperband"])
+def test_the_providers_hook_tunes_the_training_script(sm, train_py_definition, strategy):
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+    name = unique(f"hook-{strategy.lower()}")[:32]
+    config = tuning_request(name, train_py_definition, strategy, XGB_RANGES, max_jobs=4, metric="validation:auc")
+    if strategy == "Hyperband":
+        config["HyperParameterTuningJobConfig"]["StrategyConfig"] = {"HyperbandStrategyConfig": {"MinResource": 2}}
+    SageMakerHook(aws_conn_id="aws_default").create_tuning_job(config, wait_for_completion=True, check_interval=1)
+
+    described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    counters = described["TrainingJobStatusCounters"]
+    assert counters["Completed"] + counters["Stopped"] == 4
+    assert described["ObjectiveStatusCounters"]["Succeeded"] == 4
+    jobs = trials(sm, name)
+    assert len(jobs) == 4 and len({j["TrainingJobName"] for j in jobs}) == 4
+    best = described["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(
+        j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs
+    )
+    for job in jobs:
+        assert job["TrainingJobName"].startswith(f"{name}-")
+        assert 2 <= int(job["TunedHyperParameters"]["max_depth"]) <= 6
+        assert 0.05 <= float(job["TunedHyperParameters"]["eta"]) <= 0.5
+        assert 0.5 <= float(job["TunedHyperParameters"]["subsample"]) <= 0.99
+    child = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
+    assert child["TuningJobArn"] == described["HyperParameterTuningJobArn"]
+    assert child["HyperParameters"]["_tuning_objective_metric"] == "validation:auc"
+    assert child["HyperParameters"]["num_round"] == "6"
+
+
+def test_the_providers_tuning_operator_runs_a_grid(sm, curve):
+    from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
+
+    name = unique("operator-grid")[:32]
+    grid = {
+        "CategoricalParameterRanges": [
+            {"Name": "x", "Values": ["0.1", "0.7"]},
+            {"Name": "kind", "Values": ["a", "b", "a2"]},
+        ]
+    }
+    config = tuning_request(name, curve, "Grid", grid, max_jobs=None, parallel=2)
+    operator = SageMakerTuningOperator(task_id="tune", config=config, wait_for_completion=True, check_interval=1)
+    result = operator.execute({})
+    assert result["Tuning"]["HyperParameterTuningJobStatus"] == "Completed"
+    jobs = trials(sm, name)
+    combos = sorted((j["TunedHyperParameters"]["x"], j["TunedHyperParameters"]["kind"]) for j in jobs)
+    assert combos == sorted((x, k) for x in ("0.1", "0.7") for k in ("a", "b", "a2"))
+    best = result["Tuning"]["BestTrainingJob"]["TunedHyperParameters"]
+    assert best["x"] == "0.7" and best["kind"] in ("a", "a2")
+
+
+def test_auto_early_stopping_stops_jobs_worse_than_the_median(sm, curve):
+    name = unique("early-stop")[:32]
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "epochs": "12"}}
+    config = tuning_request(name, definition, "Random", max_jobs=8, parallel=2, TrainingJobEarlyStoppingType="Auto")
+    sm.create_hyper_parameter_tuning_job(**config)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    stopped = [j for j in trials(sm, name) if j["TrainingJobStatus"] == "Stopped"]
+    assert described["TrainingJobStatusCounters"]["Stopped"] == len(stopped) >= 1
+    for job in stopped:
+        training = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
+        messages = [t["StatusMessage"] for t in training["SecondaryStatusTransitions"]]
+        assert any("early stopping" in m for m in messages)
+        assert job["ObjectiveStatus"] == "Succeeded"  # evaluated with the value it had reached
+
+
+def test_completion_criteria_end_the_tuning_job_early(sm, curve):
+    name = unique("target")[:32]
+    config = tuning_request(
+        name, curve, "Random", max_jobs=20, parallel=1, TuningJobCompletionCriteria={"TargetObjectiveMetricValue": 0.5}
+    )
+    sm.create_hyper_parameter_tuning_job(**config)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert len(trials(sm, name)) < 20
+    assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] >= 0.5
+
+    name = unique("patience")[:32]
+    config = tuning_request(
+        name,
+        curve,
+        "Random",
+        max_jobs=30,
+        parallel=1,
+        TuningJobCompletionCriteria={"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}},
+    )
+    sm.create_hyper_parameter_tuning_job(**config)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["TuningJobCompletionDetails"]["NumberOfTrainingJobsObjectiveNotImproving"] == 3
+    assert len(trials(sm, name)) < 30
+
+
+def test_failed_training_jobs_are_counted_and_do_not_stop_the_tuning_job(sm, curve):
+    name = unique("failures")[:32]
+    # RandomSeed 11 draws x = 0.18, 0.019, 0.463, ...: the second job fails, the first three do not all fail.
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "fail_below": "0.1"}}
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", max_jobs=6, parallel=2))
+    described = wait_for_tuning(sm, name)
+    jobs = trials(sm, name)
+    failed = [j for j in jobs if j["TrainingJobStatus"] == "Failed"]
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    assert len(jobs) == 6
+    assert all(float(j["TunedHyperParameters"]["x"]) < 0.1 for j in failed)
+    assert described["TrainingJobStatusCounters"]["NonRetryableError"] == len(failed) >= 1
+    assert described["ObjectiveStatusCounters"]["Failed"] == len(failed)
+    assert all(j["ObjectiveStatus"] == "Failed" and "fail_below" in j["FailureReason"] for j in failed)
+
+
+def test_a_tuning_job_whose_first_jobs_all_fail_fails_before_spending_more(sm, curve):
+    name = unique("all-fail")[:32]
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "fail_below": "2"}}
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", max_jobs=10, parallel=1))
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Failed"
+    assert "first 3 training jobs failed" in described["FailureReason"]
+    assert len(trials(sm, name)) == 3
+
+
+def test_stop_tuning_job_stops_its_training_jobs(sm, curve):
+    name = unique("stop-tuning")[:32]
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "epochs": "200"}}
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", max_jobs=6, parallel=2))
+    deadline = time.monotonic() + 30
+    while sum(j["TrainingJobStatus"] == "InProgress" for j in trials(sm, name)) < 2:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Stopped"
+    assert {j["TrainingJobStatus"] for j in trials(sm, name)} == {"Stopped"}
+    assert described["TrainingJobStatusCounters"]["Stopped"] == 2
+    with pytest.raises(ClientError, match="ValidationException"):
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    with pytest.raises(ClientError) as caught:
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert caught.value.response["Error"]["Code"] == "ResourceNotFound"
+
+
+@pytest.mark.parametrize("warm_start_type", ["IdenticalDataAndAlgorithm", "TransferLearning"])
+def test_warm_start_chain_seeds_the_child_and_reports_the_overall_best(sm, curve, warm_start_type):
+    parent = unique("parent")[:32]
+    sm.create_hyper_parameter_tuning_job(**tuning_request(parent, curve, "Random", max_jobs=4, parallel=2))
+    parent_described = wait_for_tuning(sm, parent)
+    parent_best = parent_described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+
+    child = unique("child")[:32]
+    definition = curve
+    ranges = None
+    if warm_start_type == "TransferLearning":
+        definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "epochs": "8"}}
+        ranges = {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0.2", "MaxValue": "0.9"}]}
+    request = tuning_request(child, definition, "Bayesian", ranges, max_jobs=2, parallel=1)
+    request["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+        "WarmStartType": warm_start_type,
+    }
+    sm.create_hyper_parameter_tuning_job(**request)
+    described = wait_for_tuning(sm, child)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["WarmStartConfig"]["WarmStartType"] == warm_start_type
+    overall = described["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    child_best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    assert overall == max(parent_best, child_best)
+    assert len(trials(sm, child)) == 2  # the parent's jobs seed the search; they are not run again
+
+
+def test_warm_start_rejects_an_incompatible_child_naming_parent_and_field(sm, curve):
+    parent = unique("strict-parent")[:32]
+    sm.create_hyper_parameter_tuning_job(**tuning_request(parent, curve, "Random", max_jobs=2, parallel=2))
+    running = unique("running-child")[:32]
+    request = tuning_request(running, curve, "Random", max_jobs=2)
+    request["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+        "WarmStartType": "TransferLearning",
+    }
+    with pytest.raises(ClientError, match=f"{parent}.*InProgress"):
+        sm.create_hyper_parameter_tuning_job(**request)
+    wait_for_tuning(sm, parent)
+    other = {
+        **curve,
+        "AlgorithmSpecification": {**curve["AlgorithmSpecification"], "TrainingImage": "x/sagemaker-xgboost:1.5-1"},
+    }
+    cases = [
+        (
+            dict(curve, StaticHyperParameters={**curve["StaticHyperParameters"], "extra": "1"}),
+            "same hyperparameter names",
+        ),
+        (other, "TrainingImage"),
+    ]
+    for definition, expected in cases:
+        request = tuning_request(unique("bad-child")[:32], definition, "Random", max_jobs=2)
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+            "WarmStartType": "IdenticalDataAndAlgorithm",
+        }
+        with pytest.raises(ClientError) as caught:
+            sm.create_hyper_parameter_tuning_job(**request)
+        assert caught.value.response["Error"]["Code"] == "ValidationException"
+        assert parent in caught.value.response["Error"]["Message"]
+        assert expected in caught.value.response["Error"]["Message"]
