@@ -191,3 +191,50 @@ def test_spot_job_that_never_gets_capacity_fails_at_max_wait(spot_server, spot_n
     assert job["TrainingJobStatus"] == "Failed"
     assert job["SecondaryStatus"] == "MaxWaitTimeExceeded"
     assert job["FailureReason"] == "Training job exceeded MaxWaitTimeInSeconds provided"
+
+
+def test_a_tuning_job_survives_kill_9_without_repeating_finished_jobs(tmp_path):
+    from tests.tuning_helpers import curve_definition, tuning_request
+
+    state = tmp_path / "state"
+    first = LocalSageMakerProcess(state).start()
+    name = unique("survivor")[:32]
+    try:
+        seed_bucket(first)
+        code = upload_source(first.client("s3"), BUCKET, {"curve.py": ASSETS / "curve.py"}, "code/curve.tar.gz")
+        definition = curve_definition(code, f"s3://{BUCKET}/data/train/", f"s3://{BUCKET}/tuning")
+        definition["CheckpointConfig"] = {"S3Uri": f"s3://{BUCKET}/tuning-checkpoints"}
+        sm = first.client("sagemaker")
+        sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Bayesian", max_jobs=6, parallel=1))
+
+        def completed() -> list[dict[str, Any]]:
+            summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+            return [s for s in summaries["TrainingJobSummaries"] if s["TrainingJobStatus"] == "Completed"]
+
+        wait_until(lambda: len(completed()) >= 2, timeout=60, what="two finished training jobs")
+        before = {s["TrainingJobName"]: s for s in completed()}
+    finally:
+        first.kill()
+
+    second = LocalSageMakerProcess(state).start()
+    try:
+        sm = second.client("sagemaker")
+        deadline = time.monotonic() + 120
+        while (described := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
+            "HyperParameterTuningJobStatus"
+        ] not in ("Completed", "Failed", "Stopped"):
+            assert time.monotonic() < deadline, described["TrainingJobStatusCounters"]
+            time.sleep(0.3)
+        assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+        summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+            HyperParameterTuningJobName=name, MaxResults=100
+        )["TrainingJobSummaries"]
+        names = [s["TrainingJobName"] for s in summaries]
+        assert len(names) == len(set(names)) == 6
+        assert described["TrainingJobStatusCounters"]["Completed"] == 6
+        for job_name, summary in before.items():
+            again = next(s for s in summaries if s["TrainingJobName"] == job_name)
+            assert again["CreationTime"] == summary["CreationTime"]  # not run a second time
+            assert again["TunedHyperParameters"] == summary["TunedHyperParameters"]
+    finally:
+        second.stop()
