@@ -238,3 +238,50 @@ def test_a_tuning_job_survives_kill_9_without_repeating_finished_jobs(tmp_path):
             assert again["TunedHyperParameters"] == summary["TunedHyperParameters"]
     finally:
         second.stop()
+
+
+def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
+    from boto3.s3.transfer import TransferConfig
+
+    state = tmp_path / "state"
+    first = LocalSageMakerProcess(state).start()
+    big = tmp_path / "big.bin"
+    big.write_bytes(bytes(range(256)) * (4 * 1024 * 40))  # 40 MiB: a multipart upload
+    try:
+        s3 = first.client("s3")
+        s3.create_bucket(Bucket="plain")
+        s3.put_object(Bucket="plain", Key="k", Body=b"same", ContentType="text/plain", Metadata={"rev": "1"})
+        s3.put_object(Bucket="plain", Key="k", Body=b"same", ContentType="text/csv", Metadata={"rev": "2"})
+        s3.put_object(Bucket="plain", Key="tagged", Body=b"t", Tagging="stage=test")
+        s3.put_object(Bucket="plain", Key="gone", Body=b"g")
+        s3.delete_object(Bucket="plain", Key="gone")
+        s3.upload_file(str(big), "plain", "big.bin", Config=TransferConfig(multipart_threshold=8 * 1024 * 1024))
+        s3.create_bucket(Bucket="versioned")
+        s3.put_bucket_versioning(Bucket="versioned", VersioningConfiguration={"Status": "Enabled"})
+        s3.put_object(Bucket="versioned", Key="kept", Body=b"v1")
+        s3.put_object(Bucket="versioned", Key="deleted", Body=b"d")
+        s3.delete_object(Bucket="versioned", Key="deleted")  # a delete marker must not break persistence
+        s3.put_object(Bucket="plain", Key="after", Body=b"a")
+        expected = {key: s3.head_object(Bucket="plain", Key=key) for key in ("k", "tagged", "big.bin", "after")}
+    finally:
+        first.kill()
+
+    second = LocalSageMakerProcess(state).start()
+    try:
+        s3 = second.client("s3")
+        assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="plain")["Contents"]) == [
+            "after", "big.bin", "k", "tagged",
+        ]  # fmt: skip
+        for key, before in expected.items():
+            after = s3.head_object(Bucket="plain", Key=key)
+            assert after["ETag"] == before["ETag"], key
+            assert after["ContentType"] == before["ContentType"], key
+            assert after["Metadata"] == before["Metadata"], key
+            assert after["LastModified"] == before["LastModified"], key
+        assert s3.head_object(Bucket="plain", Key="k")["Metadata"] == {"rev": "2"}
+        assert s3.get_object(Bucket="plain", Key="big.bin")["Body"].read() == big.read_bytes()
+        assert s3.get_object_tagging(Bucket="plain", Key="tagged")["TagSet"] == [{"Key": "stage", "Value": "test"}]
+        assert s3.get_bucket_versioning(Bucket="versioned")["Status"] == "Enabled"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="versioned")["Contents"]] == ["kept"]
+    finally:
+        second.stop()

@@ -56,8 +56,9 @@ class Gateway:
             # moto lacks some calls (IAM SimulatePrincipalPolicy, ...). An AWS-shaped error lets clients that
             # treat such calls as best-effort (the SageMaker SDK's role checks) carry on; an HTML 500 does not.
             return self._not_implemented(environ, start_response, str(exc))
-        if environ.get("REQUEST_METHOD") not in _READ_ONLY:
-            self.runtime.s3.sync()
+        if environ.get("REQUEST_METHOD") not in _READ_ONLY and _is_s3(environ):
+            bucket, key = _bucket_and_key(environ)
+            self.runtime.s3.sync(bucket, key, in_place="tagging" in environ.get("QUERY_STRING", ""))
         return response
 
     def _not_implemented(self, environ: dict[str, Any], start_response: Any, message: str) -> list[bytes]:
@@ -78,6 +79,24 @@ class Gateway:
         reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
         start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
         return [body]
+
+
+def _is_s3(environ: dict[str, Any]) -> bool:
+    signed = environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", "")
+    return "/s3/aws4_request" in signed or "%2Fs3%2Faws4_request" in signed
+
+
+def _bucket_and_key(environ: dict[str, Any]) -> tuple[str | None, str | None]:
+    """Path-style (/bucket/key) or virtual-hosted (bucket.host/key); (None, None) when unsure."""
+    from urllib.parse import unquote
+
+    host = environ.get("HTTP_HOST", "").split(":")[0]
+    path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
+    labels = host.split(".")
+    if len(labels) > 1 and not host.replace(".", "").isdigit() and labels[0] not in ("s3", "localhost"):
+        return labels[0], path or None
+    bucket, _, key = path.partition("/")
+    return (bucket or None), (key or None)
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:

@@ -121,6 +121,7 @@ class Runtime:
     def shutdown(self) -> None:
         self.endpoints.shutdown()
         self.store.close()
+        self.s3.close()
 
 
 EXECUTION_ROLE = "SageMakerRole"
