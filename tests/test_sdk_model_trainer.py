@@ -43,3 +43,46 @@ def test_model_trainer_with_source_code_trains_the_script(local_sagemaker, sm, b
     )["events"]
     lines = [e["message"] for e in log]
     assert any(line.startswith("[4] train:auc=") for line in lines), lines[-5:]
+
+
+def test_hyperparameter_tuner_tunes_through_the_local_service(local_sagemaker, sm, bucket, channels, tmp_path):
+    import boto3
+    from sagemaker.core.helper.session_helper import Session
+    from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
+    from sagemaker.train import ModelTrainer
+    from sagemaker.train.configs import Compute, InputData, SourceCode
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+
+    source = tmp_path / "src"
+    source.mkdir()
+    shutil.copy(TRAIN_SCRIPT, source / "train.py")
+    session = Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)
+    trainer = ModelTrainer(
+        training_image=XGBOOST_IMAGE,
+        source_code=SourceCode(source_dir=str(source), entry_script="train.py"),
+        role=ROLE,
+        sagemaker_session=session,
+        hyperparameters={"num_round": 4},
+        compute=Compute(instance_type="ml.m5.large", instance_count=1),
+        base_job_name="sdk-tuner",
+    )
+    tuner = HyperparameterTuner(
+        model_trainer=trainer,
+        objective_metric_name="validation:auc",
+        metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+        hyperparameter_ranges={"max_depth": IntegerParameter(2, 5), "eta": ContinuousParameter(0.05, 0.5)},
+        strategy="Random",
+        max_jobs=2,
+        max_parallel_jobs=2,
+    )
+    tuner.tune(inputs=[InputData(channel_name=n, data_source=u) for n, u in channels.items()], wait=True)
+    described = tuner.describe()
+    name = described.hyper_parameter_tuning_job_name
+    raw = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert raw["HyperParameterTuningJobStatus"] == "Completed", raw.get("FailureReason")
+    assert raw["ObjectiveStatusCounters"]["Succeeded"] == 2
+    best = tuner.best_training_job()
+    assert best == raw["BestTrainingJob"]["TrainingJobName"]
+    assert 2 <= int(raw["BestTrainingJob"]["TunedHyperParameters"]["max_depth"].strip('"')) <= 5

@@ -279,3 +279,71 @@ def test_warm_start_rejects_an_incompatible_child_naming_parent_and_field(sm, cu
         assert caught.value.response["Error"]["Code"] == "ValidationException"
         assert parent in caught.value.response["Error"]["Message"]
         assert expected in caught.value.response["Error"]["Message"]
+
+
+def test_the_aws_cli_reads_tuning_jobs(local_sagemaker, sm, curve):
+    import json
+    import os
+    import subprocess
+    import sys
+
+    name = unique("cli")[:32]
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, curve, "Random", max_jobs=1, parallel=1))
+    wait_for_tuning(sm, name)
+    aws = [str(Path(sys.executable).with_name("aws")), "--endpoint-url", local_sagemaker.url, "--region", "us-east-1"]
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "cli"}
+    described = subprocess.run(
+        [*aws, "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", name],
+        capture_output=True, text=True, env=env, check=True,
+    )  # fmt: skip
+    assert json.loads(described.stdout)["HyperParameterTuningJobStatus"] == "Completed"
+    missing = subprocess.run(
+        [*aws, "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", "nope"],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
+
+
+def test_multi_algorithm_definitions_share_one_search(sm, curve):
+    name = unique("multi")[:32]
+    request = tuning_request(name, curve, "Random", max_jobs=4, parallel=2)
+    config = request["HyperParameterTuningJobConfig"]
+    objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
+    definitions = []
+    for kind in ("a", "b"):
+        statics = {**curve["StaticHyperParameters"], "kind": kind}
+        definitions.append(
+            {**curve, "DefinitionName": f"curve-{kind}", "TuningObjective": objective, "HyperParameterRanges": ranges,
+             "StaticHyperParameters": statics}
+        )  # fmt: skip
+    del request["TrainingJobDefinition"]
+    request["TrainingJobDefinitions"] = definitions
+    sm.create_hyper_parameter_tuning_job(**request)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    jobs = trials(sm, name)
+    assert sorted(j["TrainingJobDefinitionName"] for j in jobs) == ["curve-a", "curve-a", "curve-b", "curve-b"]
+    for job in jobs:
+        kind = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])["HyperParameters"]["kind"]
+        assert job["TrainingJobDefinitionName"] == f"curve-{kind}"
+
+
+def test_spot_settings_of_the_definition_apply_to_every_training_job(sm, curve, bucket):
+    name = unique("spot-tuning")[:32]
+    definition = {
+        **curve,
+        "EnableManagedSpotTraining": True,
+        "StoppingCondition": {"MaxRuntimeInSeconds": 300, "MaxWaitTimeInSeconds": 600},
+        "CheckpointConfig": {"S3Uri": f"s3://{bucket}/tuning-checkpoints/{name}"},
+    }
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", max_jobs=2, parallel=2))
+    assert wait_for_tuning(sm, name)["HyperParameterTuningJobStatus"] == "Completed"
+    for job in trials(sm, name):
+        training = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
+        assert training["EnableManagedSpotTraining"] is True
+        assert training["StoppingCondition"]["MaxWaitTimeInSeconds"] == 600
+        # each job its own checkpoint prefix, so parallel jobs never resume from each other's state
+        assert (
+            training["CheckpointConfig"]["S3Uri"] == f"s3://{bucket}/tuning-checkpoints/{name}/{job['TrainingJobName']}"
+        )
+        assert training["BillableTimeInSeconds"] <= training["TrainingTimeInSeconds"]
