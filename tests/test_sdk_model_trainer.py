@@ -1,39 +1,54 @@
-"""The SageMaker Python SDK v3 ModelTrainer runs unchanged against the local SageMaker (code + sm_drivers)."""
+"""The SageMaker Python SDK v3 runs unchanged against the local SageMaker: ModelTrainer and HyperparameterTuner."""
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from tests.local_sagemaker import ROLE, XGBOOST_IMAGE
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
 
 
-def test_model_trainer_with_source_code_trains_the_script(local_sagemaker, sm, bucket, channels, tmp_path):
+@pytest.fixture
+def model_trainer(local_sagemaker, bucket, tmp_path):
+    """A ModelTrainer of training_scripts/train.py (SourceCode: the code and sm_drivers channels)."""
     import boto3
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.train import ModelTrainer
-    from sagemaker.train.configs import Compute, InputData, SourceCode
+    from sagemaker.train.configs import Compute, SourceCode
 
     source = tmp_path / "src"
     source.mkdir()
     shutil.copy(TRAIN_SCRIPT, source / "train.py")
     session = Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)
-    trainer = ModelTrainer(
-        training_image=XGBOOST_IMAGE,
-        source_code=SourceCode(source_dir=str(source), entry_script="train.py"),
-        role=ROLE,
-        sagemaker_session=session,
-        hyperparameters={"num_round": 4, "max_depth": 3},
-        compute=Compute(instance_type="ml.m5.large", instance_count=1),
-        base_job_name="model-trainer",
-    )
-    trainer.train(
-        input_data_config=[InputData(channel_name=name, data_source=uri) for name, uri in channels.items()],
-        wait=True,
-        logs=False,
-    )
+
+    def make(base_job_name: str, **hyperparameters: Any) -> ModelTrainer:
+        return ModelTrainer(
+            training_image=XGBOOST_IMAGE,
+            source_code=SourceCode(source_dir=str(source), entry_script="train.py"),
+            role=ROLE,
+            sagemaker_session=session,
+            hyperparameters=hyperparameters,
+            compute=Compute(instance_type="ml.m5.large", instance_count=1),
+            base_job_name=base_job_name,
+        )
+
+    return make
+
+
+def inputs(channels: dict[str, str]) -> list[Any]:
+    from sagemaker.train.configs import InputData
+
+    return [InputData(channel_name=name, data_source=uri) for name, uri in channels.items()]
+
+
+def test_model_trainer_with_source_code_trains_the_script(local_sagemaker, sm, channels, model_trainer):
+    trainer = model_trainer("model-trainer", num_round=4, max_depth=3)
+    trainer.train(input_data_config=inputs(channels), wait=True, logs=False)
     name = trainer._latest_training_job.training_job_name
     described = sm.describe_training_job(TrainingJobName=name)
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
@@ -45,29 +60,13 @@ def test_model_trainer_with_source_code_trains_the_script(local_sagemaker, sm, b
     assert any(line.startswith("[4] train:auc=") for line in lines), lines[-5:]
 
 
-def test_hyperparameter_tuner_tunes_through_the_local_service(local_sagemaker, sm, bucket, channels, tmp_path):
-    import boto3
-    from sagemaker.core.helper.session_helper import Session
+def test_hyperparameter_tuner_tunes_through_the_local_service(sm, channels, model_trainer):
     from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
-    from sagemaker.train import ModelTrainer
-    from sagemaker.train.configs import Compute, InputData, SourceCode
     from sagemaker.train.tuner import HyperparameterTuner
 
     from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 
-    source = tmp_path / "src"
-    source.mkdir()
-    shutil.copy(TRAIN_SCRIPT, source / "train.py")
-    session = Session(boto_session=boto3.Session(region_name="us-east-1"), default_bucket=bucket)
-    trainer = ModelTrainer(
-        training_image=XGBOOST_IMAGE,
-        source_code=SourceCode(source_dir=str(source), entry_script="train.py"),
-        role=ROLE,
-        sagemaker_session=session,
-        hyperparameters={"num_round": 4},
-        compute=Compute(instance_type="ml.m5.large", instance_count=1),
-        base_job_name="sdk-tuner",
-    )
+    trainer = model_trainer("sdk-tuner", num_round=4)
     tuner = HyperparameterTuner(
         model_trainer=trainer,
         objective_metric_name="validation:auc",
@@ -77,7 +76,7 @@ def test_hyperparameter_tuner_tunes_through_the_local_service(local_sagemaker, s
         max_jobs=2,
         max_parallel_jobs=2,
     )
-    tuner.tune(inputs=[InputData(channel_name=n, data_source=u) for n, u in channels.items()], wait=True)
+    tuner.tune(inputs=inputs(channels), wait=True)
     described = tuner.describe()
     name = described.hyper_parameter_tuning_job_name
     raw = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)

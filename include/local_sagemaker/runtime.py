@@ -75,9 +75,9 @@ class Runtime:
                 self._recover_endpoint(backend, endpoint)
             for tuning in list(backend.tuning_jobs.values()):
                 if not tuning.terminal:
-                    self.tuning(backend, tuning)
+                    self.start_tuning(backend, tuning)
 
-    def tuning(self, backend: SageMakerBackend, tuning: Any) -> None:
+    def start_tuning(self, backend: SageMakerBackend, tuning: Any) -> None:
         """Run a tuning job's scheduler: on creation, and again after a restart."""
         from .runner.tuning import TuningScheduler
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
     from ..runtime import Runtime
 
 Response = tuple[int, dict[str, str], bytes]
+log = logging.getLogger(__name__)
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/]+/\d{8}/([a-z0-9-]+)/")
 _INVOCATIONS = re.compile(r"^/endpoints/([^/]+)/invocations$")
@@ -75,6 +77,9 @@ def handle_sagemaker(runtime: Runtime, environ: dict[str, Any], body: bytes) -> 
         result = method(params)
     except SageMakerError as error:
         return _json_error(error)
+    except Exception as exc:  # a bug of ours: answer as AWS does (InternalFailure, JSON), and log it
+        log.exception("%s failed", operation)
+        return _json_error(SageMakerError(f"{type(exc).__name__}: {exc}"))
     return 200, {"Content-Type": "application/x-amz-json-1.1"}, json.dumps(result, default=_encode).encode()
 
 

@@ -90,21 +90,7 @@ class SageMakerBackend:
             return self._training_job(params["TrainingJobName"]).describe()
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            jobs = filter_and_sort(
-                list(self.training_jobs.values()),
-                params,
-                name=lambda j: j.name,
-                created=lambda j: j.created,
-                modified=lambda j: j.modified,
-                status=lambda j: j.status,
-                sort_keys={"Status": lambda j: j.status},
-            )
-            page, token = paginate(jobs, params.get("NextToken"), params.get("MaxResults"))
-            out: dict[str, Any] = {"TrainingJobSummaries": [j.summary() for j in page]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return self._list(params, self.training_jobs, "TrainingJobSummaries", stateful=True)
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -143,7 +129,7 @@ class SageMakerBackend:
             if params.get("Tags"):
                 self._set_tags(tuning.arn, params["Tags"])
             self.save(tuning)
-        self.runtime.tuning(self, tuning)
+        self.runtime.start_tuning(self, tuning)
         return {"HyperParameterTuningJobArn": tuning.arn}
 
     def _best_of(self, tunings: list[TuningJob]) -> dict[str, Any] | None:
@@ -167,21 +153,13 @@ class SageMakerBackend:
             return self._tuning_job(params["HyperParameterTuningJobName"]).describe(self.training_jobs)
 
     def list_hyper_parameter_tuning_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
-        with self.lock:
-            tunings = filter_and_sort(
-                list(self.tuning_jobs.values()),
-                params,
-                name=lambda t: t.name,
-                created=lambda t: t.created,
-                modified=lambda t: t.modified,
-                status=lambda t: t.status,
-                sort_keys={"Status": lambda t: t.status},
-            )
-            page, token = paginate(tunings, params.get("NextToken"), params.get("MaxResults"))
-            out: dict[str, Any] = {"HyperParameterTuningJobSummaries": [t.summary(self.training_jobs) for t in page]}
-        if token:
-            out["NextToken"] = token
-        return out
+        return self._list(
+            params,
+            self.tuning_jobs,
+            "HyperParameterTuningJobSummaries",
+            stateful=True,
+            summary=lambda t: t.summary(self.training_jobs),
+        )
 
     def stop_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
@@ -213,7 +191,7 @@ class SageMakerBackend:
             summaries = [tuning.trial_summary(t, self.training_jobs.get(t["job"])) for t in tuning.trials]
             if params.get("StatusEquals"):
                 summaries = [s for s in summaries if s["TrainingJobStatus"] == params["StatusEquals"]]
-            summaries = _sort_trial_summaries(summaries, params, tuning.maximize)
+            summaries = _sort_trial_summaries(summaries, params)
             page, token = paginate(summaries, params.get("NextToken"), params.get("MaxResults"))
         out: dict[str, Any] = {"TrainingJobSummaries": page}
         if token:
@@ -340,7 +318,7 @@ class SageMakerBackend:
         return {}
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:
-        return self._list(params, self.endpoints, "Endpoints", status=lambda e: e.status, modified=lambda e: e.modified)
+        return self._list(params, self.endpoints, "Endpoints", stateful=True)
 
     # --- tags ----------------------------------------------------------------------------------
     def _tagged(self, resource_arn: str) -> None:
@@ -379,9 +357,11 @@ class SageMakerBackend:
         params: dict[str, Any],
         resources: dict[str, Any],
         key: str,
-        status: Callable[[Any], str] | None = None,
-        modified: Callable[[Any], Any] | None = None,
+        stateful: bool = False,
+        summary: Callable[[Any], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """The List* operations: filters, sort and pagination; `stateful` resources filter by status too."""
+        status = (lambda r: r.status) if stateful else None
         with self.lock:
             items = filter_and_sort(
                 list(resources.values()),
@@ -389,18 +369,17 @@ class SageMakerBackend:
                 name=lambda r: r.name,
                 created=lambda r: r.created,
                 status=status,
-                modified=modified,
+                modified=(lambda r: r.modified) if stateful else None,
+                sort_keys={"Status": status} if status else None,
             )
             page, token = paginate(items, params.get("NextToken"), params.get("MaxResults"))
-            out: dict[str, Any] = {key: [r.summary() for r in page]}
+            out: dict[str, Any] = {key: [(summary or (lambda r: r.summary()))(r) for r in page]}
         if token:
             out["NextToken"] = token
         return out
 
 
-def _sort_trial_summaries(
-    summaries: list[dict[str, Any]], params: dict[str, Any], maximize: bool
-) -> list[dict[str, Any]]:
+def _sort_trial_summaries(summaries: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
     sort_by = params.get("SortBy") or "CreationTime"
     descending = (params.get("SortOrder") or "Descending") == "Descending"
     if sort_by == "FinalObjectiveMetricValue":
