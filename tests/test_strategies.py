@@ -1,0 +1,152 @@
+"""Unit tests of the search strategies and the early stopping rule (pure, in-process)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, make_strategy
+
+RANGES = {
+    "ContinuousParameterRanges": [
+        {"Name": "eta", "MinValue": "0.001", "MaxValue": "0.5", "ScalingType": "Logarithmic"},
+        {"Name": "subsample", "MinValue": "0.5", "MaxValue": "0.999", "ScalingType": "ReverseLogarithmic"},
+        {"Name": "gamma", "MinValue": "0", "MaxValue": "5"},
+    ],
+    "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "10"}],
+    "CategoricalParameterRanges": [{"Name": "booster", "Values": ["gbtree", "dart"]}],
+}
+
+
+def run(strategy, n: int, objective) -> list[dict[str, str]]:
+    seen = []
+    for _ in range(n):
+        suggestion = strategy.suggest()
+        if suggestion is None:
+            break
+        seen.append(suggestion.hyperparameters)
+        strategy.tell(suggestion.trial, objective(suggestion.hyperparameters))
+    return seen
+
+
+@pytest.mark.parametrize("name", ["Bayesian", "Random", "Hyperband"])
+def test_suggestions_stay_in_range_and_a_seed_reproduces_them(name):
+    space = SearchSpace.from_ranges(RANGES)
+    first = run(make_strategy(name, space, True, 3, {"MaxResource": 9}), 12, lambda h: float(h["gamma"]))
+    again = run(make_strategy(name, space, True, 3, {"MaxResource": 9}), 12, lambda h: float(h["gamma"]))
+    assert first == again
+    for h in first:
+        assert 0.001 <= float(h["eta"]) <= 0.5
+        assert 0.5 <= float(h["subsample"]) <= 0.999
+        assert 2 <= int(h["max_depth"]) <= 10 and h["max_depth"].isdigit()
+        assert h["booster"] in ("gbtree", "dart")
+
+
+def test_scaling_puts_the_samples_where_aws_says():
+    space = SearchSpace.from_ranges(RANGES)
+    samples = run(make_strategy("Random", space, True, 0), 400, lambda h: 0.0)
+    eta = [float(h["eta"]) for h in samples]
+    subsample = [float(h["subsample"]) for h in samples]
+    # Logarithmic: as many samples per decade; linear would put ~80 % above 0.1.
+    assert 0.2 < sum(e < 0.01 for e in eta) / len(eta) < 0.5
+    # ReverseLogarithmic: dense near 1; linear would put ~2 % above 0.99.
+    assert sum(s > 0.99 for s in subsample) / len(subsample) > 0.15
+
+
+def test_auto_scaling_goes_logarithmic_over_two_orders_of_magnitude():
+    space = SearchSpace.from_ranges(
+        {"ContinuousParameterRanges": [
+            {"Name": "wide", "MinValue": "0.001", "MaxValue": "1"},
+            {"Name": "narrow", "MinValue": "0.1", "MaxValue": "1"},
+        ]}
+    )  # fmt: skip
+    scaling = {p.name: p.scaling for p in space.parameters}
+    assert scaling == {"wide": "Logarithmic", "narrow": "Linear"}
+
+
+def test_grid_visits_every_combination_once_then_stops():
+    ranges = {
+        "CategoricalParameterRanges": [{"Name": "a", "Values": ["1", "2", "3"]}, {"Name": "b", "Values": ["x", "y"]}]
+    }
+    strategy = make_strategy("Grid", SearchSpace.from_ranges(ranges), False, 5)
+    seen = run(strategy, 100, lambda h: 1.0)
+    assert sorted((h["a"], h["b"]) for h in seen) == sorted((a, b) for a in "123" for b in "xy")
+    assert strategy.exhausted and strategy.suggest() is None
+
+
+def test_restore_replays_trials_and_continues_like_the_original():
+    space = SearchSpace.from_ranges(RANGES)
+    original = make_strategy("Bayesian", space, True, 9)
+    records = []
+    for _ in range(8):
+        s = original.suggest()
+        value = -abs(float(s.hyperparameters["gamma"]) - 2)
+        records.append(
+            {"trial": s.trial, "hyperparameters": s.hyperparameters, "state": "finished", "objective": value}
+        )
+        original.tell(s.trial, value)
+    restored = make_strategy("Bayesian", space, True, 9)
+    restored.restore(records)
+    assert [t.value for t in restored.study.trials] == [t.value for t in original.study.trials]
+    assert restored.suggest().hyperparameters  # and it goes on
+
+
+def test_seed_with_skips_parent_jobs_outside_the_new_ranges():
+    narrow = SearchSpace.from_ranges(
+        {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "3", "MaxValue": "5"}]}
+    )
+    strategy = make_strategy("Bayesian", narrow, True, 1)
+    added = strategy.seed_with([({"max_depth": "4"}, 0.8), ({"max_depth": "9"}, 0.9), ({"other": "1"}, 0.7)])
+    assert added == 1
+    assert strategy.study.best_value == 0.8
+
+
+def test_hyperband_stops_poor_curves_and_keeps_good_ones():
+    space = SearchSpace.from_ranges({"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0", "MaxValue": "1"}]})
+    strategy = make_strategy("Hyperband", space, True, 0, {"MinResource": 1, "MaxResource": 27})
+    stopped_at = {}
+    for _ in range(30):
+        s = strategy.suggest()
+        quality = 1 - (float(s.hyperparameters["x"]) - 0.7) ** 2
+        step = 0
+        for step in range(1, 28):
+            if strategy.report(s.trial, step, quality * (1 - 0.5**step)):
+                break
+        stopped_at[s.trial] = (step, quality)
+        strategy.tell(s.trial, quality * (1 - 0.5**step))
+    short = [q for step, q in stopped_at.values() if step < 27]
+    full = [q for step, q in stopped_at.values() if step == 27]
+    assert short and full
+    assert sum(full) / len(full) > sum(short) / len(short)
+
+
+@given(
+    curves=st.dictionaries(
+        st.sampled_from("abcdefg"),
+        st.lists(st.floats(0, 1), min_size=1, max_size=8),
+        min_size=1,
+    ),
+    maximize=st.booleans(),
+)
+def test_median_rule_matches_its_definition(curves, maximize):
+    rule = MedianStoppingRule(maximize=maximize)
+    for job, values in curves.items():
+        epoch = len(values)
+        others = [sum(v[:epoch]) / epoch for name, v in curves.items() if name != job and len(v) >= epoch]
+        expected = False
+        if epoch > 1 and len(others) >= 3:
+            others.sort()
+            mid = len(others) // 2
+            median = others[mid] if len(others) % 2 else (others[mid - 1] + others[mid]) / 2
+            expected = values[-1] < median if maximize else values[-1] > median
+            if math.isclose(values[-1], median):
+                continue  # float rounding of the median decides; not what this test is about
+        assert rule.should_stop(job, curves) == expected
+
+
+def test_median_rule_refuses_nonsense():
+    with pytest.raises(ValueError, match="min_other_jobs"):
+        MedianStoppingRule(maximize=True, min_other_jobs=0)
