@@ -347,3 +347,46 @@ def test_spot_settings_of_the_definition_apply_to_every_training_job(sm, curve, 
             training["CheckpointConfig"]["S3Uri"] == f"s3://{bucket}/tuning-checkpoints/{name}/{job['TrainingJobName']}"
         )
         assert training["BillableTimeInSeconds"] <= training["TrainingTimeInSeconds"]
+
+
+def test_convergence_detection_ends_a_search_that_stopped_improving(sm, curve):
+    name = unique("converge")[:32]
+    statics = {**curve["StaticHyperParameters"], "x": "0.7", "epochs": "1"}
+    ranges = {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["a", "a2", "a3", "a4"]}]}
+    request = tuning_request(
+        name,
+        {**curve, "StaticHyperParameters": statics},
+        "Random",
+        ranges,
+        max_jobs=30,
+        parallel=2,
+        TuningJobCompletionCriteria={"ConvergenceDetected": {"CompleteOnConvergence": "Enabled"}},
+    )
+    sm.create_hyper_parameter_tuning_job(**request)
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert "ConvergenceDetectedTime" in described["TuningJobCompletionDetails"]
+    assert 10 <= len(trials(sm, name)) < 30
+
+
+def test_list_training_jobs_for_a_tuning_job_filters_sorts_and_pages(sm, curve):
+    name = unique("listing-hpo")[:32]
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "fail_below": "0.1"}}
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", max_jobs=5, parallel=2))
+    wait_for_tuning(sm, name)
+    first = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name, MaxResults=2)
+    assert len(first["TrainingJobSummaries"]) == 2 and first["NextToken"]
+    everything = trials(sm, name)
+    assert len(everything) == 5
+    ranked = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending"
+    )["TrainingJobSummaries"]
+    values = [
+        j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in ranked if j["ObjectiveStatus"] == "Succeeded"
+    ]
+    assert values == sorted(values, reverse=True)
+    assert ranked[-1]["ObjectiveStatus"] == "Failed"  # no objective: last whichever the order
+    failed = sm.list_training_jobs_for_hyper_parameter_tuning_job(
+        HyperParameterTuningJobName=name, StatusEquals="Failed"
+    )
+    assert [j["TrainingJobStatus"] for j in failed["TrainingJobSummaries"]] == ["Failed"]
