@@ -130,7 +130,7 @@ class TuningJob:
         objective = {"Succeeded": 0, "Pending": 0, "Failed": 0}
         for trial in self.trials:
             job = jobs.get(trial["job"])
-            state = job.status if job else "InProgress"
+            state = job.status if job else ("Failed" if trial.get("error") else "InProgress")
             if state in ("InProgress", "Stopping"):
                 status["InProgress"] += 1
             elif state == "Failed":
@@ -146,7 +146,7 @@ class TuningJob:
             "TrainingJobArn": arn(self.region, "training-job", trial["job"]),
             "TuningJobName": self.name,
             "CreationTime": job.created if job else self.created,
-            "TrainingJobStatus": job.status if job else "InProgress",
+            "TrainingJobStatus": job.status if job else ("Failed" if trial.get("error") else "InProgress"),
             "TunedHyperParameters": trial["hyperparameters"],
             "ObjectiveStatus": _objective_status(trial),
         }
@@ -159,6 +159,8 @@ class TuningJob:
                 out["TrainingEndTime"] = job.ended
             if job.failure_reason:
                 out["FailureReason"] = job.failure_reason
+        elif trial.get("error"):
+            out["FailureReason"] = trial["error"][:1024]
         if trial.get("objective") is not None:
             objective = self.objective()
             out["FinalHyperParameterTuningJobObjectiveMetric"] = {

@@ -164,12 +164,12 @@ class TuningScheduler:
             return "Stopped"
         finished = [t for t in tuning.trials if t["state"] == "finished"]
         evaluated = [t["objective"] for t in finished if t.get("objective") is not None]
-        first = tuning.trials[: min(FAIL_FAST_JOBS, tuning.max_jobs or FAIL_FAST_JOBS)]
-        if first and all(t["state"] == "finished" and t.get("objective") is None for t in first):
-            if len(first) == min(FAIL_FAST_JOBS, tuning.max_jobs or FAIL_FAST_JOBS):
-                last = self.backend.training_jobs.get(first[-1]["job"])
-                detail = last.failure_reason if last and last.failure_reason else "no objective metric was emitted"
-                return f"Failed: the first {len(first)} training jobs failed; the last one: {detail}"
+        needed = min(FAIL_FAST_JOBS, tuning.max_jobs or FAIL_FAST_JOBS)
+        first = tuning.trials[:needed]
+        if len(first) == needed and all(t["state"] == "finished" and t.get("objective") is None for t in first):
+            last = self.backend.training_jobs.get(first[-1]["job"])
+            detail = (last.failure_reason if last else first[-1].get("error")) or "no objective metric was emitted"
+            return f"Failed: the first {needed} training jobs failed; the last one: {detail}"
         criteria = tuning.config.get("TuningJobCompletionCriteria") or {}
         best = tuning.best_trial()
         target = criteria.get("TargetObjectiveMetricValue")
