@@ -40,7 +40,8 @@ class LocalSageMakerProcess:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> LocalSageMakerProcess:
-        log = open(self.state_dir.parent / f"{self.state_dir.name}.log", "ab")  # noqa: SIM115
+        state = ROOT / self.state_dir  # relative state dirs are relative to the server, which runs in ROOT
+        log = open(state.parent / f"{state.name}.log", "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "include.local_sagemaker", "serve", "--port", str(self.port),
              "--state-dir", str(self.state_dir), *self.extra_args],

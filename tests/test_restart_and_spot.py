@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -285,3 +286,22 @@ def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
         assert [o["Key"] for o in s3.list_objects_v2(Bucket="versioned")["Contents"]] == ["kept"]
     finally:
         second.stop()
+
+
+def test_a_relative_state_dir_works_for_script_mode_jobs(tmp_path):
+    """`make demo` passes a relative --state-dir; the job runs elsewhere, so its paths must be absolute."""
+    import os
+
+    from tests.local_sagemaker import ROOT
+
+    server = LocalSageMakerProcess(Path(os.path.relpath(tmp_path / "state", ROOT))).start()
+    try:
+        code = seed_bucket(server)
+        sm = server.client("sagemaker")
+        name = unique("relative")
+        sm.create_training_job(**slow_job(name, code, steps=2, checkpoint=False))
+        job = wait_for_job(sm, name)
+        assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
+        assert model_txt(server.client("s3"), job)["steps"] == 2  # written where SM_MODEL_DIR pointed
+    finally:
+        server.stop()

@@ -111,6 +111,8 @@ class LocalSageMaker:
         from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
+        # Jobs run in their own working directories, so every path handed to them must be absolute.
+        state_dir = state_dir.resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
         self._app: Gateway | None = None
         self.server = make_server(host, port, self._dispatch, threaded=True, request_handler=MotoRequestHandler)
