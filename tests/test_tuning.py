@@ -102,29 +102,48 @@ def test_the_providers_hook_tunes_the_training_script(sm, train_py_definition, s
         assert 0.5 <= float(job["TunedHyperParameters"]["subsample"]) <= 0.99
     child = sm.describe_training_job(TrainingJobName=best["TrainingJobName"])
     assert child["TuningJobArn"] == described["HyperParameterTuningJobArn"]
+    final = {m["MetricName"]: m["Value"] for m in child["FinalMetricDataList"]}
+    assert (
+        final["ObjectiveMetric"]
+        == final["validation:auc"]
+        == best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+    )
     assert child["HyperParameters"]["_tuning_objective_metric"] == "validation:auc"
     assert child["HyperParameters"]["num_round"] == "6"
 
 
-def test_the_providers_tuning_operator_runs_a_grid(sm, curve):
+def test_the_providers_tuning_operator_runs_a_grid_of_the_training_script(sm, train_py_definition):
     from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
 
     name = unique("operator-grid")[:32]
     grid = {
         "CategoricalParameterRanges": [
-            {"Name": "x", "Values": ["0.1", "0.7"]},
-            {"Name": "kind", "Values": ["a", "b", "a2"]},
+            {"Name": "max_depth", "Values": ["2", "4"]},
+            {"Name": "eta", "Values": ["0.1", "0.3", "0.5"]},
         ]
     }
-    config = tuning_request(name, curve, "Grid", grid, max_jobs=None, parallel=2)
+    config = tuning_request(name, train_py_definition, "Grid", grid, max_jobs=None, parallel=2, metric="validation:auc")
     operator = SageMakerTuningOperator(task_id="tune", config=config, wait_for_completion=True, check_interval=1)
     result = operator.execute({})
     assert result["Tuning"]["HyperParameterTuningJobStatus"] == "Completed"
     jobs = trials(sm, name)
-    combos = sorted((j["TunedHyperParameters"]["x"], j["TunedHyperParameters"]["kind"]) for j in jobs)
-    assert combos == sorted((x, k) for x in ("0.1", "0.7") for k in ("a", "b", "a2"))
-    best = result["Tuning"]["BestTrainingJob"]["TunedHyperParameters"]
-    assert best["x"] == "0.7" and best["kind"] in ("a", "a2")
+    combos = sorted((j["TunedHyperParameters"]["max_depth"], j["TunedHyperParameters"]["eta"]) for j in jobs)
+    assert combos == sorted((d, e) for d in ("2", "4") for e in ("0.1", "0.3", "0.5"))
+    best = result["Tuning"]["BestTrainingJob"]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(
+        j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs
+    )
+    assert_never_more_than(sm, jobs, 2)
+
+
+def assert_never_more_than(sm: Any, jobs: list[dict[str, Any]], parallel: int) -> None:
+    """MaxParallelTrainingJobs: from creation to end, at most `parallel` of the jobs overlap."""
+    spans = []
+    for job in jobs:
+        described = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
+        spans.append((described["CreationTime"], described["TrainingEndTime"]))
+    for start, _ in spans:
+        assert sum(1 for s, e in spans if s <= start < e) <= parallel
 
 
 def test_auto_early_stopping_stops_jobs_worse_than_the_median(sm, curve):
@@ -184,6 +203,7 @@ def test_failed_training_jobs_are_counted_and_do_not_stop_the_tuning_job(sm, cur
     assert described["TrainingJobStatusCounters"]["NonRetryableError"] == len(failed) >= 1
     assert described["ObjectiveStatusCounters"]["Failed"] == len(failed)
     assert all(j["ObjectiveStatus"] == "Failed" and "fail_below" in j["FailureReason"] for j in failed)
+    assert_never_more_than(sm, jobs, 2)
 
 
 def test_a_tuning_job_whose_first_jobs_all_fail_fails_before_spending_more(sm, curve):

@@ -11,12 +11,14 @@ import zlib
 from datetime import datetime
 from typing import Any
 
+from ..runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
 from .base import arn, now
 from .training import TrainingJob
 from .tuning_validation import definitions_of, objective_of, ranges_of
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 OBJECTIVE_METRIC_KEY = "_tuning_objective_metric"
+OBJECTIVE_METRIC = "ObjectiveMetric"
 
 
 def training_job_name(tuning_job: str, index: int) -> str:
@@ -111,6 +113,15 @@ class TuningJob:
             if key in definition
         }
         algo = dict(definition["AlgorithmSpecification"])
+        objective = self.objective(definition)["MetricName"]
+        known = [*(algo.get("MetricDefinitions") or []), *BUILTIN_XGBOOST_METRIC_DEFINITIONS]
+        regex = next((d["Regex"] for d in known if d["Name"] == objective), None)
+        if regex is not None:
+            # AMT adds the objective under the name ObjectiveMetric; it shows in the job's FinalMetricDataList.
+            algo["MetricDefinitions"] = [
+                *(algo.get("MetricDefinitions") or []),
+                {"Name": OBJECTIVE_METRIC, "Regex": regex},
+            ]
         request.update(
             TrainingJobName=trial["job"],
             AlgorithmSpecification=algo,
