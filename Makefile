@@ -43,6 +43,8 @@ demo: install local-sagemaker
 
 bench: install
 	$(PY) benchmarks/overhead.py
+	$(PY) benchmarks/s3_persistence.py
+	$(PY) benchmarks/search_quality.py --seeds 10
 
 clean: stop
 	rm -rf .local
