@@ -588,7 +588,7 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
     """
     from include.pipeline.data import to_training_csv
     from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
-    from tests.local_sagemaker import ROLE, XGBOOST_IMAGE, LocalSageMakerProcess, upload_source
+    from tests.local_sagemaker import ROLE, XGBOOST_IMAGE, LocalSageMakerProcess, upload_source, wait_for_tuning
 
     rows = flight_rows()
     objective = flights_objective(rows)
@@ -647,7 +647,7 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
                         "StoppingCondition": {"MaxRuntimeInSeconds": 600},
                     },
                 )
-                described = _wait_for_tuning(sm, name)
+                described = wait_for_tuning(sm, name, timeout=900)
                 wall = time.perf_counter() - started
                 pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
                     HyperParameterTuningJobName=name
@@ -701,16 +701,6 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
             f"{local[local_best].value:.6f} (#{local_best + 1}) | {delta:.1e} | {run['wall']:.0f} |"
         )
     return lines, found
-
-
-def _wait_for_tuning(sm: Any, name: str, timeout: float = 900) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        if described["HyperParameterTuningJobStatus"] in ("Completed", "Failed", "Stopped"):
-            return described
-        time.sleep(0.5)
-    raise TimeoutError(f"tuning job {name} did not finish in {timeout:.0f} s")
 
 
 # ------------------------------------------------------------------------------------------------- main

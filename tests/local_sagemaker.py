@@ -11,9 +11,10 @@ import sys
 import tarfile
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = Path(__file__).with_name("assets")
@@ -89,34 +90,59 @@ class LocalSageMakerProcess:
         }
 
 
-def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+TERMINAL = {"Completed", "Failed", "Stopped"}
+T = TypeVar("T")
+
+
+def wait_until(describe: Callable[[], T], done: Callable[[T], bool], what: str,
+               timeout: float = 120, interval: float = 0.2) -> T:  # fmt: skip
+    """Poll `describe` until `done` holds: its last answer on success, a TimeoutError naming `what` if not."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sm.describe_training_job(TrainingJobName=name)
-        if described["TrainingJobStatus"] in ("Completed", "Failed", "Stopped"):
+    while True:
+        described = describe()
+        if done(described):
             return described
-        time.sleep(0.2)
-    raise TimeoutError(f"training job {name} still {described['TrainingJobStatus']} after {timeout}s")
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what} not done after {timeout:.0f}s")
+        time.sleep(interval)
+
+
+def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
+    return wait_until(
+        lambda: sm.describe_training_job(TrainingJobName=name),
+        lambda d: d["TrainingJobStatus"] in TERMINAL,
+        f"training job {name}",
+        timeout,
+    )
 
 
 def wait_for_status(sm: Any, name: str, statuses: set[str], timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sm.describe_training_job(TrainingJobName=name)
-        if described["SecondaryStatus"] in statuses or described["TrainingJobStatus"] in statuses:
-            return described
-        time.sleep(0.1)
-    raise TimeoutError(f"training job {name} never reached {statuses}")
+    return wait_until(
+        lambda: sm.describe_training_job(TrainingJobName=name),
+        lambda d: bool({d["SecondaryStatus"], d["TrainingJobStatus"]} & statuses),
+        f"training job {name} reaching {statuses}",
+        timeout,
+        interval=0.1,
+    )
 
 
 def wait_for_endpoint(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sm.describe_endpoint(EndpointName=name)
-        if described["EndpointStatus"] not in ("Creating", "Updating"):
-            return described
-        time.sleep(0.2)
-    raise TimeoutError(f"endpoint {name} still {described['EndpointStatus']}")
+    return wait_until(
+        lambda: sm.describe_endpoint(EndpointName=name),
+        lambda d: d["EndpointStatus"] not in ("Creating", "Updating"),
+        f"endpoint {name}",
+        timeout,
+    )
+
+
+def wait_for_tuning(sm: Any, name: str, timeout: float = 180) -> dict[str, Any]:
+    return wait_until(
+        lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
+        lambda d: d["HyperParameterTuningJobStatus"] in TERMINAL,
+        f"tuning job {name}",
+        timeout,
+        interval=0.3,
+    )
 
 
 def unique(prefix: str) -> str:

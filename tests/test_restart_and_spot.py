@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import tarfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,8 @@ from tests.local_sagemaker import (
     upload_source,
     wait_for_endpoint,
     wait_for_job,
+    wait_for_tuning,
+    wait_until,
 )
 
 BUCKET = "durability"
@@ -58,15 +59,6 @@ def model_txt(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
     bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"][len("s3://") :].split("/", 1)
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
         return json.loads(tar.extractfile("model.txt").read())
-
-
-def wait_until(predicate, timeout: float = 30, what: str = "condition") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise TimeoutError(what)
 
 
 def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
@@ -107,7 +99,7 @@ def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
                 return 0
             return json.loads(body)["step"]
 
-        wait_until(lambda: checkpointed_steps() >= 4, what="a synced checkpoint")
+        wait_until(checkpointed_steps, lambda steps: steps >= 4, "a synced checkpoint", timeout=30, interval=0.1)
     finally:
         first.kill()
 
@@ -212,7 +204,7 @@ def test_a_tuning_job_survives_kill_9_without_repeating_finished_jobs(tmp_path):
             summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
             return [s for s in summaries["TrainingJobSummaries"] if s["TrainingJobStatus"] == "Completed"]
 
-        wait_until(lambda: len(completed()) >= 2, timeout=60, what="two finished training jobs")
+        wait_until(completed, lambda jobs: len(jobs) >= 2, "two finished training jobs", timeout=60)
         before = {s["TrainingJobName"]: s for s in completed()}
     finally:
         first.kill()
@@ -220,12 +212,7 @@ def test_a_tuning_job_survives_kill_9_without_repeating_finished_jobs(tmp_path):
     second = LocalSageMakerProcess(state).start()
     try:
         sm = second.client("sagemaker")
-        deadline = time.monotonic() + 120
-        while (described := sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name))[
-            "HyperParameterTuningJobStatus"
-        ] not in ("Completed", "Failed", "Stopped"):
-            assert time.monotonic() < deadline, described["TrainingJobStatusCounters"]
-            time.sleep(0.3)
+        described = wait_for_tuning(sm, name)
         assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
         summaries = sm.list_training_jobs_for_hyper_parameter_tuning_job(
             HyperParameterTuningJobName=name, MaxResults=100

@@ -8,7 +8,6 @@ implemented operation was not exercised, so a new operation must come with its s
 from __future__ import annotations
 
 import re
-import time
 from typing import Any
 
 import pytest
@@ -16,7 +15,14 @@ from botocore.validate import ParamValidator
 
 from include.local_sagemaker.api.protocol import operation_model, service_model
 from include.local_sagemaker.models.backend import SageMakerBackend
-from tests.local_sagemaker import XGBOOST_IMAGE, training_request, unique, wait_for_endpoint, wait_for_job
+from tests.local_sagemaker import (
+    XGBOOST_IMAGE,
+    training_request,
+    unique,
+    wait_for_endpoint,
+    wait_for_job,
+    wait_for_tuning,
+)
 
 IMPLEMENTED = sorted(
     op
@@ -78,7 +84,7 @@ def recorded(local_sagemaker, bucket, channels) -> dict[str, list[dict[str, Any]
     tuning = _tuning_request(f"{name[:20]}-hpo", channels, bucket)
     sm.create_hyper_parameter_tuning_job(**tuning, Tags=tags)
     sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning["HyperParameterTuningJobName"])
-    _wait_tuning(sm, tuning["HyperParameterTuningJobName"])
+    wait_for_tuning(sm, tuning["HyperParameterTuningJobName"])
     sm.list_hyper_parameter_tuning_jobs(NameContains=name[:20])
     for sort in ("FinalObjectiveMetricValue", "Name", "CreationTime", "Status"):
         sm.list_training_jobs_for_hyper_parameter_tuning_job(
@@ -91,7 +97,7 @@ def recorded(local_sagemaker, bucket, channels) -> dict[str, list[dict[str, Any]
     }
     sm.create_hyper_parameter_tuning_job(**child)
     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
-    _wait_tuning(sm, child["HyperParameterTuningJobName"])
+    wait_for_tuning(sm, child["HyperParameterTuningJobName"])
     sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
     sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
     sm.delete_endpoint(EndpointName=name)
@@ -116,17 +122,6 @@ def _tuning_request(name: str, channels: dict[str, str], bucket: str) -> dict[st
         },
         "TrainingJobDefinition": definition,
     }
-
-
-def _wait_tuning(sm: Any, name: str) -> None:
-    for _ in range(600):
-        status = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)[
-            "HyperParameterTuningJobStatus"
-        ]
-        if status in ("Completed", "Failed", "Stopped"):
-            return
-        time.sleep(0.2)
-    raise TimeoutError(name)
 
 
 def test_every_implemented_operation_was_exercised(recorded):

@@ -10,21 +10,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
-from tests.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source
+from tests.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source, wait_for_tuning
 from tests.tuning_helpers import curve_definition, tuning_request
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
-TERMINAL = {"Completed", "Failed", "Stopped"}
-
-
-def wait_for_tuning(sm: Any, name: str, timeout: float = 180) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        if described["HyperParameterTuningJobStatus"] in TERMINAL:
-            return described
-        time.sleep(0.3)
-    raise TimeoutError(f"tuning job {name} still {described['HyperParameterTuningJobStatus']}")
 
 
 def trials(sm: Any, name: str) -> list[dict[str, Any]]:
