@@ -1,0 +1,1 @@
+"""Airflow plugin package: operators for SageMaker hyperparameter tuning (loaded from the plugins folder)."""

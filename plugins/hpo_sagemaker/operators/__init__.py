@@ -1,0 +1,3 @@
+from .tuning import ReattachingTuningOperator
+
+__all__ = ["ReattachingTuningOperator"]
