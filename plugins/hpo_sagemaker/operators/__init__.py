@@ -1,3 +1,4 @@
 from .tuning import ReattachingTuningOperator
+from .validation import MetricRegexValidationOperator, SpotTrainingConfigOperator
 
-__all__ = ["ReattachingTuningOperator"]
+__all__ = ["MetricRegexValidationOperator", "ReattachingTuningOperator", "SpotTrainingConfigOperator"]

@@ -1,0 +1,95 @@
+"""The metric-regex and spot operators, run against the local SageMaker's S3 and the real training script."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from include.pipeline.spot import SpotConfigError
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+
+
+def metric_operator(**kwargs):
+    from hpo_sagemaker.operators import MetricRegexValidationOperator
+
+    return MetricRegexValidationOperator(task_id="validate_metrics", **kwargs)
+
+
+def test_the_training_scripts_definitions_pass_on_its_real_output(local_sagemaker, channels):
+    result = metric_operator(
+        metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+        objective_metric="validation:auc",
+        intermediate=True,
+        entry_point=str(TRAIN_SCRIPT),
+        entry_point_args=["--num_round", "3"],
+        sample_channels=channels,
+    ).execute({})
+    assert result["checked_lines"] >= 3
+    assert result["metrics"] == [d["Name"] for d in TRAINING_SCRIPT_METRIC_DEFINITIONS]
+
+
+def test_a_regex_the_script_does_not_match_fails_before_anything_is_created(local_sagemaker, channels):
+    from hpo_sagemaker.operators.validation import MetricDefinitionError
+
+    wrong = [{"Name": "validation:auc", "Regex": r"validation-auc:([0-9.]+)"}]  # written for the built-in format
+    with pytest.raises(MetricDefinitionError) as caught:
+        metric_operator(
+            metric_definitions=wrong,
+            objective_metric="validation:auc",
+            entry_point=str(TRAIN_SCRIPT),
+            entry_point_args=["--num_round", "2"],
+            sample_channels=channels,
+        ).execute({})
+    message = str(caught.value)
+    assert "validation:auc" in message and "validation-auc" in message and "matches no line" in message
+    assert "[1] train:auc=" in message  # the lines it was tried on
+
+
+def test_a_json_printing_script_is_caught_from_a_sample_log():
+    from hpo_sagemaker.operators.validation import MetricDefinitionError
+
+    with pytest.raises(MetricDefinitionError, match="as JSON"):
+        metric_operator(
+            metric_definitions=[{"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}],
+            objective_metric="validation:accuracy",
+            sample_log=['{"validation:accuracy": 0.91}'],
+        ).execute({})
+
+
+def test_a_crashing_entry_point_is_reported_with_its_output(local_sagemaker, bucket, s3):
+    from hpo_sagemaker.operators.validation import MetricDefinitionError
+
+    s3.put_object(Bucket=bucket, Key="empty-sample/readme.txt", Body=b"")
+    with pytest.raises(MetricDefinitionError, match="failed on the sample"):
+        metric_operator(
+            metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+            objective_metric="validation:auc",
+            entry_point=str(TRAIN_SCRIPT),
+            sample_channels={"train": f"s3://{bucket}/empty-sample/"},
+        ).execute({})
+
+
+def test_spot_operator_sets_spot_and_logs_the_worst_case(capfd):
+    from hpo_sagemaker.operators import SpotTrainingConfigOperator
+
+    definition = {
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
+    }
+    out = SpotTrainingConfigOperator(
+        task_id="spot_config", definition=definition, use_spot=True, checkpoint_uri="s3://b/ckpt/run", max_jobs=20
+    ).execute({})
+    assert out["EnableManagedSpotTraining"] is True
+    assert out["StoppingCondition"]["MaxWaitTimeInSeconds"] == 7200
+    assert "$2.30 on-demand" in capfd.readouterr().out
+    same = SpotTrainingConfigOperator(
+        task_id="spot_config", definition=definition, use_spot="False", checkpoint_uri=None, max_jobs=20
+    ).execute({})
+    assert same == definition
+    with pytest.raises(SpotConfigError, match="CheckpointConfig.S3Uri"):
+        SpotTrainingConfigOperator(
+            task_id="spot_config", definition=definition, use_spot=True, checkpoint_uri="ckpt", max_jobs=1
+        ).execute({})
