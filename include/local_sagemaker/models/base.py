@@ -6,12 +6,34 @@ import base64
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from .. import DEFAULT_ACCOUNT_ID
 from ..api.errors import ValidationException
 
 T = TypeVar("T")
+
+
+class SpecResource:
+    """A resource made from its create request (`spec`) plus what SageMaker tracks about it (`_STATE`).
+
+    The store keeps one record per resource: the spec and those attributes. Restoring re-runs the
+    constructor on the spec, then puts the tracked attributes back.
+    """
+
+    _STATE: ClassVar[tuple[str, ...]] = ("created",)
+    spec: dict[str, Any]
+
+    def record(self) -> dict[str, Any]:
+        return {"spec": self.spec, **{key: getattr(self, key) for key in self._STATE}}
+
+    @classmethod
+    def from_record(cls, region: str, body: dict[str, Any]) -> Any:
+        resource = cls(region, body["spec"])  # type: ignore[call-arg]  # subclasses take (region, spec)
+        for key in cls._STATE:
+            if key in body:
+                setattr(resource, key, body[key])
+        return resource
 
 
 def now() -> datetime:

@@ -5,17 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..api.errors import ValidationException
-from .base import arn, now
+from .base import SpecResource, arn, now
 
 
-def _restore(obj: Any, body: dict[str, Any], keys: list[str]) -> Any:
-    for key in keys:
-        if key in body:
-            setattr(obj, key, body[key])
-    return obj
-
-
-class Model:
+class Model(SpecResource):
     kind = "model"
 
     def __init__(self, region: str, spec: dict[str, Any]) -> None:
@@ -56,15 +49,8 @@ class Model:
     def summary(self) -> dict[str, Any]:
         return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.created}
 
-    def record(self) -> dict[str, Any]:
-        return {"spec": self.spec, "created": self.created}
 
-    @classmethod
-    def from_record(cls, region: str, body: dict[str, Any]) -> Model:
-        return _restore(cls(region, body["spec"]), body, ["created"])
-
-
-class EndpointConfig:
+class EndpointConfig(SpecResource):
     kind = "endpoint-config"
 
     def __init__(self, region: str, spec: dict[str, Any]) -> None:
@@ -100,13 +86,6 @@ class EndpointConfig:
 
     def summary(self) -> dict[str, Any]:
         return {"EndpointConfigName": self.name, "EndpointConfigArn": self.arn, "CreationTime": self.created}
-
-    def record(self) -> dict[str, Any]:
-        return {"spec": self.spec, "created": self.created}
-
-    @classmethod
-    def from_record(cls, region: str, body: dict[str, Any]) -> EndpointConfig:
-        return _restore(cls(region, body["spec"]), body, ["created"])
 
 
 class Endpoint:
@@ -179,7 +158,11 @@ class Endpoint:
 
     @classmethod
     def from_record(cls, region: str, name: str, body: dict[str, Any]) -> Endpoint:
-        return _restore(cls(region, name, body["config_name"]), body, cls._STATE)
+        endpoint = cls(region, name, body["config_name"])
+        for key in cls._STATE:
+            if key in body:
+                setattr(endpoint, key, body[key])
+        return endpoint
 
 
 def weight_of(variant: dict[str, Any]) -> float:

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..api.errors import ValidationException
 from ..api.protocol import operation_model
-from .base import arn, now
+from .base import SpecResource, arn, now
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 DEFAULT_MAX_RUNTIME = 86400
@@ -67,7 +67,7 @@ def validate_create(spec: dict[str, Any]) -> None:
             )
 
 
-class TrainingJob:
+class TrainingJob(SpecResource):
     """One training job: its create request (`spec`) plus what SageMaker tracks while it runs."""
 
     kind = "training-job"
@@ -180,19 +180,10 @@ class TrainingJob:
             out["TrainingEndTime"] = self.ended
         return out
 
-    # --- persistence ---------------------------------------------------------------------------
-    _STATE = (
-        "tuning_job_arn created modified status secondary transitions failure_reason started ended "
-        "metrics training_seconds billable_seconds stop_requested attempts pids"
-    ).split()
-
-    def record(self) -> dict[str, Any]:
-        return {"spec": self.spec, **{key: getattr(self, key) for key in self._STATE}}
-
-    @classmethod
-    def from_record(cls, region: str, body: dict[str, Any]) -> TrainingJob:
-        job = cls(region, body["spec"])
-        for key in cls._STATE:
-            if key in body:
-                setattr(job, key, body[key])
-        return job
+    # --- persistence (SpecResource: record/from_record) ---------------------------------------
+    _STATE = tuple(
+        (
+            "tuning_job_arn created modified status secondary transitions failure_reason started ended "
+            "metrics training_seconds billable_seconds stop_requested attempts pids"
+        ).split()
+    )

@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ..runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
-from .base import arn, now
+from .base import SpecResource, arn, now
 from .training import TrainingJob
 from .tuning_validation import definitions_of, objective_of, ranges_of
 
@@ -27,7 +27,7 @@ def training_job_name(tuning_job: str, index: int) -> str:
     return f"{tuning_job}-{index:03d}-{digest:08x}"
 
 
-class TuningJob:
+class TuningJob(SpecResource):
     kind = "tuning-job"
 
     def __init__(self, region: str, spec: dict[str, Any]) -> None:
@@ -256,22 +256,13 @@ class TuningJob:
             out["HyperParameterTuningEndTime"] = self.ended
         return out
 
-    # --- persistence ---------------------------------------------------------------------------
-    _STATE = (
-        "created modified ended status failure_reason stop_requested trials not_improving converged_at "
-        "runtime_seconds parent_best"
-    ).split()
-
-    def record(self) -> dict[str, Any]:
-        return {"spec": self.spec, **{key: getattr(self, key) for key in self._STATE}}
-
-    @classmethod
-    def from_record(cls, region: str, body: dict[str, Any]) -> TuningJob:
-        job = cls(region, body["spec"])
-        for key in cls._STATE:
-            if key in body:
-                setattr(job, key, body[key])
-        return job
+    # --- persistence (SpecResource: record/from_record) ---------------------------------------
+    _STATE = tuple(
+        (
+            "created modified ended status failure_reason stop_requested trials not_improving converged_at "
+            "runtime_seconds parent_best"
+        ).split()
+    )
 
 
 def _objective_status(trial: dict[str, Any]) -> str:
