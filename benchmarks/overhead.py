@@ -242,9 +242,7 @@ def main() -> None:
     args = parser.parse_args()
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="overhead-bench-") as tmp:
-        server = LocalSageMakerProcess(state_dir=Path(tmp) / "state")
-        try:
-            server.start()
+        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
             run = sagemaker_driver(server, args.sleep)
             warmup = [Job("warmup")]  # pays the server's lazy start-up (boto3 clients, imports): reported apart
             run(warmup, 1)
@@ -257,13 +255,6 @@ def main() -> None:
                 "pair": pair,
                 "pair_wall": run(pair, 2),
             }
-        except BaseException:
-            log = Path(tmp) / "state.log"
-            if log.is_file():
-                print(log.read_text()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            server.stop()
         run = subprocess_driver(Path(tmp), args.sleep)
         serial, pair = [Job(f"serial-{i}") for i in range(args.jobs)], [Job(f"pair-{i}") for i in range(args.jobs)]
         results["subprocess"] = {

@@ -597,9 +597,7 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
     runs = [("Random", PARALLEL, 7, random_jobs), ("Bayesian", 1, 7, bayesian_jobs)]
     found: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="search-quality-") as tmp:
-        server = LocalSageMakerProcess(state_dir=Path(tmp) / "state")
-        try:
-            server.start()
+        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
             sm, s3 = server.client("sagemaker"), server.client("s3")
             bucket = "search-quality"
             s3.create_bucket(Bucket=bucket)
@@ -667,13 +665,6 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
                         "requested": jobs,
                     }
                 )
-        except BaseException:
-            log = Path(tmp) / "state.log"
-            if log.is_file():
-                print(log.read_text()[-3000:], file=sys.stderr)
-            raise
-        finally:
-            server.stop()
 
     lines = [
         "| strategy (RandomSeed, in flight) | jobs | service status | same hyperparameters, same order | "

@@ -40,9 +40,22 @@ class LocalSageMakerProcess:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout: float = 60) -> LocalSageMakerProcess:
+    @property
+    def log_path(self) -> Path:
         state = ROOT / self.state_dir  # relative state dirs are relative to the server, which runs in ROOT
-        log = open(state.parent / f"{state.name}.log", "ab")  # noqa: SIM115
+        return state.parent / f"{state.name}.log"
+
+    def __enter__(self) -> LocalSageMakerProcess:
+        return self.start()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, trace: Any) -> None:
+        """Stop the server; if the block failed, show the end of the server's log first."""
+        if kind is not None and self.log_path.is_file():
+            print(self.log_path.read_text()[-3000:], file=sys.stderr)
+        self.stop()
+
+    def start(self, timeout: float = 60) -> LocalSageMakerProcess:
+        log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
             [sys.executable, "-m", "include.local_sagemaker", "serve", "--port", str(self.port),
              "--state-dir", str(self.state_dir), *self.extra_args],
