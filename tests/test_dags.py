@@ -16,22 +16,6 @@ DAGS = ROOT / "dags"
 HEAVY = ("pandas", "xgboost", "optuna", "sagemaker", "torch", "sklearn")
 
 
-@pytest.fixture(scope="module")
-def airflow_db(local_sagemaker):
-    """A fresh Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME with our DAGs serialized into it."""
-    settings = {
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-    }
-    os.environ.update(settings)  # dag.test() in this process reads the same configuration
-    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
-    for command in (["db", "migrate"], ["dags", "reserialize"]):
-        subprocess.run(
-            [sys.executable, "-m", "airflow", *command], env=env, check=True, capture_output=True, timeout=180
-        )
-
-
 def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
     from airflow.dag_processing.dagbag import DagBag
 

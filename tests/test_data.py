@@ -26,11 +26,11 @@ from include.pipeline.data import (
     encode_features,
     load_nycflights13,
     partition_key,
-    read_partitions,
     select_days,
     to_training_csv,
     write_daily_partitions,
 )
+from include.pipeline.prepare import read_day
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST = datetime.date(2013, 1, 1)
@@ -159,15 +159,9 @@ def test_partitions_round_trip_and_rewrite_in_place(s3, built: tuple[pd.DataFram
     assert sorted(item["Key"] for item in listed) == keys
 
     days = [FIRST + datetime.timedelta(days=offset) for offset in range(3)]
-    pd.testing.assert_frame_equal(read_partitions(s3, "flights-test", days), rows)
-    one_day = read_partitions(s3, "flights-test", [LAST])
-    assert set(one_day["date"]) == {"2013-01-03"}
-
-
-def test_missing_partition_names_the_s3_key(s3, built: tuple[pd.DataFrame, int]) -> None:
-    write_daily_partitions(s3, "flights-test", built[0])
-    with pytest.raises(FileNotFoundError, match=r"s3://flights-test/raw/flights/date=2013-01-09/flights\.parquet"):
-        read_partitions(s3, "flights-test", [FIRST, datetime.date(2013, 1, 9)])
+    read = pd.concat([read_day(s3, "flights-test", day) for day in days], ignore_index=True)
+    pd.testing.assert_frame_equal(read, rows)
+    assert set(read_day(s3, "flights-test", LAST)["date"]) == {"2013-01-03"}
 
 
 def test_seed_creates_the_bucket_and_reports() -> None:

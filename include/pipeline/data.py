@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import datetime
 import io
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
-
-if TYPE_CHECKING:
-    from collections.abc import Iterable
 
 LABEL_COLUMN = "delayed"
 # Arrival delay (minutes) above which a flight counts as delayed: the usual on-time definition.
@@ -168,6 +165,11 @@ def to_training_csv(rows: pd.DataFrame) -> bytes:
     return table.to_csv(header=False, index=False, na_rep="", lineterminator="\n").encode()
 
 
+def to_feature_csv(rows: pd.DataFrame) -> str:
+    """What an endpoint is sent: FEATURE_COLUMNS only, no label, no header, one row per line."""
+    return encode_features(rows).to_csv(header=False, index=False, na_rep="", lineterminator="\n")
+
+
 def partition_key(day: datetime.date, prefix: str = DEFAULT_PREFIX) -> str:
     """The S3 key of one day's partition, Hive style so that query engines see `date` as a column."""
     return f"{prefix.strip('/')}/date={day.isoformat()}/{PARTITION_FILENAME}"
@@ -186,24 +188,3 @@ def write_daily_partitions(s3_client: Any, bucket: str, rows: pd.DataFrame, pref
         s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         keys.append(key)
     return keys
-
-
-def read_partitions(
-    s3_client: Any, bucket: str, days: Iterable[datetime.date], prefix: str = DEFAULT_PREFIX
-) -> pd.DataFrame:
-    """Concatenate the partitions of the given days, raising FileNotFoundError for the first one missing."""
-    from botocore.exceptions import ClientError
-
-    frames = []
-    for day in days:
-        key = partition_key(day, prefix)
-        try:
-            body = s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
-                raise FileNotFoundError(f"no flights partition for {day}: s3://{bucket}/{key}") from error
-            raise
-        frames.append(pd.read_parquet(io.BytesIO(body), engine="pyarrow"))
-    if not frames:
-        raise ValueError("read_partitions needs at least one day")
-    return pd.concat(frames, ignore_index=True)

@@ -94,3 +94,24 @@ def worst_case_cost(definition: dict[str, Any], max_jobs: int) -> CostEstimate:
     if price is None:
         return CostEstimate(instance_type, hours, None, None)
     return CostEstimate(instance_type, hours, hours * price, hours * price * (1 - TYPICAL_SPOT_SAVING))
+
+
+def spot_settings_problems(definition: dict[str, Any], training_job: dict[str, Any]) -> list[str]:
+    """What a tuning job's child training job (DescribeTrainingJob) lost of the definition's spot settings."""
+    problems = []
+    wanted = bool(definition.get("EnableManagedSpotTraining"))
+    if bool(training_job.get("EnableManagedSpotTraining")) != wanted:
+        problems.append(f"EnableManagedSpotTraining is {training_job.get('EnableManagedSpotTraining')}, not {wanted}")
+    checkpoint = (definition.get("CheckpointConfig") or {}).get("S3Uri")
+    if checkpoint:
+        got = (training_job.get("CheckpointConfig") or {}).get("S3Uri") or ""
+        # SageMaker may give each training job its own prefix under the definition's URI (a "folder", so
+        # run-10 is not under run-1).
+        base = checkpoint.rstrip("/")
+        if got.rstrip("/") != base and not got.startswith(base + "/"):
+            problems.append(f"CheckpointConfig.S3Uri is {got or 'missing'}, not under {checkpoint}")
+    wait = (definition.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+    got_wait = (training_job.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+    if wanted and wait and got_wait != wait:
+        problems.append(f"StoppingCondition.MaxWaitTimeInSeconds is {got_wait}, not {wait}")
+    return problems

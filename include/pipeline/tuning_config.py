@@ -182,3 +182,10 @@ def training_definition(
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime},
     }
+
+
+def xgboost_image(region: str, version: str = "1.7-1") -> str:
+    """The region's SageMaker XGBoost image (the account differs per region), from the SageMaker SDK."""
+    from sagemaker.core import image_uris  # imported here: the SDK takes ~2 s to import
+
+    return image_uris.retrieve("xgboost", region=region, version=version)

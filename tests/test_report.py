@@ -1,0 +1,273 @@
+"""The tuning report: pure tests on synthetic jobs, and one tuning job on the real local SageMaker."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from include.pipeline.report import (
+    best_so_far,
+    build_report,
+    collect_training_jobs,
+    hyperparameter_scale,
+    publish_report,
+    report_totals,
+)
+from include.pipeline.spot import spot_definition
+from include.pipeline.tuning_summary import summarize
+from tests.local_sagemaker import ASSETS, unique, upload_source, wait_for_tuning
+from tests.tuning_helpers import curve_definition, tuning_request
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+TUNING = {
+    "tuning_job_name": "nightly-2013-06-01",
+    "tuning_job_arn": "arn:aws:sagemaker:us-east-1:123456789012:hyper-parameter-tuning-job/nightly-2013-06-01",
+    "status": "Completed",
+    "strategy": "Bayesian",
+    "training_job_counters": {"Completed": 3},
+    "best_training_job": "nightly-2013-06-01-003",
+    "best_hyperparameters": {"eta": "0.3", "max_depth": "5"},
+    "objective_metric": "validation:auc",
+    "objective_value": 0.74,
+    "best_model_artifact": "s3://bucket/tuning/nightly-2013-06-01-003/output/model.tar.gz",
+    "created": "2013-06-02T01:00:00+00:00",
+    "ended": "2013-06-02T01:20:00+00:00",
+}
+
+
+def job(
+    number: int,
+    objective: float | None = 0.7,
+    status: str = "Completed",
+    training: int | None = 100,
+    billable: int | None = 100,
+    spot: bool = False,
+    **hyperparameters: str,
+) -> dict[str, Any]:
+    return {
+        "name": f"nightly-2013-06-01-{number:03d}",
+        "status": status,
+        "objective_metric": "validation:auc" if objective is not None else None,
+        "objective": objective,
+        "hyperparameters": hyperparameters or {"eta": "0.3", "max_depth": "5"},
+        "created": f"2013-06-02T01:{number:02d}:00+00:00",
+        "started": f"2013-06-02T01:{number:02d}:10+00:00",
+        "ended": f"2013-06-02T01:{number:02d}:50+00:00",
+        "training_seconds": training,
+        "billable_seconds": billable,
+        "spot": spot,
+        "stopped_early": status == "Stopped",
+        "failure_reason": "AlgorithmError: boom" if status == "Failed" else None,
+        "final_metrics": {} if objective is None else {"validation:auc": objective},
+    }
+
+
+@pytest.mark.parametrize(
+    ("maximize", "expected"),
+    [(True, [0.5, 0.5, 0.7, 0.7, 0.9]), (False, [0.5, 0.4, 0.4, 0.4, 0.4])],
+)
+def test_best_so_far_follows_the_direction(maximize, expected):
+    assert best_so_far([0.5, 0.4, 0.7, 0.6, 0.9], maximize) == expected
+
+
+def test_best_so_far_of_nothing_is_nothing():
+    assert best_so_far([], maximize=True) == []
+
+
+def test_totals_count_statuses_seconds_and_the_spot_saving_over_spot_jobs_only():
+    jobs = [
+        job(1, training=100, billable=30, spot=True),
+        job(2, training=50, billable=20, spot=True),
+        job(3, training=40, billable=40),
+        job(4, objective=None, status="Failed", training=None, billable=None),
+        job(5, status="Stopped", training=10, billable=10),
+    ]
+    totals = report_totals(jobs)
+    assert totals["jobs"] == 5
+    assert totals["jobs_by_status"] == {"Completed": 3, "Failed": 1, "Stopped": 1}
+    assert totals["training_seconds"] == 200
+    assert totals["billable_seconds"] == 100
+    assert totals["spot_jobs"] == 2
+    assert totals["spot_savings_percent"] == pytest.approx(100 * (1 - 50 / 150))
+
+
+def test_spot_savings_are_none_without_spot_jobs_or_without_training_seconds():
+    assert report_totals([job(1), job(2)])["spot_savings_percent"] is None
+    assert report_totals([job(1, training=0, billable=0, spot=True)])["spot_savings_percent"] is None
+    assert report_totals([])["spot_savings_percent"] is None
+
+
+@pytest.mark.parametrize(
+    ("values", "scale"),
+    [
+        (["0.0001", "0.003", "0.05"], "log"),  # 2.7 decades
+        (["0.01", "0.5", "1.0"], "linear"),  # exactly 2 decades is not more than 2
+        (["-1", "10", "1000"], "linear"),  # a log axis cannot show values <= 0
+        (["2", "4", "6"], "linear"),
+        (["gbtree", "dart"], "categorical"),
+        (["1", "auto"], "categorical"),
+    ],
+)
+def test_hyperparameter_scale(values, scale):
+    assert hyperparameter_scale(values) == scale
+
+
+def test_report_has_both_plots_as_png_and_links_them_relatively():
+    jobs = [
+        job(1, 0.70, eta="0.001", booster="gbtree"),
+        job(2, 0.72, eta="0.05", booster="dart"),
+        job(3, 0.74, eta="0.3", booster="gbtree"),
+    ]
+    report = build_report(TUNING, jobs)
+    assert set(report.images) == {"objective.png", "hyperparameters.png"}
+    assert all(png.startswith(PNG_SIGNATURE) for png in report.images.values())
+    assert '<img src="objective.png"' in report.html
+    assert '<img src="hyperparameters.png"' in report.html
+    assert "nightly-2013-06-01-003" in report.html and "Bayesian" in report.html
+    assert report.jobs == jobs
+
+
+def test_a_minimized_objective_plots_too():
+    jobs = [job(1, 0.6), job(2, 0.4), job(3, 0.5)]
+    report = build_report({**TUNING, "objective_type": "Minimize", "objective_metric": "validation:logloss"}, jobs)
+    assert report.images["objective.png"].startswith(PNG_SIGNATURE)
+    assert "validation:logloss" in report.html
+
+
+def test_hostile_values_from_data_are_escaped():
+    hostile = "<script>alert(1)</script>"
+    jobs = [job(1, 0.7, kind=hostile), job(2, objective=None, status="Failed")]
+    jobs[1]["failure_reason"] = "<img src=x onerror=alert(2)>"
+    tuning = {**TUNING, "tuning_job_name": "a&b<i>", "best_hyperparameters": {"kind": hostile}}
+    report = build_report(tuning, jobs, {"<b>decision</b>": hostile})
+    assert "<script>" not in report.html
+    assert "<img src=x" not in report.html and "<b>decision" not in report.html and "<i>" not in report.html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report.html
+    assert "a&amp;b&lt;i&gt;" in report.html
+    assert report.images["hyperparameters.png"].startswith(PNG_SIGNATURE)
+
+
+def test_without_any_objective_there_are_no_plots_but_every_job_is_listed():
+    jobs = [job(1, objective=None, status="Failed"), job(2, objective=None, status="Stopped")]
+    report = build_report({**TUNING, "status": "Failed", "best_training_job": None, "objective_value": None}, jobs)
+    assert report.images == {}
+    assert "<img" not in report.html
+    assert "nothing to plot" in report.html
+    assert "nightly-2013-06-01-001" in report.html and "nightly-2013-06-01-002" in report.html
+    assert report.totals["jobs_by_status"] == {"Failed": 1, "Stopped": 1}
+
+
+def test_jobs_without_an_objective_are_listed_but_a_single_scored_job_still_plots():
+    report = build_report(TUNING, [job(1, objective=None, status="Failed"), job(2, 0.71)])
+    assert set(report.images) == {"objective.png", "hyperparameters.png"}
+    assert "AlgorithmError: boom" in report.html
+
+
+def test_a_log_scaled_hyperparameter_renders():
+    jobs = [job(i, 0.6 + i / 100, alpha=str(10.0**-i)) for i in range(1, 6)]  # 1e-1 … 1e-5
+    assert hyperparameter_scale([j["hyperparameters"]["alpha"] for j in jobs]) == "log"
+    assert build_report(TUNING, jobs).images["hyperparameters.png"].startswith(PNG_SIGNATURE)
+
+
+def test_the_evaluation_table_shows_the_keys_given_and_only_when_given():
+    evaluation = {"challenger_auc": 0.7412, "champion_auc": 0.7301, "rows": 912, "decision": "promote"}
+    with_evaluation = build_report(TUNING, [job(1)], evaluation).html
+    assert "challenger_auc" in with_evaluation and "0.7412" in with_evaluation and "promote" in with_evaluation
+    assert "champion_log_loss" not in with_evaluation
+    assert "challenger_auc" not in build_report(TUNING, [job(1)]).html
+
+
+def test_totals_are_in_the_page():
+    page = build_report(TUNING, [job(1, training=100, billable=30, spot=True), job(2, training=60, billable=60)]).html
+    assert "Billable seconds</th><td>90<" in page
+    assert "Spot savings</th><td>70.0 %<" in page
+
+
+def test_publish_refuses_a_link_longer_than_sigv4_allows():
+    with pytest.raises(ValueError, match="expires_in"):
+        publish_report(None, build_report(TUNING, []), "bucket", "reports/x", expires_in=8 * 24 * 3600)
+
+
+# --- on the real local SageMaker ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def finished_tuning(sm, s3, bucket, channels) -> dict[str, Any]:
+    """A Random tuning job of 3 short curve.py jobs on managed spot, x and a categorical `kind` tuned."""
+    code = upload_source(s3, bucket, {"curve.py": ASSETS / "curve.py"}, "code/report-curve/sourcedir.tar.gz")
+    definition = spot_definition(
+        curve_definition(code, channels["train"], f"s3://{bucket}/report-tuning", {"epochs": "4"}),
+        use_spot=True,
+        checkpoint_uri=f"s3://{bucket}/report-checkpoints/",
+    )
+    ranges = {
+        "ContinuousParameterRanges": [{"Name": "x", "MinValue": "0.0", "MaxValue": "1.0"}],
+        "CategoricalParameterRanges": [{"Name": "kind", "Values": ["a", "b"]}],
+    }
+    name = unique("report")[:32]
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, definition, "Random", ranges, max_jobs=3, parallel=2))
+    described = wait_for_tuning(sm, name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    return described
+
+
+def listed(sm: Any, name: str) -> list[dict[str, Any]]:
+    pages = sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name
+    )
+    return [summary for page in pages for summary in page["TrainingJobSummaries"]]
+
+
+@pytest.mark.slow
+def test_a_real_tuning_job_is_collected_reported_and_published(sm, s3, bucket, finished_tuning):
+    name = finished_tuning["HyperParameterTuningJobName"]
+    jobs = collect_training_jobs(sm, name)
+    json.dumps(jobs)  # JSON-safe, as an XCom must be
+
+    summaries = listed(sm, name)
+    assert {j["name"]: j["status"] for j in jobs} == {s["TrainingJobName"]: s["TrainingJobStatus"] for s in summaries}
+    assert len(jobs) == 3
+    assert [j["created"] for j in jobs] == sorted(j["created"] for j in jobs)
+    for collected in jobs:
+        assert collected["status"] == "Completed"
+        assert collected["billable_seconds"] > 0
+        assert collected["billable_seconds"] <= collected["training_seconds"]
+        assert collected["spot"] is True
+        assert collected["objective_metric"] == "objective"
+        assert collected["objective"] == collected["final_metrics"]["objective"]
+        assert set(collected["hyperparameters"]) == {"x", "kind"}
+
+    report = build_report(summarize(finished_tuning, None), jobs)
+    assert report.totals["jobs_by_status"] == dict(Counter(s["TrainingJobStatus"] for s in summaries))
+    assert report.totals["spot_savings_percent"] is not None and 0 <= report.totals["spot_savings_percent"] < 100
+
+    prefix = f"reports/{name}"
+    result = publish_report(s3, report, bucket, prefix)
+    assert result["report_uri"] == f"s3://{bucket}/{prefix}/index.html"
+    assert sorted(result["images"]) == [
+        f"s3://{bucket}/{prefix}/hyperparameters.png",
+        f"s3://{bucket}/{prefix}/objective.png",
+    ]
+    with urllib.request.urlopen(result["report_url"], timeout=10) as response:
+        assert response.headers["Content-Type"] == "text/html; charset=utf-8"
+        page = response.read().decode()
+    assert name in page and page == report.html
+    image = s3.get_object(Bucket=bucket, Key=f"{prefix}/objective.png")
+    assert image["ContentType"] == "image/png" and image["Body"].read().startswith(PNG_SIGNATURE)
+    summary = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/summary.json")["Body"].read())
+    assert summary == {"totals": report.totals, "jobs": jobs}
+
+
+@pytest.mark.slow
+def test_collecting_follows_next_token_across_pages(sm, finished_tuning):
+    name = finished_tuning["HyperParameterTuningJobName"]
+    first = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name, MaxResults=2)
+    assert len(first["TrainingJobSummaries"]) == 2 and first.get("NextToken")  # so page_size=2 means two pages
+    paged = collect_training_jobs(sm, name, page_size=2)
+    assert len(paged) == 3
+    assert paged == collect_training_jobs(sm, name)
