@@ -66,6 +66,7 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     from include.pipeline.prepare import read_holdout
     from include.pipeline.seed import seed
 
+    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through make
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
@@ -96,7 +97,9 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     if best:
         tuned = ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(best["TunedHyperParameters"].items()))
         print(f"   best {best['TrainingJobName']}: {objective['MetricName']}={objective['Value']:.4f} ({tuned})")
-        print(f"   report: s3://{BUCKET}/reports/{tuning['HyperParameterTuningJobName']}/index.html")
+        key = f"reports/{tuning['HyperParameterTuningJobName']}/index.html"
+        url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=86400)
+        print(f"   report: s3://{BUCKET}/{key}\n           {url}")
 
     name = tuning["HyperParameterTuningJobName"]
     records = [r for r in read_history(s3, BUCKET, HISTORY_PREFIX) if r["tuning_job_name"] == name]
@@ -110,7 +113,7 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
         return code or 1
     described = sm.describe_endpoint(EndpointName=ENDPOINT)
     day = datetime.date.fromisoformat(LOGICAL_DATE)
-    holdout = read_holdout(s3, f"s3://{BUCKET}/{partition_key(day)}").head(5)
+    holdout = read_holdout(s3, f"s3://{BUCKET}/{partition_key(day)}").sample(5, random_state=7)
     answer = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=to_feature_csv(holdout))
     scores = [float(x) for x in answer["Body"].read().decode().split()]
     print(f"5. endpoint {ENDPOINT} ({described['EndpointStatus']}, {described['EndpointConfigName']}):")
