@@ -17,7 +17,7 @@ from include.pipeline.report import (
     publish_report,
     report_totals,
 )
-from include.pipeline.spot import spot_definition
+from include.pipeline.spot import ON_DEMAND_USD_PER_HOUR, spot_definition
 from include.pipeline.tuning_summary import summarize
 from tests.local_sagemaker import ASSETS, unique, upload_source, wait_for_tuning
 from tests.tuning_helpers import curve_definition, tuning_request
@@ -60,6 +60,8 @@ def job(
         "ended": f"2013-06-02T01:{number:02d}:50+00:00",
         "training_seconds": training,
         "billable_seconds": billable,
+        "instance_type": "ml.m5.large",
+        "instance_count": 1,
         "spot": spot,
         "stopped_early": status == "Stopped",
         "failure_reason": "AlgorithmError: boom" if status == "Failed" else None,
@@ -94,6 +96,10 @@ def test_totals_count_statuses_seconds_and_the_spot_saving_over_spot_jobs_only()
     assert totals["billable_seconds"] == 100
     assert totals["spot_jobs"] == 2
     assert totals["spot_savings_percent"] == pytest.approx(100 * (1 - 50 / 150))
+    # 100 billable seconds of ml.m5.large at the table's on-demand price.
+    assert totals["billable_usd"] == pytest.approx(100 * ON_DEMAND_USD_PER_HOUR["ml.m5.large"] / 3600)
+    unpriced = [{**jobs[0], "instance_type": "ml.p5.48xlarge"}]
+    assert report_totals(unpriced)["billable_usd"] is None
 
 
 def test_spot_savings_are_none_without_spot_jobs_or_without_training_seconds():

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from .spot import ON_DEMAND_USD_PER_HOUR, PRICES_AS_OF
+
 # SigV4 presigned URLs are valid for at most seven days.
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600
 # Tuned values spanning more than this ratio get a log x-axis, as a Logarithmic range would be searched.
@@ -65,6 +67,8 @@ def collect_training_jobs(sm_client: Any, tuning_job_name: str, page_size: int =
                 "ended": _iso(described.get("TrainingEndTime")),
                 "training_seconds": described.get("TrainingTimeInSeconds"),
                 "billable_seconds": described.get("BillableTimeInSeconds"),
+                "instance_type": (described.get("ResourceConfig") or {}).get("InstanceType"),
+                "instance_count": (described.get("ResourceConfig") or {}).get("InstanceCount", 1),
                 "spot": bool(described.get("EnableManagedSpotTraining", False)),
                 # A tuning job stops its training jobs only by early stopping or by being stopped itself;
                 # the API does not tell the two apart.
@@ -92,7 +96,19 @@ def report_totals(jobs: Sequence[dict[str, Any]]) -> dict[str, Any]:
     spot = [j for j in jobs if j["spot"]]
     spot_training = sum(j["training_seconds"] or 0 for j in spot)
     spot_billable = sum(j["billable_seconds"] or 0 for j in spot)
+    # Billable seconds are already net of the spot discount, so the on-demand rate prices them (AWS reports spot
+    # savings as 1 - billable/training). A job on an instance type missing from the price table leaves no total.
+    prices = [ON_DEMAND_USD_PER_HOUR.get(j.get("instance_type") or "") for j in jobs]
+    billable_usd = (
+        sum(
+            (j["billable_seconds"] or 0) * j.get("instance_count", 1) * price / 3600
+            for j, price in zip(jobs, prices, strict=True)
+        )
+        if all(p is not None for p in prices)
+        else None
+    )
     return {
+        "billable_usd": billable_usd,
         "jobs": len(jobs),
         "jobs_by_status": dict(sorted(Counter(j["status"] for j in jobs).items())),
         "training_seconds": sum(j["training_seconds"] or 0 for j in jobs),
@@ -273,6 +289,10 @@ def build_report(
                 *((f"– {status}", count) for status, count in totals["jobs_by_status"].items()),
                 ("Training seconds", totals["training_seconds"]),
                 ("Billable seconds", totals["billable_seconds"]),
+                (
+                    f"Billable cost (on-demand prices of {PRICES_AS_OF})",
+                    "unknown instance price" if totals["billable_usd"] is None else f"${totals['billable_usd']:,.4f}",
+                ),
                 ("Spot jobs", totals["spot_jobs"]),
                 ("Spot savings", "no spot jobs" if savings is None else f"{savings:.1f} %"),
             ]
