@@ -218,9 +218,14 @@ class Airflow:
         process.wait()
 
     def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
-        )
+        for _ in range(3):
+            done = subprocess.run(
+                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
+            )
+            # SQLite allows one writer: a CLI write can lose to a scheduler that is starting up; nothing was written.
+            if done.returncode == 0 or "database is locked" not in done.stderr:
+                break
+            time.sleep(2)
         assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-2000:]}"
         return done.stdout
 
