@@ -453,3 +453,44 @@ def test_waiter_max_attempts_covers_the_longest_of_several_definitions():
     long = {"StoppingCondition": {"MaxRuntimeInSeconds": 900}}
     # 2 rounds of the longer definition's 900 s: 1980 / 40 = 49.5
     assert waiter_max_attempts({**config, "TrainingJobDefinitions": [short, long]}, 40) == 50 + 10
+
+
+# --- warm start parents ------------------------------------------------------------------------------------
+def _record(job: str, at: str, **fields: Any) -> dict[str, Any]:
+    return {"tuning_job_name": job, "evaluated_at": at, "holdout_date": at[:10], "deployed": False, **fields}
+
+
+def _described(status: str = "Completed", metric: str = "validation:auc", kind: str = "Maximize") -> dict[str, Any]:
+    objective = {"MetricName": metric, "Type": kind}
+    return {
+        "HyperParameterTuningJobStatus": status,
+        "HyperParameterTuningJobConfig": {"HyperParameterTuningJobObjective": objective},
+    }  # noqa: E501
+
+
+def test_warm_start_parents_are_the_champion_then_the_newest_usable_runs_at_most_five():
+    from include.pipeline.warm_start import choose_parents
+
+    history = [_record(f"hpo-{i}", f"2013-01-{10 + i:02d}T00:00:00") for i in range(8)]
+    history[2]["deployed"] = True  # the model serving now came from hpo-2
+    jobs = {f"hpo-{i}": _described() for i in range(8)}
+    jobs["hpo-6"] = _described(status="InProgress")
+    jobs["hpo-5"] = _described(metric="validation:logloss", kind="Minimize")
+    del jobs["hpo-4"]
+    objective = {"MetricName": "validation:auc", "Type": "Maximize"}
+    parents, warnings = choose_parents(history, jobs.get, objective)
+    assert parents == ["hpo-2", "hpo-7", "hpo-3", "hpo-1", "hpo-0"]
+    assert warnings == [
+        "skipped parent hpo-6: it is InProgress, not finished",
+        "skipped parent hpo-5: it optimised Minimize validation:logloss, not Maximize validation:auc",
+        "skipped parent hpo-4: it no longer exists",
+    ]
+
+
+def test_warm_start_without_usable_parents_runs_cold():
+    from include.pipeline.warm_start import choose_parents
+
+    objective = {"MetricName": "validation:auc", "Type": "Maximize"}
+    assert choose_parents([], {}.get, objective) == ([], [])
+    gone = [_record("hpo-gone", "2013-01-10T00:00:00", deployed=True)]
+    assert choose_parents(gone, {}.get, objective) == ([], ["skipped parent hpo-gone: it no longer exists"])

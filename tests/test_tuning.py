@@ -254,6 +254,27 @@ def test_warm_start_chain_seeds_the_child_and_reports_the_overall_best(sm, curve
     assert len(trials(sm, child)) == 2  # the parent's jobs seed the search; they are not run again
 
 
+def test_a_warm_started_job_can_be_a_parent_without_its_own_parents(sm, curve):
+    # AWS: warm start is not recursive, so the grandparent's jobs are simply not used; listing it is not required.
+    def warm(name: str, parent: str) -> dict:
+        request = tuning_request(name, curve, "Random", max_jobs=1, parallel=1)
+        request["WarmStartConfig"] = {
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": parent}],
+            "WarmStartType": "TransferLearning",
+        }
+        return request
+
+    first, second, third = (unique(n)[:32] for n in ("gen1", "gen2", "gen3"))
+    sm.create_hyper_parameter_tuning_job(**tuning_request(first, curve, "Random", max_jobs=2, parallel=2))
+    wait_for_tuning(sm, first)
+    sm.create_hyper_parameter_tuning_job(**warm(second, first))
+    wait_for_tuning(sm, second)
+    sm.create_hyper_parameter_tuning_job(**warm(third, second))
+    described = wait_for_tuning(sm, third)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert len(trials(sm, third)) == 1
+
+
 def test_warm_start_rejects_an_incompatible_child_naming_parent_and_field(sm, curve):
     parent = unique("strict-parent")[:32]
     sm.create_hyper_parameter_tuning_job(**tuning_request(parent, curve, "Random", max_jobs=2, parallel=2))

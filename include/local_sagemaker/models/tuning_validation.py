@@ -324,16 +324,8 @@ def validate_warm_start(spec: dict[str, Any], parents: dict[str, TuningJob]) -> 
             raise ValidationException(f"{where}: tuning job not found.")
         if not parent.terminal:
             raise ValidationException(f"{where} is {parent.status}; parents must be Completed, Stopped or Failed.")
-        if parent.spec.get("WarmStartConfig"):
-            grandparents = {
-                p["HyperParameterTuningJobName"]
-                for p in parent.spec["WarmStartConfig"]["ParentHyperParameterTuningJobs"]
-            }
-            missing = sorted(grandparents - set(names))
-            if missing:
-                raise ValidationException(
-                    f"{where} was itself warm-started; warm start is not recursive, so list its parents {missing} too."
-                )
+        # A parent that was itself warm-started is fine: warm start is not recursive, so only its own training
+        # jobs seed this one, not its parents' (AWS: list those explicitly to use them).
         parent_definitions = definitions_of(parent.spec)
         if len(parent_definitions) != len(child_definitions):
             raise ValidationException(
