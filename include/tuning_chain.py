@@ -157,8 +157,9 @@ def decide_deploy(prepared: dict[str, Any], record: dict[str, Any], params: Any 
     from include.pipeline.plan import deploy_decision
 
     follow, why = deploy_decision(
-        record, live=prepared["live"], deploy=bool(params["deploy"]), require_approval=bool(params["require_approval"])
-    )
+        record, live=prepared["live"], deploy=bool(params["deploy"]), require_approval=bool(params["require_approval"]),
+        min_auc=float(params["min_smoke_auc"]),
+    )  # fmt: skip
     print(f"{'Next: ' + follow if follow else 'Not deploying'}: {why}")
     return follow
 

@@ -26,6 +26,9 @@ SMALL = {
     "max_parallel_jobs": 2,
     "num_round": 20,
     "training_window_days": 5,
+    # Five January days make weak models whose held-out AUC can dip under 0.5; these tests are about the
+    # mechanics (the floor itself is unit-tested), so the smoke test checks probabilities and the evaluated AUC.
+    "min_smoke_auc": 0.0,
 }
 
 

@@ -246,7 +246,11 @@ def test_invalid_tuning_params_fail_the_plan_naming_the_param():
 
 # --------------------------------------------------------------------------------------------- deploy_decision
 
-CHALLENGER_WINS = {"winner": "challenger", "reason": "challenger AUC 0.71 beats champion 0.70 by 0.01"}
+CHALLENGER_WINS = {
+    "winner": "challenger",
+    "challenger_auc": 0.71,
+    "reason": "challenger AUC 0.71 beats champion 0.70 by 0.01",
+}
 CHAMPION_STAYS = {"winner": "champion", "reason": "challenger AUC 0.69 is below champion 0.70"}
 
 
@@ -258,8 +262,14 @@ CHAMPION_STAYS = {"winner": "champion", "reason": "challenger AUC 0.69 is below 
         (CHAMPION_STAYS, {"live": True, "deploy": True, "require_approval": False}, None, "the champion stays: "),
         (CHALLENGER_WINS, {"live": True, "deploy": True, "require_approval": True}, "approve", "waiting for approval"),
         (CHALLENGER_WINS, {"live": True, "deploy": True, "require_approval": False}, "deploy", "beats champion"),
+        (
+            CHALLENGER_WINS,
+            {"live": True, "deploy": True, "require_approval": False, "min_auc": 0.75},
+            None,
+            "held-out AUC 0.7100 is below min_smoke_auc 0.75",
+        ),
     ],
-    ids=["backfill", "deploy-off", "champion-wins", "approval", "deploy"],
+    ids=["backfill", "deploy-off", "champion-wins", "approval", "deploy", "below-floor"],
 )
 def test_deploy_decision(record, flags, step, why):
     chosen, reason = deploy_decision(record, **flags)

@@ -77,7 +77,7 @@ def plan_run(
 
 
 def deploy_decision(
-    record: dict[str, Any], *, live: bool, deploy: bool, require_approval: bool
+    record: dict[str, Any], *, live: bool, deploy: bool, require_approval: bool, min_auc: float = 0.0
 ) -> tuple[str | None, str]:
     """Which task comes after evaluate ("approve", "deploy" or none) and why, for the log."""
     if not live:
@@ -86,6 +86,9 @@ def deploy_decision(
         return None, "the deploy Param is off"
     if record["winner"] != "challenger":
         return None, f"the champion stays: {record['reason']}"
+    if record["challenger_auc"] < min_auc:
+        # The smoke test would measure the same AUC on the same rows and roll it back: do not deploy it at all.
+        return None, f"the challenger's held-out AUC {record['challenger_auc']:.4f} is below min_smoke_auc {min_auc}"
     if require_approval:
         return "approve", f"{record['reason']}; waiting for approval"
     return "deploy", record["reason"]
