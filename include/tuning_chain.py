@@ -213,12 +213,13 @@ def smoke_test(prepared: dict[str, Any], deployed: dict[str, Any], params: Any =
 @task
 def report(prepared: dict[str, Any], tuned: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
     from include.pipeline.report import build_report, collect_training_jobs, publish_report
+    from include.pipeline.s3uri import split_object_uri
 
     s3, sm = _clients("s3", "sagemaker")
     jobs = collect_training_jobs(sm, tuned["tuning_job_name"])
     built = build_report(tuned, jobs, record)
-    prefix = tuned["report_uri"].removeprefix(f"s3://{prepared['settings']['bucket']}/").rsplit("/", 1)[0]
-    published = publish_report(s3, built, prepared["settings"]["bucket"], prefix)
+    bucket, key = split_object_uri(tuned["report_uri"])  # the .../index.html the tune task's link points at
+    published = publish_report(s3, built, bucket, key.rsplit("/", 1)[0])
     print(f"Report: {published['report_uri']} ({built.totals})")
     return {"report_uri": published["report_uri"], "totals": built.totals}
 

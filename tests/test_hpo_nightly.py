@@ -255,6 +255,18 @@ def airflow(nightly, tmp_path):
     running.stop()
 
 
+def triggered_run() -> Any:
+    """The one manual run a test just triggered through the CLI, once the scheduler has started it."""
+    from airflow.models.dagrun import DagRun
+
+    from tests.local_sagemaker import wait_until
+
+    [dagrun] = wait_until(
+        lambda: DagRun.find(dag_id="hpo_nightly", run_type="manual", state="running"), bool, "a running manual run"
+    )
+    return dagrun
+
+
 def finished_runs(run_type: str, count: int, run_id: str | None = None, timeout: float = 480) -> list[Any]:
     from airflow.models.dagrun import DagRun
 
@@ -291,19 +303,14 @@ def test_a_backfill_records_every_day_and_never_touches_the_endpoint(airflow, sm
 
 @pytest.mark.timeout(600)
 def test_a_tune_task_killed_with_its_worker_reattaches_on_retry(airflow, sm):
+    from include.pipeline.naming import job_name_for
+    from tests.local_sagemaker import wait_until
+
     # A manual run with no logical date (Airflow 3's default for `dags trigger`), slow enough to kill mid-job.
     conf = {**SMALL, "max_jobs": 4, "max_parallel_jobs": 1, "num_round": 150, "holdout_date": "2013-01-12"}
     airflow.cli("dags", "trigger", "hpo_nightly", "--conf", json.dumps({**conf, "deploy": False}))
-    from airflow.models.dagrun import DagRun
-
-    from tests.local_sagemaker import wait_until
-
-    [dagrun] = wait_until(
-        lambda: DagRun.find(dag_id="hpo_nightly", run_type="manual", state="running"), bool, "a running manual run"
-    )
+    dagrun = triggered_run()
     assert dagrun.logical_date is None
-    from include.pipeline.naming import job_name_for
-
     name = job_name_for("hpo", "hpo_nightly", dagrun.run_id, "tune")
 
     def children() -> list[dict[str, Any]]:
@@ -329,7 +336,6 @@ def test_a_tune_task_killed_with_its_worker_reattaches_on_retry(airflow, sm):
 
 @pytest.mark.timeout(600)
 def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, sm):
-    from airflow.models.dagrun import DagRun
     from airflow.models.taskinstance import TaskInstance
 
     from tests.local_sagemaker import wait_until
@@ -337,9 +343,7 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
     before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     conf = {**SMALL, "holdout_date": "2013-01-15", "promotion_margin": -1.0, "require_approval": True}
     airflow.cli("dags", "trigger", "hpo_nightly", "--conf", json.dumps(conf))
-    [dagrun] = wait_until(
-        lambda: DagRun.find(dag_id="hpo_nightly", run_type="manual", state="running"), bool, "a running manual run"
-    )
+    dagrun = triggered_run()
     wait_until(
         lambda: TaskInstance.get_task_instance("hpo_nightly", dagrun.run_id, "approve", -1),
         lambda ti: ti is not None and ti.state in ("awaiting_input", "deferred"),

@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from include.archives import UnsafeArchive, safe_extract
 
+from .s3uri import split_object_uri
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
@@ -90,15 +92,6 @@ class Scorer:
         return np.asarray(self.predict_fn(features, self.model), dtype="float64").ravel()
 
 
-def _split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise ValueError(f"not an s3:// URI: {uri!r}")
-    bucket, _, key = uri[len("s3://") :].partition("/")
-    if not bucket or not key:
-        raise ValueError(f"s3:// URI needs a bucket and a key: {uri!r}")
-    return bucket, key
-
-
 def _is_missing(error: Exception) -> bool:
     return getattr(error, "response", {}).get("Error", {}).get("Code") in {"NoSuchKey", "404"}
 
@@ -106,7 +99,7 @@ def _is_missing(error: Exception) -> bool:
 def _download_and_extract(s3_client: Any, uri: str, archive: Path, dest: Path) -> None:
     from botocore.exceptions import ClientError
 
-    bucket, key = _split_s3_uri(uri)
+    bucket, key = split_object_uri(uri)
     try:
         s3_client.download_file(bucket, key, str(archive))
     except ClientError as error:

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .data import DEFAULT_PREFIX, LABEL_COLUMN, ROW_COLUMNS, partition_key
+from .s3uri import split_object_uri
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -109,12 +110,12 @@ def prepare(
     raw_prefix: str = DEFAULT_PREFIX,
 ) -> dict[str, Any]:
     """Write train/validation CSV channels, the held-out rows and the code archive under run_prefix."""
+    import pandas as pd
+
     from .data import to_training_csv
 
     window = Window.ending(holdout_day, training_days)
     rows = {day: read_day(s3_client, bucket, day, raw_prefix) for day in window.days}  # all checked first
-    import pandas as pd
-
     train = pd.concat([rows[d] for d in window.train_days], ignore_index=True)
     if train[LABEL_COLUMN].nunique() < 2:
         raise PartitionError(f"training days {window.train_days[0]}..{window.train_days[-1]} have one class only")
@@ -145,5 +146,5 @@ def prepare(
 def read_holdout(s3_client: Any, holdout_uri: str) -> pd.DataFrame:
     import pandas as pd
 
-    bucket, _, key = holdout_uri.removeprefix("s3://").partition("/")
+    bucket, key = split_object_uri(holdout_uri)
     return pd.read_parquet(io.BytesIO(s3_client.get_object(Bucket=bucket, Key=key)["Body"].read()))

@@ -41,6 +41,13 @@ class TuningJobError(Exception):
     """The tuning job ended Failed or Stopped, or a different job holds its name."""
 
 
+def training_job_definitions(config: dict[str, Any]) -> list[dict[str, Any]]:
+    """The request's definitions, whichever of its two forms (single or multi-algorithm) it uses."""
+    if "TrainingJobDefinition" in config:
+        return [config["TrainingJobDefinition"]]
+    return config["TrainingJobDefinitions"]
+
+
 def waiter_max_attempts(config: dict[str, Any], check_interval: float) -> int:
     """Polls the trigger may make: the longest the tuning job can run, with 10 % slack, over the interval.
 
@@ -49,9 +56,7 @@ def waiter_max_attempts(config: dict[str, Any], check_interval: float) -> int:
     """
     tuning = config["HyperParameterTuningJobConfig"]
     limits = tuning["ResourceLimits"]
-    definitions = (
-        [config["TrainingJobDefinition"]] if "TrainingJobDefinition" in config else config["TrainingJobDefinitions"]
-    )
+    definitions = training_job_definitions(config)
     per_job = max(
         (d.get("StoppingCondition") or {}).get("MaxWaitTimeInSeconds")
         or (d.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds", 86400)
@@ -178,7 +183,7 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
     def _check_children(self, name: str) -> None:
         """Stop the tuning job if its first training job lacks the spot/checkpoint settings it was given."""
         conn = self.hook.get_conn()
-        definition = self.config.get("TrainingJobDefinition") or self.config["TrainingJobDefinitions"][0]
+        definition = training_job_definitions(self.config)[0]
         deadline = time.monotonic() + self.child_check_timeout
         while True:
             listed = conn.list_training_jobs_for_hyper_parameter_tuning_job(
