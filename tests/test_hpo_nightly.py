@@ -272,13 +272,18 @@ def finished_runs(run_type: str, count: int, run_id: str | None = None, timeout:
 
     from tests.local_sagemaker import wait_until
 
-    return wait_until(
-        lambda: DagRun.find(dag_id="hpo_nightly", run_type=run_type, run_id=run_id),
-        lambda found: len(found) == count and all(r.state in ("success", "failed") for r in found),
-        f"{count} finished {run_type} runs",
-        timeout=timeout,
-        interval=2,
-    )
+    try:
+        return wait_until(
+            lambda: DagRun.find(dag_id="hpo_nightly", run_type=run_type, run_id=run_id),
+            lambda found: len(found) == count and all(r.state in ("success", "failed") for r in found),
+            f"{count} finished {run_type} runs",
+            timeout=timeout,
+            interval=2,
+        )
+    except TimeoutError as error:  # say where each run is stuck
+        found = DagRun.find(dag_id="hpo_nightly", run_type=run_type, run_id=run_id)
+        states = {r.run_id: {ti.task_id: (ti.state, ti.try_number) for ti in r.get_task_instances()} for r in found}
+        raise TimeoutError(f"{error}: {states}") from None
 
 
 @pytest.mark.timeout(600)
@@ -352,9 +357,19 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
         interval=1,
     )
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before  # nothing before approval
-    # People take seconds to answer. Airflow 3.3 races an answer given within a second of the pause: the executor
-    # then reports the parked try as finished while the resumed one is queued, and the task is retried.
-    time.sleep(5)
+    # People take minutes to answer. Airflow 3.3 races an answer given before the scheduler has seen the parked
+    # try's worker exit: it then counts that exit against the resumed try, which is retried and asks again. So
+    # answer once the scheduler has logged the exit (a fixed sleep was not enough on a busy CI machine).
+    wait_until(
+        lambda: (airflow.logs / "scheduler.log").read_text(errors="replace"),
+        lambda log: re.search(
+            rf"TaskInstance Finished: dag_id=hpo_nightly, task_id=approve, run_id={re.escape(dagrun.run_id)},"
+            r".*state=awaiting_input", log
+        ) is not None,
+        "the scheduler seeing the parked approval task's worker exit",
+        timeout=60,
+        interval=1,
+    )  # fmt: skip
     request = urllib.request.Request(
         f"{airflow.api}/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
         data=json.dumps({"chosen_options": ["Approve"]}).encode(),
