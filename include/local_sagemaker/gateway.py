@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -104,18 +105,38 @@ def _read_body(environ: dict[str, Any]) -> bytes:
     return environ["wsgi.input"].read(length) if length else b""
 
 
+# Query parameters of presigned URLs that grant access: the request log shows their names, never their values.
+SECRET_QUERY = re.compile(
+    r"(?i)\b(x-amz-security-token|x-amz-signature|x-amz-credential|signature|awsaccesskeyid)=[^&\s]*"
+)
+
+
+def redact_query(line: str) -> str:
+    return SECRET_QUERY.sub(r"\1=REDACTED", line)
+
+
+def _request_handler() -> type:
+    """moto's request handler, logging each request line with the presigned URL's secrets redacted."""
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class RedactingRequestHandler(MotoRequestHandler):
+        def log(self, type: str, message: str, *args: Any) -> None:  # noqa: A002 (werkzeug's signature)
+            super().log(type, message, *(redact_query(a) if isinstance(a, str) else a for a in args))
+
+    return RedactingRequestHandler
+
+
 class LocalSageMaker:
     """Binds the port, builds the runtime, restores state. `serve_forever()` blocks."""
 
     def __init__(self, state_dir: Path, port: int = 0, spot: SpotSettings | None = None, host: str = "127.0.0.1"):
-        from moto.moto_server.werkzeug_app import MotoRequestHandler
         from werkzeug.serving import make_server
 
         # Jobs run in their own working directories, so every path handed to them must be absolute.
         state_dir = state_dir.resolve()
         state_dir.mkdir(parents=True, exist_ok=True)
         self._app: Gateway | None = None
-        self.server = make_server(host, port, self._dispatch, threaded=True, request_handler=MotoRequestHandler)
+        self.server = make_server(host, port, self._dispatch, threaded=True, request_handler=_request_handler())
         self.port = self.server.server_address[1]
         self.endpoint_url = f"http://{host}:{self.port}"
         self.runtime = Runtime(state_dir, self.endpoint_url, spot or SpotSettings())
