@@ -192,7 +192,9 @@ class SageMakerBackend:
             if params.get("StatusEquals"):
                 summaries = [s for s in summaries if s["TrainingJobStatus"] == params["StatusEquals"]]
             summaries = _sort_trial_summaries(summaries, params)
-            page, token = paginate(summaries, params.get("NextToken"), params.get("MaxResults"))
+            page, token = paginate(
+                summaries, params.get("NextToken"), params.get("MaxResults"), key=lambda s: s["TrainingJobName"]
+            )
         out: dict[str, Any] = {"TrainingJobSummaries": page}
         if token:
             out["NextToken"] = token
@@ -372,7 +374,7 @@ class SageMakerBackend:
                 modified=(lambda r: r.modified) if stateful else None,
                 sort_keys={"Status": status} if status else None,
             )
-            page, token = paginate(items, params.get("NextToken"), params.get("MaxResults"))
+            page, token = paginate(items, params.get("NextToken"), params.get("MaxResults"), key=lambda r: r.name)
             out: dict[str, Any] = {key: [(summary or (lambda r: r.summary()))(r) for r in page]}
         if token:
             out["NextToken"] = token

@@ -46,19 +46,34 @@ def arn(region: str, resource_type: str, name: str) -> str:
 
 
 def paginate(
-    items: Sequence[T], next_token: str | None, max_results: int | None, default_max: int = 10
+    items: Sequence[T],
+    next_token: str | None,
+    max_results: int | None,
+    default_max: int = 10,
+    key: Callable[[T], str] | None = None,
 ) -> tuple[list[T], str | None]:
-    """Slice items for one page. The token is opaque to clients: base64 of the next offset."""
-    start = 0
+    """Slice items for one page. The token is opaque to clients: base64 of the next offset.
+
+    With `key` (a unique name) the token also names the page's last item, and the next page starts right after
+    it: an item created or deleted ahead of it between two calls then neither repeats nor skips one. The offset
+    is the fallback when that item is gone.
+    """
+    start, after = 0, None
     if next_token:
         try:
-            start = int(json.loads(base64.b64decode(next_token))["offset"])
+            decoded = json.loads(base64.b64decode(next_token))
+            start, after = int(decoded["offset"]), decoded.get("after")
         except (ValueError, KeyError, TypeError) as exc:
             raise ValidationException("Invalid pagination token: NextToken") from exc
+    if key is not None and after is not None:
+        start = next((i + 1 for i, item in enumerate(items) if key(item) == after), start)
     size = max_results or default_max
     page = list(items[start : start + size])
     end = start + size
-    token = base64.b64encode(json.dumps({"offset": end}).encode()).decode() if end < len(items) else None
+    token = None
+    if end < len(items):
+        state = {"offset": end, **({"after": key(page[-1])} if key is not None and page else {})}
+        token = base64.b64encode(json.dumps(state).encode()).decode()
     return page, token
 
 
