@@ -1,7 +1,8 @@
 """What one run of the tuning chain will do, decided in its first task before anything is created.
 
 `plan_run` checks the Params (ParamError names the Param), picks the held-out day (the `holdout_date` Param,
-else the run's logical date: manual and asset-triggered runs in Airflow 3 may have none), and derives every
+else the newest date the triggering asset events carry, else the run's logical date: manual and asset-triggered
+runs in Airflow 3 may have none), and derives every
 name from (dag_id, run_id) so a retried, cleared or backfilled run finds its own jobs and files. A backfill
 run is not live: it evaluates and records, and never deploys.
 """
@@ -9,6 +10,7 @@ run is not live: it evaluates and records, and never deploys.
 from __future__ import annotations
 
 import datetime
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,15 +32,35 @@ class Settings:
     max_runtime_seconds: int = 1800
 
 
-def holdout_day(value: Any, logical_date: datetime.datetime | None) -> datetime.date:
+def holdout_day(value: Any, logical_date: datetime.datetime | None, event_dates: Sequence[str] = ()) -> datetime.date:
+    """The `holdout_date` Param, else the newest date the triggering asset events landed, else the logical date."""
     if value:
         try:
             return datetime.date.fromisoformat(str(value))
         except ValueError:
             raise ParamError(f"Param holdout_date must be a date like 2013-02-27, got {value!r}") from None
+    if event_dates:
+        try:
+            return max(datetime.date.fromisoformat(str(d)) for d in event_dates)
+        except ValueError:
+            raise ParamError(
+                f"the triggering asset events carry dates that are not dates: {list(event_dates)}"
+            ) from None
     if logical_date is None:
-        raise ParamError("Param holdout_date is required for a run without a logical date")
+        raise ParamError("Param holdout_date is required for a run without a logical date or asset event date")
     return logical_date.date()
+
+
+def asset_event_dates(triggering_asset_events: Any) -> list[str]:
+    """The "date" each triggering asset event carries in its extra (ingest_flights puts it there)."""
+    if not triggering_asset_events:
+        return []
+    return [
+        str(event.extra["date"])
+        for events in triggering_asset_events.values()
+        for event in events
+        if (event.extra or {}).get("date")
+    ]
 
 
 def plan_run(
@@ -49,15 +71,22 @@ def plan_run(
     run_type: Any,
     logical_date: datetime.datetime | None,
     settings: Settings,
+    event_dates: Sequence[str] = (),
 ) -> dict[str, Any]:
     tuning = TuningParams.from_params(params)
-    day = holdout_day(params.get("holdout_date"), logical_date)
+    day = holdout_day(params.get("holdout_date"), logical_date, event_dates)
     try:
         margin = float(params.get("promotion_margin", 0.0))
     except (TypeError, ValueError):
         raise ParamError(f"Param promotion_margin must be a number, got {params.get('promotion_margin')!r}") from None
     if not -1 <= margin <= 1:
         raise ParamError(f"Param promotion_margin must be from -1 to 1, got {margin}")
+    try:
+        floor = float(params.get("min_smoke_auc", 0.0))
+    except (TypeError, ValueError):
+        raise ParamError(f"Param min_smoke_auc must be a number, got {params.get('min_smoke_auc')!r}") from None
+    if not 0 <= floor <= 1:
+        raise ParamError(f"Param min_smoke_auc must be from 0 to 1, got {floor}")
     tuning_job = job_name_for("hpo", dag_id, run_id, "tune")
     run_prefix = f"runs/{job_name_for('run', dag_id, run_id, 'prepare_data', max_length=RESOURCE_MAX)}"
     return {

@@ -15,7 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .data import DEFAULT_PREFIX, LABEL_COLUMN, ROW_COLUMNS, partition_key
+from .data import (
+    CATEGORICAL_VOCABULARIES,
+    DEFAULT_PREFIX,
+    FEATURE_COLUMNS,
+    LABEL_COLUMN,
+    ROW_COLUMNS,
+    WEATHER_COLUMNS,
+    encode_features,
+    partition_key,
+)
 from .s3uri import split_object_uri
 
 if TYPE_CHECKING:
@@ -44,7 +53,11 @@ class Window:
 
 
 def read_day(s3_client: Any, bucket: str, day: datetime.date, prefix: str = DEFAULT_PREFIX) -> pd.DataFrame:
-    """One day's rows, checked: present, readable, non-empty, every column there, labels 0/1, right date."""
+    """One day's rows, checked: present, readable, non-empty, every column there, labels 0/1, right date.
+
+    Every feature but the weather must also have a value on some row. Weather may be missing for a whole day
+    (no gusts on a calm day, none at all on 2013-12-31, where the weather data ends): XGBoost handles that.
+    """
     import pandas as pd
     from botocore.exceptions import ClientError
 
@@ -71,6 +84,14 @@ def read_day(s3_client: Any, bucket: str, day: datetime.date, prefix: str = DEFA
     dates = set(rows["date"].astype(str))
     if dates != {day.isoformat()}:
         raise PartitionError(f"{where} holds rows of other dates: {sorted(dates)[:3]}")
+    numeric = [c for c in FEATURE_COLUMNS if c not in CATEGORICAL_VOCABULARIES]
+    text = [c for c in numeric if pd.to_numeric(rows[c], errors="coerce").isna().sum() > rows[c].isna().sum()]
+    if text:
+        raise PartitionError(f"{where} has values that are not numbers in feature columns {text}")
+    features = encode_features(rows)  # what the model sees: a category outside the vocabulary is NaN too
+    blank = [c for c in FEATURE_COLUMNS if c not in WEATHER_COLUMNS and features[c].isna().all()]
+    if blank:
+        raise PartitionError(f"{where} has no value on any row in feature columns {blank} (all NaN or unknown)")
     return rows
 
 
