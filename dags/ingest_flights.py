@@ -2,17 +2,17 @@
 ### ingest_flights
 
 Lands the logical date's nycflights13 partition at `s3://<bucket>/raw/flights/date=YYYY-MM-DD/` and
-publishes the `raw_flights` Asset with the date in its metadata. Re-running a date rewrites the same
-partition. The bucket is the Airflow Variable `hpo_bucket` (default `hpo-demo`); which S3 answers is up to
-the `aws_default` connection (the local SageMaker by default, AWS when pointed there).
+publishes the `raw_flights` Asset with the date in its metadata, which triggers `hpo_on_new_data`. Re-running
+a date rewrites the same partition. The bucket is the Airflow Variable `hpo_bucket` (default `hpo-demo`);
+which S3 answers is up to the `aws_default` connection (the local SageMaker by default, AWS when pointed there).
 """
 
 from __future__ import annotations
 
 import pendulum
-from airflow.sdk import Asset, Metadata, dag, task
+from airflow.sdk import Metadata, dag, task
 
-RAW_FLIGHTS = Asset(name="raw_flights", uri="s3://hpo-demo/raw/flights")
+from include.assets import RAW_FLIGHTS
 
 
 @dag(

@@ -34,7 +34,9 @@ PARAMS: dict[str, Param] = {
     "max_parallel_jobs": Param(2, type="integer", minimum=1, maximum=100, description="Jobs running at once."),
     "early_stopping": Param("Off", enum=["Off", "Auto"], description="Auto stops jobs worse than the median."),
     "use_spot": Param(False, type="boolean", description="Managed spot training with checkpoints."),
-    "warm_start": Param("none", enum=["none", "identical", "transfer"], description="Seed from parent jobs."),
+    "warm_start": Param(
+        "none", enum=["none", "identical", "transfer", "auto"], description="Seed from parent jobs (auto: found)."
+    ),
     "parent_tuning_jobs": Param([], type="array", items={"type": "string"}, description="Up to 5, for warm start."),
     "training_window_days": Param(14, type="integer", minimum=1, maximum=60, description="Days to train on."),
     "num_round": Param(100, type="integer", minimum=1, maximum=5000, description="Boosting rounds per job."),
@@ -48,6 +50,17 @@ PARAMS: dict[str, Param] = {
     "deploy": Param(True, type="boolean", description="Deploy a winning challenger (never in backfills)."),
     "require_approval": Param(False, type="boolean", description="Ask a human before deploying."),
 }
+
+
+def params(**defaults: Any) -> dict[str, Param]:
+    """PARAMS with other defaults (a DAG's own budget or warm start); the form and the checks stay the same."""
+    unknown = set(defaults) - set(PARAMS)
+    if unknown:
+        raise KeyError(f"no such Params: {sorted(unknown)}")
+    return {
+        name: Param(defaults[name], param.description, schema=param.schema) if name in defaults else param
+        for name, param in PARAMS.items()
+    }
 
 
 def settings() -> Any:
@@ -78,23 +91,27 @@ def _clients(*services: str) -> list[Any]:
 
 
 @task(multiple_outputs=True)
-def prepare_data(params: Any = None, dag_run: Any = None, logical_date: Any = None) -> dict[str, Any]:
+def prepare_data(
+    params: Any = None, dag_run: Any = None, logical_date: Any = None, triggering_asset_events: Any = None
+) -> dict[str, Any]:
     import dataclasses
 
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
     from airflow.sdk.exceptions import AirflowFailException
 
-    from include.pipeline.plan import plan_run
+    from include.pipeline.plan import HISTORY_PREFIX, asset_event_dates, plan_run
     from include.pipeline.prepare import PartitionError, prepare
     from include.pipeline.tuning_config import ParamError, training_definition, tuning_request, xgboost_image
+    from include.pipeline.warm_start import find_parents
 
+    log = logging.getLogger(__name__)
     where = settings()
     source_dir = training_code_dir()
-    (s3,) = _clients("s3")
+    s3, sm = _clients("s3", "sagemaker")
     try:
         plan = plan_run(
             params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, run_type=dag_run.run_type,
-            logical_date=logical_date, settings=where,
+            logical_date=logical_date, settings=where, event_dates=asset_event_dates(triggering_asset_events),
         )  # fmt: skip
         data = prepare(
             s3, bucket=where.bucket, holdout_day=plan["holdout_day"], run_prefix=plan["run_prefix"],
@@ -108,23 +125,30 @@ def prepare_data(params: Any = None, dag_run: Any = None, logical_date: Any = No
         output_uri=plan["output_uri"], num_round=plan["tuning"].num_round, instance_type=where.instance_type,
         max_runtime=where.max_runtime_seconds,
     )  # fmt: skip
-    logging.getLogger(__name__).info(
-        "Training image %s, %d jobs on %s",
-        definition["AlgorithmSpecification"]["TrainingImage"],
-        plan["tuning"].jobs,
+    tuning = plan["tuning"]
+    request = tuning_request(plan["tuning_job_name"], tuning, definition)
+    if tuning.warm_start == "auto":
+        parents, skipped = find_parents(s3, sm, where.bucket, HISTORY_PREFIX, request)
+        for warning in skipped:
+            log.warning("Warm start: %s", warning)
+        tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
+        request = tuning_request(plan["tuning_job_name"], tuning, definition)
+        log.info("Warm start (TransferLearning) from %s", parents if parents else "no usable parent: a cold start")
+    log.info(
+        "Training image %s, %d jobs on %s", definition["AlgorithmSpecification"]["TrainingImage"], tuning.jobs,
         data["train_days"],
-    )
+    )  # fmt: skip
     return {
         **data,
         **{k: v for k, v in plan.items() if k not in ("tuning", "holdout_day")},
-        "params": dataclasses.asdict(plan["tuning"]),
+        "params": dataclasses.asdict(tuning),
         "settings": dataclasses.asdict(where),
         "entry_point": str(source_dir / "train.py"),
         "image": definition["AlgorithmSpecification"]["TrainingImage"],
         "definition": definition,
-        "tuning_request": tuning_request(plan["tuning_job_name"], plan["tuning"], definition),
-        "use_spot": plan["tuning"].use_spot,
-        "max_jobs": plan["tuning"].jobs,
+        "tuning_request": request,
+        "use_spot": tuning.use_spot,
+        "max_jobs": tuning.jobs,
     }
 
 
@@ -212,12 +236,12 @@ def smoke_test(prepared: dict[str, Any], deployed: dict[str, Any], params: Any =
 
 @task
 def report(prepared: dict[str, Any], tuned: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    from include.pipeline.report import build_report, collect_training_jobs, publish_report
+    from include.pipeline.report import build_report, collect_parents, collect_training_jobs, publish_report
     from include.pipeline.s3uri import split_object_uri
 
     s3, sm = _clients("s3", "sagemaker")
     jobs = collect_training_jobs(sm, tuned["tuning_job_name"])
-    built = build_report(tuned, jobs, record)
+    built = build_report(tuned, jobs, record, parents=collect_parents(sm, prepared["tuning_request"]))
     bucket, key = split_object_uri(tuned["report_uri"])  # the .../index.html the tune task's link points at
     published = publish_report(s3, built, bucket, key.rsplit("/", 1)[0])
     print(f"Report: {published['report_uri']} ({built.totals})")

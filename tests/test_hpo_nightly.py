@@ -384,3 +384,51 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
     assert dagrun.state == "success", states
     assert states["approve"] == "success" and states["deploy"] == "success" and states["smoke_test"] == "success"
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] != before
+
+
+@pytest.mark.timeout(600)
+def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airflow, sm, s3):
+    from airflow.models.dagrun import DagRun
+
+    from include.pipeline.champion import champion_for
+    from tests.local_sagemaker import wait_until
+
+    before = history(s3)
+    champion = champion_for(before, "", live=True)
+    assert champion is not None  # the earlier tests deployed models
+    for dag_id in ("ingest_flights", "hpo_on_new_data"):
+        airflow.cli("dags", "unpause", dag_id)
+    # ingest_flights lands 2013-01-16 and publishes raw_flights; the scheduler starts hpo_on_new_data for it.
+    airflow.cli("dags", "trigger", "ingest_flights", "--logical-date", "2013-01-16T00:00:00+00:00")
+    [dagrun] = wait_until(
+        lambda: DagRun.find(dag_id="hpo_on_new_data"),
+        lambda runs: len(runs) == 1 and runs[0].state in ("success", "failed"),
+        "the asset-triggered hpo_on_new_data run",
+        timeout=480,
+        interval=2,
+    )
+    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+    assert dagrun.state == "success" and getattr(dagrun.run_type, "value", dagrun.run_type) == "asset_triggered", states
+
+    [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
+    assert record["holdout_date"] == "2013-01-16"  # from the asset event, the run has no Params naming it
+    child = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=record["tuning_job_name"])
+    assert child["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 10
+    warm = child["WarmStartConfig"]
+    parents = [p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]]
+    assert warm["WarmStartType"] == "TransferLearning"
+    # The champion's tuning job first, then the newest runs of the history (all of them still exist here).
+    newest = sorted(before, key=lambda r: r["evaluated_at"], reverse=True)
+    expected = list(dict.fromkeys([champion["tuning_job_name"], *(r["tuning_job_name"] for r in newest)]))[:5]
+    assert parents == expected
+
+    summary = json.loads(
+        s3.get_object(Bucket=BUCKET, Key=f"reports/{record['tuning_job_name']}/summary.json")["Body"].read()
+    )
+    bests = [
+        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=p)["BestTrainingJob"][
+            "FinalHyperParameterTuningJobObjectiveMetric"
+        ]["Value"]
+        for p in parents
+    ]
+    assert summary["totals"]["parents_best"] == pytest.approx(max(bests))

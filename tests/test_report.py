@@ -277,3 +277,19 @@ def test_collecting_follows_next_token_across_pages(sm, finished_tuning):
     paged = collect_training_jobs(sm, name, page_size=2)
     assert len(paged) == 3
     assert paged == collect_training_jobs(sm, name)
+
+
+def test_a_warm_started_report_shows_each_parents_best_next_to_its_own():
+    parents = [
+        {"name": "hpo-parent-a", "status": "Completed", "best_training_job": "hpo-parent-a-003", "objective": 0.71},
+        {"name": "hpo-parent-b", "status": "Completed", "best_training_job": "hpo-parent-b-001", "objective": 0.74},
+        {"name": "hpo-gone", "status": "ResourceNotFound", "best_training_job": None, "objective": None},
+    ]
+    report = build_report({**TUNING, "objective_value": 0.75}, [job(1, 0.75)], parents=parents)
+    assert report.totals["parents_best"] == 0.74
+    section = report.html.split("<h2>Warm start</h2>", 1)[1].split("<h2>", 1)[0]
+    for text in ("hpo-parent-a (parent, Completed)", "0.71", "hpo-gone (parent, ResourceNotFound)", "0.74"):
+        assert text in section
+    assert "This job minus the parents&#x27; best</th><td>0.01" in section
+    cold = build_report(TUNING, [job(1, 0.75)])
+    assert "Warm start" not in cold.html and "parents_best" not in cold.totals

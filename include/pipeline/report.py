@@ -80,6 +80,38 @@ def collect_training_jobs(sm_client: Any, tuning_job_name: str, page_size: int =
     return jobs
 
 
+def collect_parents(sm_client: Any, tuning_request: dict[str, Any]) -> list[dict[str, Any]]:
+    """The warm-start parents of a tuning request with their best training job (empty for a cold start)."""
+    from botocore.exceptions import ClientError
+
+    parents = []
+    for parent in (tuning_request.get("WarmStartConfig") or {}).get("ParentHyperParameterTuningJobs") or []:
+        name = parent["HyperParameterTuningJobName"]
+        try:
+            described = sm_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        except ClientError as error:  # deleted since the child started: still listed, without a best
+            parents.append({"name": name, "status": error.response["Error"]["Code"], "best_training_job": None,
+                            "objective": None})  # fmt: skip
+            continue
+        best = described.get("BestTrainingJob") or {}
+        parents.append(
+            {
+                "name": name,
+                "status": described["HyperParameterTuningJobStatus"],
+                "best_training_job": best.get("TrainingJobName"),
+                "objective": (best.get("FinalHyperParameterTuningJobObjectiveMetric") or {}).get("Value"),
+            }
+        )
+    return parents
+
+
+def parents_best(parents: Sequence[dict[str, Any]], maximize: bool) -> float | None:
+    scored = [p["objective"] for p in parents if p["objective"] is not None]
+    if not scored:
+        return None
+    return max(scored) if maximize else min(scored)
+
+
 def best_so_far(values: Iterable[float], maximize: bool) -> list[float]:
     """The running best: [3, 1, 4] → [3, 3, 4] when maximizing, [3, 1, 1] when minimizing."""
     out: list[float] = []
@@ -248,11 +280,30 @@ _CSS = (
 )
 
 
+def _warm_start_section(tuning: dict[str, Any], parents: list[dict[str, Any]], best: float | None) -> list[str]:
+    metric = str(tuning.get("objective_metric") or "Objective")
+    child = tuning.get("objective_value")
+    rows = [(f"{p['name']} (parent, {p['status']})", p["objective"]) for p in parents]
+    rows += [("Parents' best", best), (f"{tuning.get('tuning_job_name')} (this job)", child)]
+    if best is not None and child is not None:
+        rows.append(("This job minus the parents' best", child - best))
+    header = f"<p>TransferLearning from {len(parents)} parent(s); {html.escape(metric)} of each one's best job:</p>"
+    return ["<h2>Warm start</h2>", header, _key_value_table(rows)]
+
+
 def build_report(
-    tuning: dict[str, Any], jobs: list[dict[str, Any]], evaluation: dict[str, Any] | None = None
+    tuning: dict[str, Any],
+    jobs: list[dict[str, Any]],
+    evaluation: dict[str, Any] | None = None,
+    parents: list[dict[str, Any]] | None = None,
 ) -> Report:
-    """The page, its plots and the totals. Jobs without an objective are in the table but not in the plots."""
+    """The page, its plots and the totals. Jobs without an objective are in the table but not in the plots.
+
+    `parents` (from collect_parents) adds a warm-start section: each parent's best next to this job's best.
+    """
     totals = report_totals(jobs)
+    if parents:
+        totals["parents_best"] = parents_best(parents, tuning.get("objective_type", "Maximize") == "Maximize")
     images = _plots(tuning, jobs)
     name = html.escape(str(tuning.get("tuning_job_name", "")))
     savings = totals["spot_savings_percent"]
@@ -279,6 +330,8 @@ def build_report(
             ]
         ),
     ]
+    if parents:
+        parts += _warm_start_section(tuning, parents, totals["parents_best"])
     if evaluation:
         parts += ["<h2>Evaluation on the holdout</h2>", _key_value_table(evaluation.items())]
     parts += [

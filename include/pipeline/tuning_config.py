@@ -16,7 +16,13 @@ from typing import Any
 from .metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 
 STRATEGIES = ("Bayesian", "Random", "Grid", "Hyperband")
-WARM_START = {"none": None, "identical": "IdenticalDataAndAlgorithm", "transfer": "TransferLearning"}
+# "auto": TransferLearning from parents the run finds in the champion history (include/pipeline/warm_start.py).
+WARM_START = {
+    "none": None,
+    "identical": "IdenticalDataAndAlgorithm",
+    "transfer": "TransferLearning",
+    "auto": "TransferLearning",
+}
 OBJECTIVE = {"Type": "Maximize", "MetricName": "validation:auc"}
 XGBOOST_RANGES = {
     "IntegerParameterRanges": [
@@ -89,7 +95,12 @@ class TuningParams:
             )
         if self.warm_start not in WARM_START:
             raise ParamError(f"Param warm_start must be one of {', '.join(WARM_START)}, got {self.warm_start!r}")
-        if self.warm_start != "none" and not 1 <= len(self.parent_tuning_jobs) <= 5:
+        if self.warm_start == "auto":
+            if self.parent_tuning_jobs:
+                raise ParamError(
+                    "Param parent_tuning_jobs must be empty with warm_start=auto, which finds the parents itself"
+                )
+        elif self.warm_start != "none" and not 1 <= len(self.parent_tuning_jobs) <= 5:
             raise ParamError(
                 f"Param parent_tuning_jobs must name 1 to 5 tuning jobs for warm_start={self.warm_start}, "
                 f"got {len(self.parent_tuning_jobs)}"
@@ -138,7 +149,7 @@ def tuning_request(
         "HyperParameterTuningJobConfig": config,
         "TrainingJobDefinition": definition,
     }
-    if params.warm_start != "none":
+    if params.parent_tuning_jobs:  # "auto" without parents found runs cold
         request["WarmStartConfig"] = {
             "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in params.parent_tuning_jobs],
             "WarmStartType": WARM_START[params.warm_start],

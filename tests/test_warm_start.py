@@ -1,0 +1,162 @@
+"""Warm start from the champion history (include/pipeline/warm_start.py), the run's held-out day from its asset
+events, and the Params of hpo_on_new_data: pure functions, plus find_parents against the local SageMaker."""
+
+from __future__ import annotations
+
+import copy
+import datetime
+import types
+from typing import Any
+
+import pytest
+
+from include.pipeline.plan import asset_event_dates, holdout_day
+from include.pipeline.tuning_config import ParamError, TuningParams, training_definition, tuning_request
+from include.pipeline.warm_start import choose_parents, unusable
+
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+DEFINITION = training_definition(
+    image=IMAGE, role_arn="arn:aws:iam::123456789012:role/SageMakerRole", code_uri="s3://b/code.tar.gz",
+    channels={"train": "s3://b/train/", "validation": "s3://b/validation/"}, output_uri="s3://b/output",
+    num_round=50, instance_type="ml.m5.large", max_runtime=600,
+)  # fmt: skip
+
+
+def request(name: str = "hpo-child", **params: Any) -> dict[str, Any]:
+    return tuning_request(name, TuningParams.from_params(params), DEFINITION)
+
+
+def described(name: str, status: str = "Completed", **params: Any) -> dict[str, Any]:
+    """A DescribeHyperParameterTuningJob answer for a job created from `request(name, **params)`."""
+    return {**request(name, **params), "HyperParameterTuningJobStatus": status}
+
+
+def record(job: str, at: str, **fields: Any) -> dict[str, Any]:
+    return {"tuning_job_name": job, "evaluated_at": at, "holdout_date": at[:10], "deployed": False, **fields}
+
+
+# --------------------------------------------------------------------------------------------- parents
+def test_parents_are_the_champion_then_the_newest_usable_runs_at_most_five():
+    history = [record(f"hpo-{i}", f"2013-01-{10 + i:02d}T00:00:00") for i in range(8)]
+    history[2]["deployed"] = True  # the model serving now came from hpo-2
+    jobs = {f"hpo-{i}": described(f"hpo-{i}") for i in range(8)}
+    jobs["hpo-6"] = described("hpo-6", status="InProgress")
+    jobs["hpo-5"] = described("hpo-5", strategy="Grid", max_parallel_jobs=1)
+    del jobs["hpo-4"]
+    parents, warnings = choose_parents(history, jobs.get, request())
+    assert parents == ["hpo-2", "hpo-7", "hpo-3", "hpo-1", "hpo-0"]
+    assert warnings[0] == "skipped parent hpo-6: it is InProgress, not finished"
+    assert warnings[1].startswith("skipped parent hpo-5: it has hyperparameters [")  # Grid tunes 2, not 5
+    assert warnings[2] == "skipped parent hpo-4: it no longer exists"
+
+
+def test_the_runs_own_tuning_job_is_never_its_parent():
+    history = [record("hpo-child", "2013-01-12T00:00:00", deployed=True), record("hpo-old", "2013-01-11T00:00:00")]
+    jobs = {name: described(name) for name in ("hpo-child", "hpo-old")}
+    assert choose_parents(history, jobs.get, request("hpo-child")) == (["hpo-old"], [])
+
+
+def test_without_usable_parents_the_retune_runs_cold():
+    assert choose_parents([], {}.get, request()) == ([], [])
+    gone = [record("hpo-gone", "2013-01-10T00:00:00", deployed=True)]
+    assert choose_parents(gone, {}.get, request()) == ([], ["skipped parent hpo-gone: it no longer exists"])
+    cold = request(warm_start="auto")
+    assert "WarmStartConfig" not in cold  # "auto" with nothing found: a plain tuning job
+
+
+def _changed(change) -> dict[str, Any]:
+    parent = copy.deepcopy(described("hpo-parent"))
+    change(parent)
+    return parent
+
+
+@pytest.mark.parametrize(
+    "change, reason",
+    [
+        (
+            lambda p: p["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"].update(
+                MetricName="validation:logloss", Type="Minimize"
+            ),
+            "optimised Minimize validation:logloss, not Maximize validation:auc",
+        ),
+        (
+            lambda p: p["TrainingJobDefinition"]["StaticHyperParameters"].update(gamma="1"),
+            "has hyperparameters [",
+        ),
+        (
+            lambda p: p["HyperParameterTuningJobConfig"]["ParameterRanges"].update(
+                IntegerParameterRanges=[],
+                CategoricalParameterRanges=[{"Name": "max_depth", "Values": ["3", "6"]}],
+            ),
+            "tunes max_depth as Categorical, this run as Integer",
+        ),
+        (
+            lambda p: p["TrainingJobDefinition"]["AlgorithmSpecification"].update(TrainingImage="other/image:1"),
+            f"trained image other/image, this run {IMAGE.rsplit(':', 1)[0]}",
+        ),
+    ],
+    ids=["objective", "hyperparameter names", "range type", "image"],
+)
+def test_a_parent_a_transfer_learning_child_could_not_name_is_skipped_with_the_reason(change, reason):
+    assert reason in unusable(_changed(change), request())
+
+
+def test_a_new_image_version_and_other_static_values_still_make_a_parent():
+    def newer(parent: dict[str, Any]) -> None:
+        parent["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"] = IMAGE.replace("1.7-1", "1.5-1")
+        parent["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] = "500"
+        parent["TrainingJobDefinition"]["StaticHyperParameters"]["_tuning_objective_metric"] = "validation:auc"
+
+    assert unusable(_changed(newer), request()) is None
+
+
+def test_find_parents_reads_the_history_in_s3_and_describes_with_sagemaker(sm, s3, bucket):
+    from include.pipeline.champion import write_record
+    from include.pipeline.warm_start import find_parents
+    from tests.local_sagemaker import unique
+
+    prefix = f"warm-start-units/{unique('history')}"
+    write_record(s3, bucket, f"{prefix}/r1.json", record("hpo-never-existed", "2013-01-10T00:00:00"))
+    parents, warnings = find_parents(s3, sm, bucket, prefix, request(unique("hpo-child")))
+    assert (parents, warnings) == ([], ["skipped parent hpo-never-existed: it no longer exists"])
+
+
+# --------------------------------------------------------------------------------------------- asset events
+def _events(*extras: dict[str, Any]) -> dict[str, list[Any]]:
+    return {"raw_flights": [types.SimpleNamespace(extra=extra) for extra in extras]}
+
+
+def test_the_newest_landed_date_is_held_out_unless_the_param_names_one():
+    dates = asset_event_dates(_events({"date": "2013-03-02"}, {"date": "2013-03-04"}, {}, {"rows": 3}))
+    assert dates == ["2013-03-02", "2013-03-04"]
+    assert holdout_day(None, None, dates) == datetime.date(2013, 3, 4)
+    assert holdout_day("2013-03-01", None, dates) == datetime.date(2013, 3, 1)
+    assert asset_event_dates(None) == [] and asset_event_dates({}) == []
+
+
+def test_an_asset_event_date_that_is_not_a_date_is_named():
+    with pytest.raises(ParamError, match=r"asset events carry dates that are not dates: \['yesterday'\]"):
+        holdout_day(None, None, ["yesterday"])
+
+
+# --------------------------------------------------------------------------------------------- Params
+def test_warm_start_auto_finds_its_own_parents():
+    assert TuningParams.from_params({"warm_start": "auto"}).parent_tuning_jobs == ()
+    with pytest.raises(ParamError, match="Param parent_tuning_jobs must be empty with warm_start=auto"):
+        TuningParams.from_params({"warm_start": "auto", "parent_tuning_jobs": ["hpo-a"]})
+    warm = tuning_request("hpo-c", TuningParams(warm_start="auto", parent_tuning_jobs=("hpo-a",)), DEFINITION)
+    assert warm["WarmStartConfig"] == {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "hpo-a"}],
+        "WarmStartType": "TransferLearning",
+    }
+
+
+def test_a_dag_can_change_param_defaults_but_not_invent_params():
+    from include.tuning_chain import PARAMS, params
+
+    changed = params(warm_start="auto", max_jobs=10)
+    assert changed["max_jobs"].value == 10 and changed["warm_start"].value == "auto"
+    assert changed["max_jobs"].schema == PARAMS["max_jobs"].schema  # the same form and bounds
+    assert PARAMS["max_jobs"].value == 20  # the nightly defaults are untouched
+    with pytest.raises(KeyError, match="max_job"):
+        params(max_job=10)
