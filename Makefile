@@ -7,7 +7,7 @@ STATE_DIR ?= .local/sagemaker
 PORT ?= 4566
 ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
-.PHONY: install requirements test lint format demo local-sagemaker stop bench clean
+.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean
 
 install: $(VENV)/.installed
 
@@ -45,7 +45,14 @@ bench: install
 	$(PY) benchmarks/overhead.py
 	$(PY) benchmarks/s3_persistence.py
 	$(PY) benchmarks/search_quality.py --seeds 10
+	$(PY) benchmarks/warm_start.py
 	$(PY) benchmarks/parse_time.py
+	$(PY) benchmarks/reliability.py
+
+# The reliability suite's long variant (more generated inputs, clients and seconds); figures to
+# benchmarks/results/reliability.md.
+soak: install
+	$(PY) benchmarks/reliability.py --soak
 
 clean: stop
 	rm -rf .local

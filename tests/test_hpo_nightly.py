@@ -8,13 +8,12 @@ import os
 import re
 import subprocess
 import sys
-import time
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.airflow_processes import Airflow, finished_runs, triggered_run
 from tests.local_sagemaker import ROOT
 
 # A bucket and endpoint of their own (the DAG reads them from Airflow Variables): the demo test shares the server.
@@ -172,78 +171,6 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     assert re.search(rf"Training image {re.escape(image)}, 3 jobs on \['2013-01-06', '2013-01-10'\]", out)
 
 
-class Airflow:
-    """A real scheduler and API server (LocalExecutor) on the session's Airflow DB: backfills, worker crashes."""
-
-    def __init__(self, logs: Path) -> None:
-        import secrets
-
-        from tests.local_sagemaker import free_port
-
-        port = free_port()
-        self.logs = logs
-        self.env = {
-            **os.environ,
-            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__CORE__PARALLELISM": "2",
-            "AIRFLOW__API__HOST": "127.0.0.1",
-            "AIRFLOW__API__PORT": str(port),
-            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-            # After a crash, the new scheduler counts the dead one's tasks as orphans within seconds (not 5
-            # minutes) and hands them to their next try.
-            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "5",
-            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
-            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
-            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
-            # The REST API without logging in, as `airflow standalone` does for a local UI.
-            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
-        }
-        self.api = f"http://127.0.0.1:{port}/api/v2"
-        self.processes: dict[str, subprocess.Popen] = {}
-
-    def start(self, *components: str) -> None:
-        for name in components:
-            with (self.logs / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )  # fmt: skip
-
-    def kill(self, name: str) -> None:
-        """SIGKILL a component with everything it started (for the scheduler: its workers and their tasks)."""
-        import signal
-
-        process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
-
-    def cli(self, *args: str) -> str:
-        for _ in range(3):
-            done = subprocess.run(
-                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
-            )
-            # SQLite allows one writer: a CLI write can lose to a scheduler that is starting up; nothing was written.
-            if done.returncode == 0 or "database is locked" not in done.stderr:
-                break
-            time.sleep(2)
-        assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-2000:]}"
-        return done.stdout
-
-    def stop(self) -> None:
-        import signal
-
-        for process in self.processes.values():
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-
-
 @pytest.fixture
 def airflow(nightly, tmp_path):
     running = Airflow(tmp_path)
@@ -253,37 +180,6 @@ def airflow(nightly, tmp_path):
     running.cli("dags", "unpause", "hpo_nightly")
     yield running
     running.stop()
-
-
-def triggered_run() -> Any:
-    """The one manual run a test just triggered through the CLI, once the scheduler has started it."""
-    from airflow.models.dagrun import DagRun
-
-    from tests.local_sagemaker import wait_until
-
-    [dagrun] = wait_until(
-        lambda: DagRun.find(dag_id="hpo_nightly", run_type="manual", state="running"), bool, "a running manual run"
-    )
-    return dagrun
-
-
-def finished_runs(run_type: str, count: int, run_id: str | None = None, timeout: float = 480) -> list[Any]:
-    from airflow.models.dagrun import DagRun
-
-    from tests.local_sagemaker import wait_until
-
-    try:
-        return wait_until(
-            lambda: DagRun.find(dag_id="hpo_nightly", run_type=run_type, run_id=run_id),
-            lambda found: len(found) == count and all(r.state in ("success", "failed") for r in found),
-            f"{count} finished {run_type} runs",
-            timeout=timeout,
-            interval=2,
-        )
-    except TimeoutError as error:  # say where each run is stuck
-        found = DagRun.find(dag_id="hpo_nightly", run_type=run_type, run_id=run_id)
-        states = {r.run_id: {ti.task_id: (ti.state, ti.try_number) for ti in r.get_task_instances()} for r in found}
-        raise TimeoutError(f"{error}: {states}") from None
 
 
 @pytest.mark.timeout(600)
@@ -304,39 +200,6 @@ def test_a_backfill_records_every_day_and_never_touches_the_endpoint(airflow, sm
     after = sm.describe_endpoint(EndpointName=ENDPOINT)
     assert after["EndpointConfigName"] == before["EndpointConfigName"]
     assert after["LastModifiedTime"] == before["LastModifiedTime"]
-
-
-@pytest.mark.timeout(600)
-def test_a_tune_task_killed_with_its_worker_reattaches_on_retry(airflow, sm):
-    from include.pipeline.naming import job_name_for
-    from tests.local_sagemaker import wait_until
-
-    # A manual run with no logical date (Airflow 3's default for `dags trigger`), slow enough to kill mid-job.
-    conf = {**SMALL, "max_jobs": 4, "max_parallel_jobs": 1, "num_round": 150, "holdout_date": "2013-01-12"}
-    airflow.cli("dags", "trigger", "hpo_nightly", "--conf", json.dumps({**conf, "deploy": False}))
-    dagrun = triggered_run()
-    assert dagrun.logical_date is None
-    name = job_name_for("hpo", "hpo_nightly", dagrun.run_id, "tune")
-
-    def children() -> list[dict[str, Any]]:
-        listed = sm.list_hyper_parameter_tuning_jobs(NameContains=name)["HyperParameterTuningJobSummaries"]
-        if not listed:
-            return []
-        jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        return jobs["TrainingJobSummaries"]
-
-    wait_until(children, lambda jobs: any(j["TrainingJobStatus"] == "Completed" for j in jobs), "a finished job",
-               timeout=180, interval=1)  # fmt: skip
-    airflow.kill("scheduler")  # the worker and the task die with it; the tuning job goes on in SageMaker
-    airflow.start("scheduler")
-
-    [dagrun] = finished_runs("manual", 1, run_id=dagrun.run_id)
-    states = {ti.task_id: (ti.state, ti.try_number) for ti in dagrun.get_task_instances()}
-    assert states["tune"][0] == "success" and states["tune"][1] >= 2, states
-    assert dagrun.state == "success", states
-    listed = sm.list_hyper_parameter_tuning_jobs(NameContains=name)["HyperParameterTuningJobSummaries"]
-    assert [j["HyperParameterTuningJobName"] for j in listed] == [name]
-    assert listed[0]["TrainingJobStatusCounters"]["Completed"] == 4
 
 
 @pytest.mark.timeout(600)

