@@ -14,7 +14,7 @@ Same chain as `hpo_nightly` (`prepare_data → validate_metrics → spot_config 
   `prepare_data`'s log; with none left the job runs cold. The report shows each parent's best next to this job's.
 - **10 jobs** instead of 20: the parents' jobs seed the search.
 - **Held-out day**: the newest `date` in the triggering asset events' extra (several landings may be
-  batched into one run), unless the `holdout_date` Param names one.
+  batched into one run; events naming another bucket are left out), unless the `holdout_date` Param names one.
 
 On real AWS, where data may arrive from outside Airflow, keep this DAG and make the Asset event come from
 the arrival instead of `ingest_flights`: see "Data that lands outside Airflow" in the README (a deferrable

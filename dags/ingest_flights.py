@@ -35,7 +35,7 @@ def ingest_flights():
 
         bucket = Variable.get("hpo_bucket", default="hpo-demo")
         landed = land_day(S3Hook(aws_conn_id="aws_default").get_conn(), bucket, logical_date.date())
-        yield Metadata(RAW_FLIGHTS, landed)
+        yield Metadata(RAW_FLIGHTS, {**landed, "bucket": bucket})  # which data: hpo_on_new_data checks
 
     land_partition()
 

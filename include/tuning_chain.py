@@ -111,7 +111,8 @@ def prepare_data(
     try:
         plan = plan_run(
             params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, run_type=dag_run.run_type,
-            logical_date=logical_date, settings=where, event_dates=asset_event_dates(triggering_asset_events),
+            logical_date=logical_date, settings=where,
+            event_dates=asset_event_dates(triggering_asset_events, where.bucket),
         )  # fmt: skip
         data = prepare(
             s3, bucket=where.bucket, holdout_day=plan["holdout_day"], run_prefix=plan["run_prefix"],

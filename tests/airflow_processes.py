@@ -115,3 +115,14 @@ def finished_runs(
         found = DagRun.find(dag_id=dag_id, run_type=run_type, run_id=run_id)
         states = {r.run_id: {ti.task_id: (ti.state, ti.try_number) for ti in r.get_task_instances()} for r in found}
         raise TimeoutError(f"{error}: {states}") from None
+
+
+def failed_task_logs(dagrun: Any, tail: int = 3000) -> dict[str, str]:
+    """The end of each failed task's log (for assertion messages): what went wrong, not just that it did."""
+    home = Path(os.environ["AIRFLOW_HOME"]) / "logs"
+    logs = {}
+    for ti in dagrun.get_task_instances():
+        if ti.state == "failed":
+            found = sorted(home.glob(f"dag_id={ti.dag_id}/run_id={ti.run_id}/task_id={ti.task_id}/attempt=*.log"))
+            logs[ti.task_id] = found[-1].read_text(errors="replace")[-tail:] if found else "(no log file)"
+    return logs

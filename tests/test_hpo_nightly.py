@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_processes import Airflow, finished_runs, triggered_run
+from tests.airflow_processes import Airflow, failed_task_logs, finished_runs, triggered_run
 from tests.local_sagemaker import ROOT
 
 # A bucket and endpoint of their own (the DAG reads them from Airflow Variables): the demo test shares the server.
@@ -270,8 +270,8 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
         timeout=480,
         interval=2,
     )
-    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
-    assert dagrun.state == "success" and getattr(dagrun.run_type, "value", dagrun.run_type) == "asset_triggered", states
+    assert dagrun.state == "success", failed_task_logs(dagrun)
+    assert getattr(dagrun.run_type, "value", dagrun.run_type) == "asset_triggered"
 
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
     assert record["holdout_date"] == "2013-01-16"  # from the asset event, the run has no Params naming it

@@ -134,6 +134,12 @@ def test_the_newest_landed_date_is_held_out_unless_the_param_names_one():
     assert asset_event_dates(None) == [] and asset_event_dates({}) == []
 
 
+def test_asset_events_about_another_bucket_are_left_out():
+    events = _events({"date": "2013-03-05", "bucket": "hpo-demo"}, {"date": "2013-01-16", "bucket": "ours"})
+    assert asset_event_dates(events, "ours") == ["2013-01-16"]
+    assert asset_event_dates(_events({"date": "2013-01-17"}), "ours") == ["2013-01-17"]  # no bucket: counts
+
+
 def test_an_asset_event_date_that_is_not_a_date_is_named():
     with pytest.raises(ParamError, match=r"asset events carry dates that are not dates: \['yesterday'\]"):
         holdout_day(None, None, ["yesterday"])

@@ -51,15 +51,19 @@ def holdout_day(value: Any, logical_date: datetime.datetime | None, event_dates:
     return logical_date.date()
 
 
-def asset_event_dates(triggering_asset_events: Any) -> list[str]:
-    """The "date" each triggering asset event carries in its extra (ingest_flights puts it there)."""
+def asset_event_dates(triggering_asset_events: Any, bucket: str | None = None) -> list[str]:
+    """The "date" each triggering asset event carries in its extra (ingest_flights puts it there).
+
+    An event that names another bucket (a test, another deployment on the same Airflow) is not about this
+    run's data and is left out; an event without a bucket counts.
+    """
     if not triggering_asset_events:
         return []
     return [
         str(event.extra["date"])
         for events in triggering_asset_events.values()
         for event in events
-        if (event.extra or {}).get("date")
+        if (event.extra or {}).get("date") and (event.extra or {}).get("bucket", bucket) == bucket
     ]
 
 

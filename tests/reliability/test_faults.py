@@ -17,7 +17,15 @@ import pytest
 
 from include.local_sagemaker.models.tuning import training_job_name
 from include.local_sagemaker.runner.training import SpotSettings
-from tests.local_sagemaker import ROLE, ROOT, XGBOOST_IMAGE, LocalSageMakerProcess, wait_for_tuning, wait_until
+from tests.local_sagemaker import (
+    ROLE,
+    ROOT,
+    XGBOOST_IMAGE,
+    LocalSageMakerProcess,
+    wait_for_job,
+    wait_for_tuning,
+    wait_until,
+)
 from tests.reliability.figures import record
 
 BUCKET = "reliability"
@@ -81,24 +89,36 @@ def definition(server: LocalSageMakerProcess, run: str, use_spot: bool) -> dict[
     return spot_definition(plain, use_spot=use_spot, checkpoint_uri=f"s3://{BUCKET}/checkpoints/{run}")
 
 
-def tune(server: LocalSageMakerProcess, name: str, use_spot: bool) -> list[dict[str, Any]]:
-    """A seeded Random tuning job (the same hyperparameters every time); its training jobs, described."""
+def tune(server: LocalSageMakerProcess, name: str) -> list[dict[str, Any]]:
+    """A seeded Random tuning job on managed spot; its training jobs, described."""
     from include.pipeline.tuning_config import TuningParams, tuning_request
 
     params = TuningParams(strategy="Random", max_jobs=SPOT_JOBS, max_parallel_jobs=2, num_round=NUM_ROUND)
     sm = server.client("sagemaker")
-    sm.create_hyper_parameter_tuning_job(
-        **tuning_request(name, params, definition(server, name, use_spot), random_seed=7)
-    )
+    sm.create_hyper_parameter_tuning_job(**tuning_request(name, params, definition(server, name, True), random_seed=7))
     described = wait_for_tuning(sm, name, timeout=300)
     assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
     return [sm.describe_training_job(TrainingJobName=training_job_name(name, i)) for i in range(1, SPOT_JOBS + 1)]
 
 
-def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_models(server):
-    spot = tune(server, SPOT_TUNING, use_spot=True)
-    on_demand = tune(server, "on-demand-twin", use_spot=False)
+def on_demand_twins(server: LocalSageMakerProcess, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same training jobs (hyperparameters, data, image) on on-demand capacity: never interrupted."""
+    sm = server.client("sagemaker")
+    keep = ("AlgorithmSpecification", "RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig",
+            "ResourceConfig")  # fmt: skip
+    twins = [f"{job['TrainingJobName'][:50]}-twin" for job in jobs]
+    for job, twin in zip(jobs, twins, strict=True):
+        request = {key: job[key] for key in keep}
+        request["AlgorithmSpecification"] = {
+            k: v for k, v in job["AlgorithmSpecification"].items() if k != "EnableSageMakerMetricsTimeSeries"
+        }
+        stopping = {"MaxRuntimeInSeconds": job["StoppingCondition"]["MaxRuntimeInSeconds"]}
+        sm.create_training_job(TrainingJobName=twin, StoppingCondition=stopping, **request)
+    return [wait_for_job(sm, twin, timeout=300) for twin in twins]
 
+
+def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_models(server):
+    spot = tune(server, SPOT_TUNING)
     assert [j["TrainingJobStatus"] for j in spot] == ["Completed"] * SPOT_JOBS
     interrupted = [j for j in spot if any(t["Status"] == "Interrupted" for t in j["SecondaryStatusTransitions"])]
     assert len(interrupted) / SPOT_JOBS >= 0.3, [j["TrainingJobName"] for j in interrupted]
@@ -109,11 +129,13 @@ def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_
     for job in interrupted:
         assert f"Saved xgboost-model.json with {NUM_ROUND} rounds" in logs[job["TrainingJobName"]]  # all rounds, once
         assert job["BillableTimeInSeconds"] < job["TrainingTimeInSeconds"], job["TrainingJobName"]
-    # Seeded Random search: job i of both tuning jobs trained the same hyperparameters on the same data.
-    for ours, twin in zip(spot, on_demand, strict=True):
-        tuned = {k: v for k, v in ours["HyperParameters"].items() if not k.startswith(("sagemaker_", "_"))}
-        assert tuned == {k: twin["HyperParameters"][k] for k in tuned}
-        assert objective(ours) == pytest.approx(objective(twin), abs=0.01)
+    twins = on_demand_twins(server, interrupted)
+    for ours, twin in zip(interrupted, twins, strict=True):
+        assert twin["TrainingJobStatus"] == "Completed", twin.get("FailureReason")
+        assert not any(t["Status"] == "Interrupted" for t in twin["SecondaryStatusTransitions"])
+        # A resumed booster draws its row and column samples afresh (XGBoost does not checkpoint its random
+        # state), so the objective matches the twin's within that noise, not to the digit.
+        assert objective(ours) == pytest.approx(objective(twin), abs=0.05)
     attempts = sum(1 + sum(t["Status"] == "Restarting" for t in j["SecondaryStatusTransitions"]) for j in spot)
     record("faults", "spot interruption rate injected (per attempt)", SPOT_RATE)
     record(
@@ -121,7 +143,7 @@ def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_
     )
     record("faults", "spot attempts for the jobs", attempts)
     record("faults", "interrupted jobs that resumed from a checkpoint", f"{len(resumed)}/{len(interrupted)}")
-    gap = max(abs(objective(a) - objective(b)) for a, b in zip(spot, on_demand, strict=True))
+    gap = max(abs(objective(a) - objective(b)) for a, b in zip(interrupted, twins, strict=True))
     record("faults", "largest objective gap, spot vs on-demand twin", round(gap, 5))
 
 
@@ -182,7 +204,7 @@ def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflo
 
     killer = threading.Thread(target=crash_after_the_first_finished_job, daemon=True)
     killer.start()
-    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "num_round": NUM_ROUND,
+    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 2, "num_round": 40,
             "training_window_days": 5, "holdout_date": HOLDOUT.isoformat(), "deploy": False}  # fmt: skip
     dagrun = dag.test(logical_date=None, run_conf=conf)
     killer.join(timeout=60)

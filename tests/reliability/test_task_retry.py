@@ -24,7 +24,7 @@ from tests.reliability.figures import record
 
 BUCKET = "task-retry-tests"
 CONF = {
-    "strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "num_round": 150, "training_window_days": 5,
+    "strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "num_round": 60, "training_window_days": 5,
     "holdout_date": "2013-01-12", "deploy": False,
 }  # fmt: skip
 
