@@ -29,7 +29,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 test: lint
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2 --dist loadfile
 
 local-sagemaker: install
 	@$(PY) -m include.local_sagemaker start --port $(PORT) --state-dir $(STATE_DIR)

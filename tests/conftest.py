@@ -13,6 +13,25 @@ import pytest
 
 from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
 
+# Modules that run whole DAGs or wait on Airflow's retries: first, so that `make test`'s two workers (pytest-xdist,
+# one module per worker at a time) do not end with one of them alone on a long module.
+SLOW_FIRST = (
+    "tests/test_hpo_nightly.py",
+    "tests/reliability/test_faults.py",
+    "tests/reliability/test_task_retry.py",
+    "tests/test_demo.py",
+    "tests/test_training_jobs.py",
+    "tests/test_tuning.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    def rank(item: pytest.Item) -> int:
+        path = item.nodeid.split("::", 1)[0]
+        return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
+
+    items.sort(key=rank)  # stable: the order within a module stays as written
+
 
 @pytest.fixture(scope="session")
 def local_sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSageMakerProcess]:
