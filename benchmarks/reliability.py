@@ -64,7 +64,8 @@ def render(soak: bool, code: int, seconds: float, figures: dict, outcomes: list)
         "# Reliability",
         "",
         f"`benchmarks/reliability.py{' --soak' if soak else ''}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}: "
+        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
+        f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} at the end: "
         f"`{SUITE}` {'in its soak variant (`make soak`)' if soak else 'as `make test` runs it'}, "
         f"{passed}/{len(outcomes)} tests passed in {seconds:.0f} s (pytest exit {code}).",
         "",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -12,6 +13,8 @@ from typing import Any
 import pytest
 
 from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
+
+CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default connection's secret key, per session
 
 # Modules that run whole DAGs or wait on Airflow's retries: first, so that `make test`'s two workers (pytest-xdist,
 # one module per worker at a time) do not end with one of them alone on a long module.
@@ -43,7 +46,8 @@ def local_sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
         {
             "conn_type": "aws",
             "login": "testing",
-            "password": "testing",
+            # The local SageMaker takes any credentials; a distinctive secret lets tests grep logs for it.
+            "password": CONNECTION_SECRET,
             "extra": {"endpoint_url": server.url, "region_name": REGION},
         }
     )

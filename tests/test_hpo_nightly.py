@@ -9,6 +9,7 @@ import re
 import subprocess
 import sys
 import urllib.request
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -295,3 +296,14 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
         for p in parents
     ]
     assert summary["totals"]["parents_best"] == pytest.approx(max(bests))
+
+
+def test_no_task_log_holds_the_connections_secret(nightly):
+    """Every task above ran with the aws_default connection's secret key; none of their logs may show it."""
+    from tests.conftest import CONNECTION_SECRET
+
+    logs = [path for path in (Path(os.environ["AIRFLOW_HOME"]) / "logs").rglob("*.log") if path.is_file()]
+    texts = {path: path.read_text(errors="replace") for path in logs}
+    assert sum("Tuning job" in text or "tuning job" in text for text in texts.values()) >= 3  # real task logs
+    leaked = [str(path) for path, text in texts.items() if CONNECTION_SECRET in text]
+    assert not leaked, leaked

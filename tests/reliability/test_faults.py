@@ -94,8 +94,16 @@ def tune(server: LocalSageMakerProcess, name: str) -> list[dict[str, Any]]:
     from include.pipeline.tuning_config import TuningParams, tuning_request
 
     params = TuningParams(strategy="Random", max_jobs=SPOT_JOBS, max_parallel_jobs=2, num_round=NUM_ROUND)
+    request = tuning_request(name, params, definition(server, name, True), random_seed=7)
+    # No row or column sampling: XGBoost does not checkpoint its random state, so only a deterministic booster
+    # trains the same trees whether or not it was interrupted and resumed.
+    ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
+    ranges["ContinuousParameterRanges"] = [
+        r for r in ranges["ContinuousParameterRanges"] if r["Name"] not in ("subsample", "colsample_bytree")
+    ]
+    request["TrainingJobDefinition"]["StaticHyperParameters"] |= {"subsample": "1", "colsample_bytree": "1"}
     sm = server.client("sagemaker")
-    sm.create_hyper_parameter_tuning_job(**tuning_request(name, params, definition(server, name, True), random_seed=7))
+    sm.create_hyper_parameter_tuning_job(**request)
     described = wait_for_tuning(sm, name, timeout=300)
     assert described["HyperParameterTuningJobStatus"] == "Completed", described.get("FailureReason")
     return [sm.describe_training_job(TrainingJobName=training_job_name(name, i)) for i in range(1, SPOT_JOBS + 1)]
@@ -133,16 +141,13 @@ def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_
     for ours, twin in zip(interrupted, twins, strict=True):
         assert twin["TrainingJobStatus"] == "Completed", twin.get("FailureReason")
         assert not any(t["Status"] == "Interrupted" for t in twin["SecondaryStatusTransitions"])
-        # A resumed booster draws its row and column samples afresh (XGBoost does not checkpoint its random
-        # state), so the objective matches the twin's within that noise, not to the digit.
-        assert objective(ours) == pytest.approx(objective(twin), abs=0.05)
+        assert objective(ours) == pytest.approx(objective(twin), abs=1e-4)  # the same model, resumed or not
     attempts = sum(1 + sum(t["Status"] == "Restarting" for t in j["SecondaryStatusTransitions"]) for j in spot)
     record("faults", "spot interruption rate injected (per attempt)", SPOT_RATE)
-    record(
-        "faults", "spot training jobs interrupted, all completed from checkpoints", f"{len(interrupted)}/{SPOT_JOBS}"
-    )
+    record("faults", "spot training jobs interrupted (all completed)", f"{len(interrupted)}/{SPOT_JOBS}")
     record("faults", "spot attempts for the jobs", attempts)
-    record("faults", "interrupted jobs that resumed from a checkpoint", f"{len(resumed)}/{len(interrupted)}")
+    record("faults", "interrupted jobs resumed from a checkpoint (others: reclaimed before the first one)",
+           f"{len(resumed)}/{len(interrupted)}")  # fmt: skip
     gap = max(abs(objective(a) - objective(b)) for a, b in zip(interrupted, twins, strict=True))
     record("faults", "largest objective gap, spot vs on-demand twin", round(gap, 5))
 
