@@ -150,3 +150,20 @@ def test_median_rule_matches_its_definition(curves, maximize):
 def test_median_rule_refuses_nonsense():
     with pytest.raises(ValueError, match="min_other_jobs"):
         MedianStoppingRule(maximize=True, min_other_jobs=0)
+
+
+@pytest.mark.parametrize("name", ["Bayesian", "Random"])
+def test_enqueued_parent_bests_run_first_and_a_restart_does_not_run_them_twice(name):
+    space = SearchSpace.from_ranges(RANGES)
+    donor = make_strategy(name, space, maximize=True, seed=3)
+    bests = [donor.suggest().hyperparameters for _ in range(3)]
+    first = make_strategy(name, space, maximize=True, seed=1)
+    assert first.enqueue(bests) == 3
+    tried = first.suggest()
+    assert tried.hyperparameters == bests[0]
+    # A restart after the first job: the strategy is rebuilt from the persisted trial, then the rest enqueued.
+    again = make_strategy(name, space, maximize=True, seed=1)
+    again.restore([{"trial": tried.trial, "hyperparameters": tried.hyperparameters, "state": "running"}])
+    assert again.enqueue(bests, skip=1) == 2
+    assert [again.suggest().hyperparameters for _ in range(2)] == bests[1:]
+    assert again.suggest().hyperparameters not in bests  # then the sampler's own choices

@@ -251,7 +251,30 @@ def test_warm_start_chain_seeds_the_child_and_reports_the_overall_best(sm, curve
     overall = described["OverallBestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     child_best = described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
     assert overall == max(parent_best, child_best)
-    assert len(trials(sm, child)) == 2  # the parent's jobs seed the search; they are not run again
+    assert len(trials(sm, child)) == 2  # the parent's jobs seed the search; they are not all run again
+
+
+def test_after_a_data_change_the_parents_best_hyperparameters_run_first(sm, curve):
+    # TransferLearning: the parents' objectives were measured on other data, so the child re-runs each parent's
+    # best hyperparameters first (at most half its budget) and models only its own results.
+    parents = [unique(n)[:32] for n in ("tl-parent-a", "tl-parent-b")]
+    for seed, parent in enumerate(parents):
+        request = tuning_request(parent, curve, "Random", max_jobs=3, parallel=3)
+        request["HyperParameterTuningJobConfig"]["RandomSeed"] = seed
+        sm.create_hyper_parameter_tuning_job(**request)
+    bests = [wait_for_tuning(sm, p)["BestTrainingJob"]["TunedHyperParameters"] for p in parents]
+    child = unique("tl-child")[:32]
+    definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "epochs": "6"}}
+    request = tuning_request(child, definition, "Bayesian", max_jobs=5, parallel=1)
+    request["WarmStartConfig"] = {
+        "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": p} for p in parents],
+        "WarmStartType": "TransferLearning",
+    }
+    sm.create_hyper_parameter_tuning_job(**request)
+    assert wait_for_tuning(sm, child)["HyperParameterTuningJobStatus"] == "Completed"
+    ran = sorted(trials(sm, child), key=lambda t: t["CreationTime"])
+    assert [t["TunedHyperParameters"] for t in ran[:2]] == bests  # parent a's best, then parent b's
+    assert len(ran) == 5 and all(t["TunedHyperParameters"] not in bests for t in ran[2:])
 
 
 def test_a_warm_started_job_can_be_a_parent_without_its_own_parents(sm, curve):

@@ -59,6 +59,7 @@ class TuningScheduler:
         config = tuning.config
         seed = config.get("RandomSeed")
         evaluated = self._parents_evaluated()
+        transfer = (tuning.spec.get("WarmStartConfig") or {}).get("WarmStartType") == "TransferLearning"
         for definition in tuning.definitions:
             name = definition.get("DefinitionName")
             strategy_config = dict((config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig") or {})
@@ -73,15 +74,35 @@ class TuningScheduler:
                 seed,
                 strategy_config,
             )
-            strategy.seed_with(evaluated.get(name, []))
-            strategy.restore([t for t in tuning.trials if t.get("definition") == name])
+            own = [t for t in tuning.trials if t.get("definition") == name]
+            if transfer:
+                # The data changed: the parents' objective values are on another scale (another day's AUC), and
+                # mixing them into the model would rank configurations by the day they ran on. Instead, each
+                # parent's best hyperparameters are the child's first jobs, at most half its budget; the model
+                # learns from the child's own results. Enqueued after restore, skipping those already run.
+                strategy.restore(own)
+                limit = max(1, (tuning.max_jobs or MAX_TRAINING_JOBS) // 2)
+                strategy.enqueue(self._parents_best(evaluated.get(name, []))[:limit], skip=len(own))
+            else:
+                strategy.seed_with([(h, v) for _, h, v in evaluated.get(name, [])])
+                strategy.restore(own)
             self.strategies[name] = strategy
         if config.get("TrainingJobEarlyStoppingType") == "Auto":
             self.early_stopping = MedianStoppingRule(maximize=tuning.maximize)
 
-    def _parents_evaluated(self) -> dict[str | None, list[tuple[dict[str, str], float]]]:
+    def _parents_best(self, evaluated: list[tuple[str, dict[str, str], float]]) -> list[dict[str, str]]:
+        """Each parent's best hyperparameters, in the order the parents are listed, each set once."""
+        best: dict[str, tuple[dict[str, str], float]] = {}
+        for parent, hyperparameters, value in evaluated:
+            if parent not in best or (value > best[parent][1] if self.tuning.maximize else value < best[parent][1]):
+                best[parent] = (hyperparameters, value)
+        unique = {tuple(sorted(h.items())): h for h, _ in best.values()}
+        return list(unique.values())
+
+    def _parents_evaluated(self) -> dict[str | None, list[tuple[str, dict[str, str], float]]]:
+        """(parent, hyperparameters, objective) of the parents' finished jobs, by training job definition."""
         warm = self.tuning.spec.get("WarmStartConfig")
-        out: dict[str | None, list[tuple[dict[str, str], float]]] = {}
+        out: dict[str | None, list[tuple[str, dict[str, str], float]]] = {}
         if not warm:
             return out
         with self.backend.lock:
@@ -90,7 +111,7 @@ class TuningScheduler:
                 for trial in parent.trials if parent else []:
                     if trial["state"] == "finished" and trial.get("objective") is not None:
                         out.setdefault(trial.get("definition"), []).append(
-                            (trial["hyperparameters"], trial["objective"])
+                            (ref["HyperParameterTuningJobName"], trial["hyperparameters"], trial["objective"])
                         )
         return out
 

@@ -1,8 +1,9 @@
 """The strategy interface: `suggest` the next hyperparameters, `tell` a result, `report` an epoch.
 
 One Optuna study per tuning job, in memory, driven ask/tell from the tuning job's scheduler thread. The
-study is rebuilt from the persisted trials after a restart (`restore`), and warm start seeds it with the
-parents' evaluated jobs (`seed_with`). Strategies differ only in their sampler and pruner.
+study is rebuilt from the persisted trials after a restart (`restore`). Warm start with the same data seeds it
+with the parents' evaluated jobs (`seed_with`); after a data change it first tries the parents' best
+hyperparameters on the new data (`enqueue`). Strategies differ only in their sampler and pruner.
 """
 
 from __future__ import annotations
@@ -92,6 +93,14 @@ class Strategy(abc.ABC):
             added += 1
         return added
 
+    def enqueue(self, configurations: list[dict[str, str]], skip: int = 0) -> int:
+        """Try these hyperparameters next, in order, after the first `skip` of them (already tried before a
+        restart); those outside this space are left out. Call after `restore`."""
+        params = [p for p in map(self.space.from_strings, configurations) if p is not None]
+        for fixed in params[skip:]:
+            self.study.enqueue_trial(fixed, skip_if_exists=False)
+        return len(params[skip:])
+
     def restore(self, trials: list[dict[str, Any]]) -> None:
         """Replay persisted trials in order: finished ones are told again, running ones re-opened."""
         for record in trials:
@@ -132,6 +141,9 @@ class GridStrategy(Strategy):
     """Every combination of the categorical values, each exactly once, in an order shuffled by the seed."""
 
     name = "Grid"
+
+    def enqueue(self, configurations: list[dict[str, str]], skip: int = 0) -> int:
+        return 0  # the grid alone decides what runs
 
     def sampler(self) -> optuna.samplers.BaseSampler:
         # Every trial's parameters are fixed from the grid; the sampler is never consulted.
