@@ -29,7 +29,7 @@ from tests.test_restart_and_spot import BUCKET, seed_bucket, slow_job
 from tests.test_shapes import shape_errors
 
 CLIENTS = 50
-P99_BOUND_SECONDS = 2.0  # generous: on a busy 2-core box p50 is ~0.1 s and p99 ~0.5 s under this load
+P99_BOUND_SECONDS = 5.0  # p50 ~0.1 s, p99 0.3-0.9 s alone on 2 cores; 2.6 s next to other workers' jobs
 STEP_SECONDS = 0.25  # tests/assets/slow_checkpointer.py's default pace
 
 
