@@ -55,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
         sub.add_argument("--port", type=int, default=4566)
         sub.add_argument("--state-dir", type=Path, required=True)
         _spot_args(sub)
+        if name == "serve":
+            sub.add_argument(
+                "--host",
+                default="127.0.0.1",
+                help="address to bind (default 127.0.0.1; 0.0.0.0 only inside a container's own network)",
+            )
     stop = commands.add_parser("stop")
     stop.add_argument("--state-dir", type=Path, required=True)
     return parser
@@ -86,7 +92,7 @@ def serve(args: argparse.Namespace) -> int:
     spot = SpotSettings(
         interruption_rate=args.spot_interruption_rate, seed=args.spot_seed, interruption_window=(low, high)
     )
-    server = LocalSageMaker(args.state_dir, args.port, spot)
+    server = LocalSageMaker(args.state_dir, args.port, spot, host=args.host)
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     print(f"local SageMaker on {server.endpoint_url} (state in {args.state_dir})", flush=True)
     try:

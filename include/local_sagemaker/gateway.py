@@ -138,7 +138,8 @@ class LocalSageMaker:
         self._app: Gateway | None = None
         self.server = make_server(host, port, self._dispatch, threaded=True, request_handler=_request_handler())
         self.port = self.server.server_address[1]
-        self.endpoint_url = f"http://{host}:{self.port}"
+        # What jobs and serving workers in this process tree call: loopback even when bound to all interfaces.
+        self.endpoint_url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{self.port}"  # noqa: S104
         self.runtime = Runtime(state_dir, self.endpoint_url, spot or SpotSettings())
         self._app = Gateway(self.runtime)
         self.recovered = self.runtime.load()
