@@ -22,7 +22,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import dag
 
-from include.tuning_chain import PARAMS, tuning_chain
+from include.tuning_chain import PARAMS, params_doc, tuning_chain
 
 
 @dag(
@@ -34,7 +34,7 @@ from include.tuning_chain import PARAMS, tuning_chain
     params=PARAMS,
     default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     tags=["hpo", "tuning"],
-    doc_md=__doc__,
+    doc_md=__doc__ + params_doc(PARAMS),
 )
 def hpo_nightly():
     tuning_chain()

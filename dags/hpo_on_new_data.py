@@ -27,7 +27,9 @@ import pendulum
 from airflow.sdk import dag
 
 from include.assets import RAW_FLIGHTS
-from include.tuning_chain import params, tuning_chain
+from include.tuning_chain import params, params_doc, tuning_chain
+
+PARAMS = params(warm_start="auto", max_jobs=10)
 
 
 @dag(
@@ -35,10 +37,10 @@ from include.tuning_chain import params, tuning_chain
     start_date=pendulum.datetime(2013, 1, 1, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    params=params(warm_start="auto", max_jobs=10),
+    params=PARAMS,
     default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
     tags=["hpo", "tuning", "warm-start"],
-    doc_md=__doc__,
+    doc_md=__doc__ + params_doc(PARAMS),
 )
 def hpo_on_new_data():
     tuning_chain()

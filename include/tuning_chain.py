@@ -63,6 +63,28 @@ def params(**defaults: Any) -> dict[str, Param]:
     }
 
 
+def params_doc(params: dict[str, Param]) -> str:
+    """A Markdown table of the Params (default, allowed values, meaning) for a DAG's doc_md, made from the Params
+    themselves so that the docs in the UI cannot drift from the form."""
+
+    def allowed(schema: dict[str, Any]) -> str:
+        if "enum" in schema:
+            return ", ".join(f"`{v}`" for v in schema["enum"])
+        if "minimum" in schema or "maximum" in schema:
+            return f"{schema.get('minimum', '')} – {schema.get('maximum', '')}"
+        if schema.get("format") == "date":
+            return "a date (YYYY-MM-DD)" + (" or empty" if "null" in schema.get("type", []) else "")
+        kinds = schema.get("type", "")
+        return " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
+
+    rows = [
+        f"| `{name}` | {'empty' if param.value is None else f'`{param.value}`'} | {allowed(param.schema)} | "
+        f"{param.description or ''} |"
+        for name, param in params.items()
+    ]
+    return "\n".join(["", "#### Params", "", "| Param | default | allowed | meaning |", "|---|---|---|---|", *rows, ""])
+
+
 def settings() -> Any:
     from airflow.sdk import Variable
 

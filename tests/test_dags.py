@@ -25,6 +25,13 @@ def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
     for dag in bag.dags.values():
         assert "hpo" in dag.tags
         assert all(task.retries >= 2 for task in dag.tasks), dag.dag_id
+        # The UI's DAG docs explain every Param of the trigger form, with the default the form shows.
+        assert dag.doc_md and dag.doc_md.lstrip().startswith(f"### {dag.dag_id}"), dag.dag_id
+        for name, param in dag.params.items():
+            row = next((line for line in dag.doc_md.splitlines() if line.startswith(f"| `{name}` |")), None)
+            assert row, f"{dag.dag_id}: Param {name} is not in doc_md"
+            assert param.value is None or f"`{param.value}`" in row, (dag.dag_id, row)
+    assert "`auto`" in bag.dags["hpo_on_new_data"].doc_md.split("| `warm_start` |")[1].split("|")[1]
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
