@@ -44,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "training_scripts"))
 from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, Strategy, make_strategy  # noqa: E402
+from include.progress import note, progress  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "search_quality.md"
 # A hand-written section from this heading on (studies run by scratch scripts) survives a re-run.
@@ -806,9 +807,9 @@ def main() -> None:
     ]
     results: dict[str, list[dict[str, Any]]] = {name: [] for name in names}
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
-        for done in pool.imap_unordered(run_seed, tasks):
+        for done in progress(pool.imap_unordered(run_seed, tasks), desc="objective x seed", total=len(tasks)):
             results[done["objective"]].append(done)
-            print(f"  {done['objective']} seed {done['seed']}: {done['seconds']:.0f} s", file=sys.stderr, flush=True)
+            note(f"  {done['objective']} seed {done['seed']}: {done['seconds']:.0f} s")
     for tasks_done in results.values():
         tasks_done.sort(key=lambda t: t["seed"])
     search_wall = time.perf_counter() - started

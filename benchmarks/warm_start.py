@@ -43,6 +43,7 @@ from include.pipeline.prepare import prepare  # noqa: E402
 from include.pipeline.seed import seed  # noqa: E402
 from include.pipeline.tuning_config import TuningParams, training_definition, tuning_request, xgboost_image  # noqa: E402
 from include.pipeline.warm_start import choose_parents  # noqa: E402
+from include.progress import note, progress  # noqa: E402
 from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
@@ -377,16 +378,14 @@ def main() -> None:
             bench = Bench(server, settings, xgboost_image(s3.meta.region_name))
             d0 = bench.run_day(first, 0, ("cold",))
             print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
-            for index in range(1, args.days + 1):
+            for index in progress(range(1, args.days + 1), desc="days", unit="day"):
                 day = bench.run_day(args.start + dt.timedelta(days=index - 1), index, arms)
                 days.append(day)
                 target = best(day.runs["cold"])
-                print(
+                note(
                     f"{day.day}: cold best {target:.4f}, warm reaches it after "
                     f"{jobs_text(jobs_to_reach(day.runs['warm'], target), WARM_JOBS)} jobs "
-                    f"({len(day.parents)} parents), {day.seconds:.0f} s",
-                    file=sys.stderr,
-                    flush=True,
+                    f"({len(day.parents)} parents), {day.seconds:.0f} s"
                 )
     wall = time.perf_counter() - started
     lines, stats = table(days)

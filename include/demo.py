@@ -74,7 +74,7 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     s3, sm, runtime = (boto3.client(s, endpoint_url=endpoint_url) for s in ("s3", "sagemaker", "sagemaker-runtime"))
     started = time.monotonic()
 
-    seeded = seed(s3, BUCKET, FIRST_DAY, LAST_DAY, "raw/flights")
+    seeded = seed(s3, BUCKET, FIRST_DAY, LAST_DAY, "raw/flights", show_progress=True)
     print(f"1. seeded {seeded['days']} days of flights ({seeded['rows']} rows) into s3://{BUCKET}/raw/flights/")
 
     home = home or ROOT / ".local" / "airflow"

@@ -175,13 +175,21 @@ def partition_key(day: datetime.date, prefix: str = DEFAULT_PREFIX) -> str:
     return f"{prefix.strip('/')}/date={day.isoformat()}/{PARTITION_FILENAME}"
 
 
-def write_daily_partitions(s3_client: Any, bucket: str, rows: pd.DataFrame, prefix: str = DEFAULT_PREFIX) -> list[str]:
+def write_daily_partitions(
+    s3_client: Any, bucket: str, rows: pd.DataFrame, prefix: str = DEFAULT_PREFIX, *, show_progress: bool = False
+) -> list[str]:
     """Write one Parquet object per date in rows and return the keys, in date order.
 
     Each day's key is fixed, so re-running a day overwrites its partition instead of adding a second copy.
+    `show_progress` draws a bar on a terminal (the seeding command and the demo).
     """
+    from include.progress import progress
+
+    days = rows.groupby("date", sort=True)
+    if show_progress:
+        days = progress(days, desc=f"s3://{bucket}/{prefix.strip('/')}", total=days.ngroups, unit="day")
     keys = []
-    for date_text, day_rows in rows.groupby("date", sort=True):
+    for date_text, day_rows in days:
         key = partition_key(datetime.date.fromisoformat(str(date_text)), prefix)
         buffer = io.BytesIO()
         day_rows.to_parquet(buffer, index=False, engine="pyarrow")

