@@ -49,7 +49,8 @@ class Gateway:
         if environ.get("REQUEST_METHOD") == "POST" and "/iam/aws4_request" in environ.get("HTTP_AUTHORIZATION", ""):
             body = _read_body(environ)
             if is_policy_simulation(environ, body):
-                return self._reply(start_response, 200, {"Content-Type": "text/xml"}, simulate_principal_policy(body))
+                status, answer = simulate_principal_policy(body)
+                return self._reply(start_response, status, {"Content-Type": "text/xml"}, answer)
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
         try:
             response = self.moto(environ, start_response)

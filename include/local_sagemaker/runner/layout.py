@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -66,28 +68,37 @@ class JobLayout:
         channels = {c["ChannelName"]: c for c in spec.get("InputDataConfig") or []}
         for name in channels:
             self.channel(name).mkdir(parents=True, exist_ok=True)
+        instance_type = (spec.get("ResourceConfig") or {}).get("InstanceType", "ml.m5.large")
         config = {
             "hyperparameters.json": spec.get("HyperParameters") or {},
             "inputdataconfig.json": {
-                name: {
-                    key: c[key]
-                    for key in ("ContentType", "TrainingInputMode", "S3DistributionType", "RecordWrapperType")
-                    if key in c
-                }
-                for name, c in channels.items()
+                name: _channel_config(c, spec["AlgorithmSpecification"]) for name, c in channels.items()
             },
+            # What SageMaker writes for one instance; the SDK's driver scripts read every key.
             "resourceconfig.json": {
                 "current_host": CURRENT_HOST,
+                "current_instance_type": instance_type,
+                "current_group_name": "homogeneousCluster",
                 "hosts": [CURRENT_HOST],
+                "instance_groups": [
+                    {
+                        "instance_group_name": "homogeneousCluster",
+                        "instance_type": instance_type,
+                        "hosts": [CURRENT_HOST],
+                    }
+                ],
                 "network_interface_name": "eth0",
             },
         }
         for filename, body in config.items():
             (self.input_config / filename).write_text(json.dumps(body, indent=2))
 
-    def environment(self, spec: dict[str, Any], hyperparameters: dict[str, str]) -> dict[str, str]:
+    def environment(self, spec: dict[str, Any], hyperparameters: dict[str, Any], arn: str) -> dict[str, str]:
+        """The SM_* variables of SageMaker's training toolkit; `hyperparameters` are the decoded user ones."""
         channels = sorted(c["ChannelName"] for c in spec.get("InputDataConfig") or [])
         env = {
+            "TRAINING_JOB_NAME": spec["TrainingJobName"],
+            "TRAINING_JOB_ARN": arn,
             "SM_MODEL_DIR": str(self.model),
             "SM_INPUT_DIR": str(self.root / "input"),
             "SM_INPUT_CONFIG_DIR": str(self.input_config),
@@ -107,7 +118,7 @@ class JobLayout:
         for name in channels:
             env[f"SM_CHANNEL_{name.upper()}"] = str(self.channel(name))
         for key, value in hyperparameters.items():
-            env[f"SM_HP_{key.upper()}"] = value
+            env[f"SM_HP_{key.upper()}"] = value if isinstance(value, str) else json.dumps(value)
         env["SM_TRAINING_ENV"] = json.dumps(
             {
                 "hyperparameters": hyperparameters,
@@ -120,6 +131,32 @@ class JobLayout:
             }
         )
         return env
+
+
+def _channel_config(channel: dict[str, Any], algorithm: dict[str, Any]) -> dict[str, Any]:
+    """A channel's entry in inputdataconfig.json, with the defaults SageMaker fills in."""
+    source = (channel.get("DataSource") or {}).get("S3DataSource") or {}
+    config = {
+        "TrainingInputMode": channel.get("InputMode") or algorithm.get("TrainingInputMode", "File"),
+        "S3DistributionType": source.get("S3DataDistributionType", "FullyReplicated"),
+        "RecordWrapperType": channel.get("RecordWrapperType", "None"),
+    }
+    if channel.get("ContentType"):
+        config["ContentType"] = channel["ContentType"]
+    return config
+
+
+def interpreter_shims(directory: Path) -> Path:
+    """python, python3, pip and pip3 running this interpreter, for a job's PATH: programs find the image's
+    Python there, as in its container (the SDK's sm_train.sh requires both python3 and pip3). Shims, not
+    symlinks: a symlink to a virtualenv's python would start Python outside the virtualenv."""
+    directory.mkdir(parents=True, exist_ok=True)
+    commands = {"python": "", "python3": "", "pip": " -m pip", "pip3": " -m pip"}
+    for name, module in commands.items():
+        shim = directory / name
+        shim.write_text(f'#!/bin/sh\nexec {shlex.quote(sys.executable)}{module} "$@"\n')
+        shim.chmod(0o755)
+    return directory
 
 
 def base_environment(region: str, endpoint_url: str) -> dict[str, str]:

@@ -15,7 +15,6 @@ import math
 import os
 import random
 import re
-import shlex
 import signal
 import subprocess
 import sys
@@ -29,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .archive import UnsafeArchive, make_tar_gz, safe_extract
-from .layout import JobLayout, base_environment
+from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS, MetricParser
 from .s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
@@ -46,8 +45,11 @@ SCRIPT_MODE_IMAGES = (XGBOOST_IMAGE, re.compile(r"(^|/)sagemaker-scikit-learn:[^
 SUPPORTED_IMAGES = (
     "the SageMaker XGBoost images (…/sagemaker-xgboost:<version>) as the built-in algorithm or in script "
     "mode, and the SageMaker scikit-learn images (…/sagemaker-scikit-learn:<version>) in script mode "
-    "(hyperparameters sagemaker_program and sagemaker_submit_directory)"
+    "(hyperparameters sagemaker_program and sagemaker_submit_directory, or a ContainerEntrypoint as the "
+    "SageMaker Python SDK v3 ModelTrainer sends)"
 )
+OPT_ML = "/opt/ml"
+SAFE_PATH = re.compile(r"[\w./-]+")
 # AWS gives a stopped algorithm 120 s after SIGTERM; locally a few seconds keeps tests and demos quick.
 STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE_SECONDS", "5"))
 CHECKPOINT_SYNC_SECONDS = 2.0
@@ -95,6 +97,7 @@ class TrainingRunner:
         self.endpoint_url = endpoint_url
         self.spot = spot
         self.clients = clients  # (service, region) -> boto3 client for this gateway
+        self.bin_dir = interpreter_shims(jobs_dir / "bin")
         self._threads: dict[str, threading.Thread] = {}
 
     def start(self, backend: SageMakerBackend, job: TrainingJob) -> None:
@@ -219,7 +222,8 @@ class JobExecution:
         return dict(self.spec.get("HyperParameters") or {})
 
     def _mode(self) -> str:
-        """builtin-xgboost, script (sagemaker_program), or model-trainer (SageMaker SDK v3 ModelTrainer)."""
+        """builtin-xgboost, entrypoint (ContainerEntrypoint, as the SDK v3 ModelTrainer sends it) or script
+        (sagemaker_program)."""
         algo = self.spec["AlgorithmSpecification"]
         image = algo.get("TrainingImage")
         if not image:
@@ -232,11 +236,10 @@ class JobExecution:
         if self._is_builtin_xgboost():
             return "builtin-xgboost"
         if any(p.search(image) for p in SCRIPT_MODE_IMAGES):
-            channels = {c["ChannelName"] for c in self.spec.get("InputDataConfig") or []}
+            if algo.get("ContainerEntrypoint"):  # replaces the image's entry point, script mode included
+                return "entrypoint"
             if "sagemaker_program" in self._hyperparameters():
                 return "script"
-            if {"code", "sm_drivers"} <= channels:
-                return "model-trainer"
         raise JobFailed(f"ClientError: the local SageMaker cannot run image {image!r}. Supported: {SUPPORTED_IMAGES}.")
 
     def _download_channels(self) -> None:
@@ -262,16 +265,37 @@ class JobExecution:
                     f"(channel {channel['ChannelName']!r}). Please ensure that the bucket exists in the selected "
                     "region and that objects exist under that S3 prefix."
                 )
+        if self.spec["AlgorithmSpecification"].get("ContainerEntrypoint"):
+            self._remap_driver_scripts()
+
+    def _remap_driver_scripts(self) -> None:
+        """The SDK v3's driver scripts (sm_train.sh, environment.py, ...) in the `sm_drivers` channel name
+        /opt/ml paths literally; they get the job's own /opt/ml, as the command line does."""
+        for path in self.layout.channel("sm_drivers").rglob("*"):
+            if path.suffix in (".sh", ".py", ".json") and path.is_file():
+                text = path.read_text(errors="replace")
+                if OPT_ML in text:
+                    path.write_text(self._remap(text))
+
+    def _remap(self, text: str) -> str:
+        root = str(self.layout.root)
+        if OPT_ML not in text:
+            return text
+        if not SAFE_PATH.fullmatch(root):  # it is pasted into shell scripts and Python literals unquoted
+            raise JobFailed(f"InternalServerError: the job directory {root!r} cannot stand in for /opt/ml.")
+        return text.replace(OPT_ML, root)
 
     def _program(self, mode: str) -> tuple[list[str], Path]:
         """The command line of the job and its working directory, once the channels are downloaded."""
         if mode == "builtin-xgboost":
             return [sys.executable, str(BUILTIN_XGBOOST)], self.layout.root
-        if mode == "model-trainer":
-            return self._model_trainer_program()
+        if mode == "entrypoint":
+            algo = self.spec["AlgorithmSpecification"]
+            argv = [*algo["ContainerEntrypoint"], *(algo.get("ContainerArguments") or [])]
+            return [self._remap(arg) for arg in argv], self.layout.root
         hps = self._hyperparameters()
-        program = _unquote(hps["sagemaker_program"])
-        submit = _unquote(hps.get("sagemaker_submit_directory", ""))
+        program = str(_decode(hps["sagemaker_program"]))
+        submit = str(_decode(hps.get("sagemaker_submit_directory", "")))
         if not submit.startswith("s3://"):
             raise JobFailed(
                 f"ClientError: hyperparameter sagemaker_submit_directory must be an s3:// URI of a tar.gz "
@@ -293,23 +317,7 @@ class JobExecution:
             raise JobFailed(
                 f"AlgorithmError: sagemaker_program {program!r} is not in sagemaker_submit_directory {submit}."
             )
-        return _entry_point_argv(program, _script_args(hps)), self.layout.code
-
-    def _model_trainer_program(self) -> tuple[list[str], Path]:
-        """The SDK v3 convention: source in the `code` channel, `sm_drivers/sourcecode.json` names the entry
-        point. Its driver script (sm_train.sh) hard-codes /opt/ml, so we run what it would run, directly."""
-        config_path = self.layout.channel("sm_drivers") / "sourcecode.json"
-        try:
-            source = json.loads(config_path.read_text())
-        except (OSError, ValueError) as exc:
-            raise JobFailed(f"ClientError: channel 'sm_drivers' has no readable sourcecode.json: {exc}") from exc
-        code = self.layout.channel("code")
-        if source.get("command"):
-            return shlex.split(source["command"]), code
-        entry = source.get("entry_script")
-        if not entry or not (code / entry).is_file():
-            raise JobFailed(f"AlgorithmError: entry_script {entry!r} of sourcecode.json is not in the 'code' channel.")
-        return _entry_point_argv(entry, _script_args(self._hyperparameters())), code
+        return _entry_point_argv(program, _script_args(_user_hyperparameters(hps))), self.layout.code
 
     def _checkpoint_sync(self) -> CheckpointSync | None:
         config = self.spec.get("CheckpointConfig")
@@ -323,7 +331,8 @@ class JobExecution:
         """Run the program once. MaxRuntimeInSeconds counts training time over all attempts; a spot job's
         MaxWaitTimeInSeconds counts wall time since creation, waiting for capacity included."""
         env = base_environment(self.backend.region, self.runner.endpoint_url)
-        env.update(self.layout.environment(self.spec, self._script_hyperparameters()))
+        env["PATH"] = f"{self.runner.bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
+        env.update(self.layout.environment(self.spec, _user_hyperparameters(self._hyperparameters()), self.job.arn))
         env.update(self.spec.get("Environment") or {})
         if self._is_builtin_xgboost():
             env["SM_HPS"] = json.dumps(self._hyperparameters())
@@ -452,25 +461,30 @@ class JobExecution:
             self.job.pids = []
             self.backend.save(self.job)
 
-    def _script_hyperparameters(self) -> dict[str, str]:
-        return {k: _unquote(v) for k, v in self._hyperparameters().items()}
 
-
-def _unquote(value: str) -> str:
-    """The SageMaker Python SDK JSON-encodes hyperparameter values ('"train.py"'); the toolkit decodes them."""
+def _decode(value: str) -> Any:
+    """A hyperparameter as SageMaker's training toolkit reads hyperparameters.json: JSON where it parses (the
+    SageMaker Python SDK JSON-encodes values: '"train.py"', '0.3', 'true'), else the string itself."""
     try:
-        decoded = json.loads(value)
-    except (TypeError, ValueError):
+        return json.loads(value)
+    except ValueError:
         return value
-    return decoded if isinstance(decoded, str) else value
 
 
-def _script_args(hyperparameters: dict[str, str]) -> list[str]:
-    """`--name value` for every hyperparameter but the sagemaker_* ones, sorted as the training toolkit does."""
+def _user_hyperparameters(hyperparameters: dict[str, str]) -> dict[str, Any]:
+    """Decoded, without the sagemaker_* ones, which the toolkit keeps to itself (SM_HPS and arguments)."""
+    return {k: _decode(v) for k, v in hyperparameters.items() if not k.startswith("sagemaker_")}
+
+
+def _script_args(hyperparameters: dict[str, Any]) -> list[str]:
+    """`--name value`, sorted by name, each value rendered as the toolkit renders it (str(): 5, 0.3, True; a
+    JSON object as k=v,k=v)."""
     args: list[str] = []
     for key in sorted(hyperparameters):
-        if not key.startswith("sagemaker_"):
-            args += [f"--{key}", _unquote(hyperparameters[key])]
+        value = hyperparameters[key]
+        if isinstance(value, dict):
+            value = ",".join(f"{k}={v}" for k, v in sorted(value.items()))
+        args += [f"--{key}", "" if value is None else str(value)]
     return args
 
 
