@@ -7,7 +7,7 @@ STATE_DIR ?= .local/sagemaker
 PORT ?= 4566
 ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
-.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean
+.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean scale-test
 
 install: $(VENV)/.installed
 
@@ -30,6 +30,11 @@ format: install
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The CeleryExecutor test alone (part of `make test`): two workers, PostgreSQL and Redis on loopback ports. Needs
+# `apt-get install -y redis-server postgresql`; skipped without them unless CI is set.
+scale-test: install
+	$(PY) -m pytest tests/scale
 
 local-sagemaker: install
 	@$(PY) -m include.local_sagemaker start --port $(PORT) --state-dir $(STATE_DIR)

@@ -1,11 +1,14 @@
-"""A real Airflow (scheduler and API server, LocalExecutor) for tests: backfills, crashes, approvals, assets."""
+"""A real Airflow (scheduler, API server, ...; LocalExecutor unless told otherwise) for tests: backfills, crashes,
+approvals, assets, and CeleryExecutor workers for tests/scale."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -13,9 +16,12 @@ from tests.local_sagemaker import ROOT
 
 
 class Airflow:
-    """A real scheduler and API server (LocalExecutor) on the session's Airflow DB: backfills, worker crashes."""
+    """Real Airflow components on the session's Airflow DB (LocalExecutor): backfills, worker crashes.
 
-    def __init__(self, logs: Path) -> None:
+    `env` overrides the defaults: another executor and metadata DB (tests/scale runs CeleryExecutor on PostgreSQL).
+    """
+
+    def __init__(self, logs: Path, env: Mapping[str, str] | None = None) -> None:
         import secrets
 
         from tests.local_sagemaker import free_port
@@ -40,24 +46,36 @@ class Airflow:
             "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
             # The REST API without logging in, as `airflow standalone` does for a local UI.
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
+            **(env or {}),
         }
         self.api = f"http://127.0.0.1:{port}/api/v2"
         self.processes: dict[str, subprocess.Popen] = {}
+        self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
 
     def start(self, *components: str) -> None:
         for name in components:
-            with (self.logs / f"{name}.log").open("ab") as log:
-                self.processes[name] = subprocess.Popen(
-                    [sys.executable, "-m", "airflow", name], env=self.env, stdout=log, stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )  # fmt: skip
+            self.start_process(name, [name])
+
+    def start_process(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """`airflow <args>` as component `name` (its log: <logs>/<name>.log), with `env` over the common settings."""
+        self.commands[name] = (list(args), dict(env or {}))
+        with (self.logs / f"{name}.log").open("ab") as log:
+            self.processes[name] = subprocess.Popen(
+                [sys.executable, "-m", "airflow", *args], env={**self.env, **(env or {})}, stdout=log,
+                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            )  # fmt: skip
+        return self.processes[name]
+
+    def restart(self, name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:
+        """Start a component again as it was started before (a killed one, say), with `env` on top."""
+        args, before = self.commands[name]
+        return self.start_process(name, args, {**before, **(env or {})})
 
     def kill(self, name: str) -> None:
-        """SIGKILL a component with everything it started (for the scheduler: its workers and their tasks)."""
-        import signal
-
+        """SIGKILL a component with everything it started, as when its machine dies (for the scheduler or a
+        worker: their task processes too, which put themselves in process groups of their own)."""
         process = self.processes.pop(name)
-        os.killpg(process.pid, signal.SIGKILL)
+        kill_tree(process.pid)
         process.wait()
 
     def cli(self, *args: str) -> str:
@@ -72,16 +90,43 @@ class Airflow:
         assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-2000:]}"
         return done.stdout
 
-    def stop(self) -> None:
+    def stop(self, *names: str, timeout: float = 30) -> None:
+        """SIGTERM the components (all by default) and wait; whatever is left of them then is SIGKILLed."""
         import signal
 
-        for process in self.processes.values():
-            os.killpg(process.pid, signal.SIGTERM)
-        for process in self.processes.values():
+        chosen = {name: self.processes.pop(name) for name in (names or list(self.processes))}
+        trees = {name: descendants(process.pid) for name, process in chosen.items()}
+        for process in chosen.values():
+            with contextlib.suppress(ProcessLookupError):  # already gone
+                os.killpg(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for name, process in chosen.items():
             try:
-                process.wait(timeout=30)
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                kill_tree(process.pid)
+                process.wait()
+            for leftover in trees[name]:  # task processes outlive their worker by design; not past the test
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(leftover, signal.SIGKILL)
+
+
+def descendants(pid: int) -> list[int]:
+    import psutil
+
+    try:
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL a process and all its descendants, whatever process group or session they moved to."""
+    import signal
+
+    for victim in [pid, *descendants(pid)]:  # listed first: killed children are reparented out of reach
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(victim, signal.SIGKILL)
 
 
 def triggered_run(dag_id: str = "hpo_nightly") -> Any:
