@@ -7,7 +7,7 @@ STATE_DIR ?= .local/sagemaker
 PORT ?= 4566
 ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
-.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean scale-test
+.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean scale-test aws-check
 
 install: $(VENV)/.installed
 
@@ -58,6 +58,10 @@ bench: install
 # benchmarks/results/reliability.md.
 soak: install
 	$(PY) benchmarks/reliability.py --soak
+
+# Before a first run on real SageMaker: read-only checks of the aws_default connection, bucket and role (docs/aws.md).
+aws-check: install
+	$(PY) -m include.aws_check
 
 clean: stop
 	rm -rf .local
