@@ -413,6 +413,20 @@ class Stack:
         except TimeoutError as error:
             raise TimeoutError(f"{error}: {self.task_instances(dag_id, run_id)}") from None
 
+    def wait_for_backfill(self, runs: int, dag_id: str = "hpo_nightly", timeout: float = 1200) -> dict[str, str]:
+        """run_id → final state of a backfill's runs, once all `runs` of them have ended."""
+        return wait_until(
+            lambda: dict(
+                self.postgres.query(
+                    "SELECT run_id, state FROM dag_run WHERE dag_id = %s AND run_type = 'backfill'", dag_id
+                )
+            ),
+            lambda states: len(states) == runs and all(s in ("success", "failed") for s in states.values()),
+            f"{runs} finished backfill runs of {dag_id}",
+            timeout,
+            interval=2,
+        )
+
     def task_log(self, dag_id: str, run_id: str, task_id: str, tail: int | None = None) -> str:
         """Every attempt's log of a task (the last `tail` characters of each), oldest first."""
         found = sorted((self.home / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/task_id={task_id}/attempt=*.log"))
