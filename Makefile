@@ -53,6 +53,7 @@ bench: install
 	$(PY) benchmarks/warm_start.py
 	$(PY) benchmarks/parse_time.py
 	$(PY) benchmarks/reliability.py
+	$(PY) benchmarks/scale.py
 
 # The reliability suite's long variant (more generated inputs, clients and seconds); figures to
 # benchmarks/results/reliability.md.

@@ -32,7 +32,7 @@ from include.tuning_chain import PARAMS, params_doc, tuning_chain
     catchup=False,
     max_active_runs=1,
     params=PARAMS,
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=10)},
     tags=["hpo", "tuning"],
     doc_md=__doc__ + params_doc(PARAMS),
 )

@@ -38,7 +38,7 @@ PARAMS = params(warm_start="auto", max_jobs=10)
     catchup=False,
     max_active_runs=1,
     params=PARAMS,
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=10)},
     tags=["hpo", "tuning", "warm-start"],
     doc_md=__doc__ + params_doc(PARAMS),
 )

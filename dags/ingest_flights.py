@@ -21,7 +21,7 @@ from include.assets import RAW_FLIGHTS
     end_date=pendulum.datetime(2013, 12, 31, tz="UTC"),
     catchup=False,
     max_active_runs=1,
-    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=30)},
+    default_args={"retries": 2, "retry_delay": pendulum.duration(seconds=10)},
     tags=["hpo", "data"],
     doc_md=__doc__,
 )

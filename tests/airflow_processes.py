@@ -54,7 +54,9 @@ class Airflow:
 
     def start(self, *components: str) -> None:
         for name in components:
-            self.start_process(name, [name])
+            # Airflow's log server binds every interface; every process here shares one disk, from which the
+            # api-server reads task logs, so the scheduler and triggerer run without it (services bind loopback).
+            self.start_process(name, [name, *(["--skip-serve-logs"] if name in ("scheduler", "triggerer") else [])])
 
     def start_process(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """`airflow <args>` as component `name` (its log: <logs>/<name>.log), with `env` over the common settings."""
@@ -70,6 +72,10 @@ class Airflow:
         """Start a component again as it was started before (a killed one, say), with `env` on top."""
         args, before = self.commands[name]
         return self.start_process(name, args, {**before, **(env or {})})
+
+    def pids(self) -> set[int]:
+        """Every running component's process tree (task processes included)."""
+        return {pid for process in self.processes.values() for pid in (process.pid, *descendants(process.pid))}
 
     def kill(self, name: str) -> None:
         """SIGKILL a component with everything it started, as when its machine dies (for the scheduler or a
@@ -118,6 +124,14 @@ def descendants(pid: int) -> list[int]:
         return [child.pid for child in psutil.Process(pid).children(recursive=True)]
     except psutil.NoSuchProcess:
         return []
+
+
+def non_loopback_listeners(pids: set[int]) -> tuple[list[Any], list[Any]]:
+    """(every listening TCP socket of these processes, those bound beyond loopback)."""
+    import psutil
+
+    listening = [c for c in psutil.net_connections("inet") if c.pid in pids and c.status == psutil.CONN_LISTEN]
+    return listening, [c for c in listening if c.laddr.ip not in ("127.0.0.1", "::1")]
 
 
 def kill_tree(pid: int) -> None:

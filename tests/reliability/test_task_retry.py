@@ -3,7 +3,7 @@ reattaches to that job: exactly one tuning job, no training job created twice, t
 
 A real scheduler and API server (LocalExecutor) run hpo_nightly against the session's local SageMaker, in a
 bucket of their own. Two ways to lose the task: the task process alone (the OOM killer's way; its supervisor
-reports the failure and Airflow retries after the DAG's retry_delay), and the scheduler with its worker and
+reports the failure and Airflow retries after the DAG's retry_delay, 10 s), and the scheduler with its worker and
 every task under it (the machine's way; the next scheduler adopts the orphaned task and retries it).
 """
 

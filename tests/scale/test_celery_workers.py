@@ -24,6 +24,7 @@ from typing import Any
 
 import pytest
 
+from tests.airflow_processes import non_loopback_listeners
 from tests.local_sagemaker import wait_until
 from tests.scale.stack import INSTALL_HINT, Stack, missing_binaries
 
@@ -99,8 +100,6 @@ def running_tune(stack: Stack, run_id: str, state: str) -> dict[str, Any]:
 
 
 def test_ingest_and_a_nightly_run_succeed_across_both_workers(stack):
-    import psutil
-
     ingest = stack.trigger("ingest_flights", {}, logical_date=INGESTED_DAY)
     nightly = stack.trigger("hpo_nightly", CONF)
     ran = {**assert_succeeded(stack, "ingest_flights", ingest), **assert_succeeded(stack, "hpo_nightly", nightly)}
@@ -111,9 +110,8 @@ def test_ingest_and_a_nightly_run_succeed_across_both_workers(stack):
     key = f"raw/flights/date={INGESTED_DAY.isoformat()}/"
     assert stack.sagemaker.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix=key)["KeyCount"] >= 1
     # Every socket the stack listens on is on loopback (Airflow's log servers are off: they bind every interface).
-    pids = {pid for tree in stack.pids().values() for pid in tree}
-    listening = [c for c in psutil.net_connections("inet") if c.pid in pids and c.status == psutil.CONN_LISTEN]
-    assert listening and all(c.laddr.ip in ("127.0.0.1", "::1") for c in listening), listening
+    listening, beyond = non_loopback_listeners({pid for tree in stack.pids().values() for pid in tree})
+    assert listening and not beyond, beyond
 
 
 def test_a_killed_worker_tune_is_retried_on_the_other_worker_and_reattaches(stack):
