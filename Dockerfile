@@ -15,3 +15,5 @@ COPY --chown=airflow:root include /opt/airflow/include
 COPY --chown=airflow:root training_scripts /opt/airflow/training_scripts
 COPY --chown=airflow:root dags /opt/airflow/dags
 COPY --chown=airflow:root plugins /opt/airflow/plugins
+# The local SageMaker's state: a new named volume takes this directory's owner (the image's airflow user).
+RUN mkdir -p /opt/airflow/local-sagemaker
