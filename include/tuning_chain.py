@@ -39,6 +39,9 @@ PARAMS: dict[str, Param] = {
     ),
     "parent_tuning_jobs": Param([], type="array", items={"type": "string"}, description="Up to 5, for warm start."),
     "training_window_days": Param(14, type="integer", minimum=1, maximum=60, description="Days to train on."),
+    "validation_days": Param(
+        1, type="integer", minimum=1, maximum=7, description="Days before the held-out day to validate (tune) on."
+    ),
     "num_round": Param(100, type="integer", minimum=1, maximum=5000, description="Boosting rounds per job."),
     "holdout_date": Param(
         None, type=["null", "string"], format="date", description="Held-out day; empty: the run's logical date."
@@ -139,6 +142,7 @@ def prepare_data(
         data = prepare(
             s3, bucket=where.bucket, holdout_day=plan["holdout_day"], run_prefix=plan["run_prefix"],
             training_days=plan["tuning"].training_window_days, source_dir=source_dir,
+            validation_days=plan["tuning"].validation_days,
         )  # fmt: skip
     except (ParamError, PartitionError) as error:
         raise AirflowFailException(str(error)) from error  # bad input: a retry would fail the same way

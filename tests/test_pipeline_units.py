@@ -53,6 +53,14 @@ def test_window_has_as_many_consecutive_training_days_as_asked(training_days):
     assert window.train_days[-1] == DAY - datetime.timedelta(days=2)
 
 
+def test_window_validates_on_the_days_just_before_the_holdout_and_trains_before_them():
+    window = Window.ending(DAY, 2, validation_days=3)
+    assert window.validation_days == (datetime.date(2013, 3, 2), datetime.date(2013, 3, 3), datetime.date(2013, 3, 4))
+    assert window.validation_day == datetime.date(2013, 3, 4)
+    assert window.train_days == (datetime.date(2013, 2, 28), datetime.date(2013, 3, 1))
+    assert window.days == (*window.train_days, *window.validation_days, DAY)
+
+
 def test_window_across_a_year_boundary():
     window = Window.ending(datetime.date(2013, 1, 2), 2)
     assert window.train_days == (datetime.date(2012, 12, 30), datetime.date(2012, 12, 31))

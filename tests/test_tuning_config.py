@@ -56,6 +56,7 @@ def test_valid_params_build_requests_the_service_accepts(params):
         ({"warm_start": "transfer", "parent_tuning_jobs": ["a", "b", "c", "d", "e", "f"]}, "parent_tuning_jobs"),
         ({"warm_start": "sideways"}, "warm_start"),
         ({"training_window_days": 0}, "training_window_days"),
+        ({"validation_days": 8}, "validation_days"),
         ({"early_stopping": "Sometimes"}, "early_stopping"),
     ],
 )

@@ -37,19 +37,26 @@ class PartitionError(ValueError):
 
 @dataclass(frozen=True)
 class Window:
+    """The days a run reads, oldest first: training days, then validation days, then the held-out day."""
+
     train_days: tuple[datetime.date, ...]
-    validation_day: datetime.date
+    validation_days: tuple[datetime.date, ...]
     holdout_day: datetime.date
 
     @classmethod
-    def ending(cls, holdout_day: datetime.date, training_days: int) -> Window:
-        first = holdout_day - datetime.timedelta(days=training_days + 1)
-        train = tuple(first + datetime.timedelta(days=i) for i in range(training_days))
-        return cls(train, holdout_day - datetime.timedelta(days=1), holdout_day)
+    def ending(cls, holdout_day: datetime.date, training_days: int, validation_days: int = 1) -> Window:
+        first = holdout_day - datetime.timedelta(days=training_days + validation_days)
+        days = tuple(first + datetime.timedelta(days=i) for i in range(training_days + validation_days))
+        return cls(days[:training_days], days[training_days:], holdout_day)
+
+    @property
+    def validation_day(self) -> datetime.date:
+        """The newest validation day (the day before the held-out one)."""
+        return self.validation_days[-1]
 
     @property
     def days(self) -> tuple[datetime.date, ...]:
-        return (*self.train_days, self.validation_day, self.holdout_day)
+        return (*self.train_days, *self.validation_days, self.holdout_day)
 
 
 def read_day(s3_client: Any, bucket: str, day: datetime.date, prefix: str = DEFAULT_PREFIX) -> pd.DataFrame:
@@ -129,21 +136,27 @@ def prepare(
     run_prefix: str,
     source_dir: Path,
     raw_prefix: str = DEFAULT_PREFIX,
+    validation_days: int = 1,
 ) -> dict[str, Any]:
-    """Write train/validation CSV channels, the held-out rows and the code archive under run_prefix."""
+    """Write train/validation CSV channels, the held-out rows and the code archive under run_prefix.
+
+    The validation channel holds the `validation_days` days before the held-out day: more days make the tuning
+    objective less noisy (one day of flights is a few hundred rows), at the price of training on older data.
+    """
     import pandas as pd
 
     from .data import to_training_csv
 
-    window = Window.ending(holdout_day, training_days)
+    window = Window.ending(holdout_day, training_days, validation_days)
     rows = {day: read_day(s3_client, bucket, day, raw_prefix) for day in window.days}  # all checked first
     train = pd.concat([rows[d] for d in window.train_days], ignore_index=True)
     if train[LABEL_COLUMN].nunique() < 2:
         raise PartitionError(f"training days {window.train_days[0]}..{window.train_days[-1]} have one class only")
+    validation = pd.concat([rows[d] for d in window.validation_days], ignore_index=True)
     root = f"s3://{bucket}/{run_prefix}"
     objects = {
         f"{run_prefix}/train/train.csv": to_training_csv(train),
-        f"{run_prefix}/validation/validation.csv": to_training_csv(rows[window.validation_day]),
+        f"{run_prefix}/validation/validation.csv": to_training_csv(validation),
         f"{run_prefix}/holdout/holdout.parquet": rows[window.holdout_day].to_parquet(index=False, engine="pyarrow"),
         f"{run_prefix}/code/sourcedir.tar.gz": source_archive(source_dir),
     }
@@ -155,10 +168,11 @@ def prepare(
         "code_uri": f"{root}/code/sourcedir.tar.gz",
         "train_days": [window.train_days[0].isoformat(), window.train_days[-1].isoformat()],
         "validation_day": window.validation_day.isoformat(),
+        "validation_days": [window.validation_days[0].isoformat(), window.validation_days[-1].isoformat()],
         "holdout_date": holdout_day.isoformat(),
         "rows": {
             "train": len(train),
-            "validation": len(rows[window.validation_day]),
+            "validation": len(validation),
             "holdout": len(rows[holdout_day]),
         },
     }

@@ -58,6 +58,7 @@ class TuningParams:
     warm_start: str = "none"
     parent_tuning_jobs: tuple[str, ...] = field(default=())
     training_window_days: int = 14
+    validation_days: int = 1
     num_round: int = 100
 
     @classmethod
@@ -68,7 +69,7 @@ class TuningParams:
         if isinstance(parents, str):
             parents = [p.strip() for p in parents.replace(",", "\n").splitlines() if p.strip()]
         values["parent_tuning_jobs"] = tuple(parents)
-        for name in ("max_jobs", "max_parallel_jobs", "training_window_days", "num_round"):
+        for name in ("max_jobs", "max_parallel_jobs", "training_window_days", "validation_days", "num_round"):
             if name in values:
                 try:
                     values[name] = int(values[name])
@@ -109,6 +110,8 @@ class TuningParams:
             raise ParamError("Param parent_tuning_jobs is only used with warm_start identical or transfer")
         if not 1 <= self.training_window_days <= 60:
             raise ParamError(f"Param training_window_days must be between 1 and 60, got {self.training_window_days}")
+        if not 1 <= self.validation_days <= 7:
+            raise ParamError(f"Param validation_days must be between 1 and 7, got {self.validation_days}")
         if not 1 <= self.num_round <= 5000:
             raise ParamError(f"Param num_round must be between 1 and 5000, got {self.num_round}")
 
