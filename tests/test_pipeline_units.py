@@ -471,3 +471,28 @@ def test_waiter_max_attempts_covers_the_longest_of_several_definitions():
     long = {"StoppingCondition": {"MaxRuntimeInSeconds": 900}}
     # 2 rounds of the longer definition's 900 s: 1980 / 40 = 49.5
     assert waiter_max_attempts({**config, "TrainingJobDefinitions": [short, long]}, 40) == 50 + 10
+
+
+def test_prepare_validates_on_each_of_the_validation_days(s3, bucket):
+    from include.pipeline.prepare import prepare
+    from include.pipeline.seed import seed
+
+    raw = f"units/{uuid.uuid4().hex}/raw/flights"
+    seeded = seed(s3, bucket, DAY - datetime.timedelta(days=4), DAY, raw)
+    per_day = {key.split("date=")[1][:10]: key for key in seeded["keys"]}
+    prepared = prepare(
+        s3, bucket=bucket, holdout_day=DAY, training_days=2, validation_days=2, raw_prefix=raw,
+        run_prefix=f"units/{uuid.uuid4().hex}/run", source_dir=ROOT / "training_scripts",
+    )  # fmt: skip
+    assert prepared["train_days"] == ["2013-03-01", "2013-03-02"]
+    assert prepared["validation_days"] == ["2013-03-03", "2013-03-04"]
+
+    def rows(day: str) -> int:
+        return len(read_day(s3, bucket, datetime.date.fromisoformat(day), prefix=raw))
+
+    assert set(per_day) >= {"2013-03-03", "2013-03-04"}
+    assert prepared["rows"]["validation"] == rows("2013-03-03") + rows("2013-03-04")
+    assert prepared["rows"]["train"] == rows("2013-03-01") + rows("2013-03-02")
+    key = prepared["channels"]["validation"].split(f"s3://{bucket}/", 1)[1] + "validation.csv"
+    body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    assert len(body.splitlines()) == prepared["rows"]["validation"]
