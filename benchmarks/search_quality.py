@@ -155,7 +155,10 @@ class XGBoostObjective(Objective):
             evals_result=history,
             verbose_eval=False,
         )
-        return Curve(tuple(history["validation"]["auc"]), tuple(history["test"]["auc"]))
+        # Rounded as train.py prints them, which is what the service's metric regexes read: a model-based
+        # sampler must see the same values in-process as through the service to suggest the same jobs.
+        printed = tuple(float(f"{v:.6f}") for v in history["validation"]["auc"])
+        return Curve(printed, tuple(history["test"]["auc"]))
 
     def round_cost(self, hyperparameters: dict[str, str]) -> float:
         # Deeper trees take longer per round; enough to make parallel jobs finish out of order.
@@ -593,8 +596,8 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
 
     rows = flight_rows()
     objective = flights_objective(rows)
-    # Bayesian one at a time, so that its suggestions depend only on the values; its first 5 are TPE's random
-    # start-up trials, the rest model-based.
+    # Bayesian one at a time, so that its suggestions depend only on the values; its first 5 are the sampler's
+    # random start-up trials, the rest model-based.
     runs = [("Random", PARALLEL, 7, random_jobs), ("Bayesian", 1, 7, bayesian_jobs)]
     found: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory(prefix="search-quality-") as tmp:
@@ -727,8 +730,8 @@ def interpret(
         )
     if not share_ok:
         out[-1] += (
-            f" Closing the share gap needs a sampler that is better in the first {MATCH_AT} jobs with one job always "
-            "pending: see the candidate-sampler study below."
+            " The sampler study below says what was tried to close the share gap and why no torch-free sampler "
+            "is shown to close it."
         )
     if not share_ok or not jobs_ok:
         out.append(

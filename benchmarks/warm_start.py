@@ -303,8 +303,9 @@ def interpretation(stats: dict[str, Any], tpe: dict[str, Any], validation_days: 
     out.append(
         f"At the same budget of {WARM_JOBS} jobs the warm child's best is at least the cold run's best@{WARM_JOBS} "
         f"on {stats['warm_vs_cold10']} of {n} days (median difference {stats['delta10']:+.4f} AUC). TransferLearning "
-        "re-runs each parent's best hyperparameters first (at most half the child's budget) and models only the "
-        "child's own results: the parents' AUCs were measured on other validation days, and that level moves more "
+        "re-runs each parent's best hyperparameters first (at most half the child's budget); the parents' AUCs were "
+        "measured on other validation days, so the Bayesian model takes each parent's jobs shifted by what its "
+        "best scored on the child's data (see include/local_sagemaker/strategies/gp.py). The level moves more "
         f"between days (the cold best spans {tpe['day_range']:.4f} AUC over these {n} days) than tuning moves it "
         f"within one day (best minus median job: {tpe['within']:.4f}, median over days)."
     )

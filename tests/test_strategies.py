@@ -7,6 +7,7 @@ import math
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from optuna.trial import TrialState
 
 from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, make_strategy
 
@@ -167,3 +168,71 @@ def test_enqueued_parent_bests_run_first_and_a_restart_does_not_run_them_twice(n
     assert again.enqueue(bests, skip=1) == 2
     assert [again.suggest().hyperparameters for _ in range(2)] == bests[1:]
     assert again.suggest().hyperparameters not in bests  # then the sampler's own choices
+
+
+def _surface(h: dict[str, str]) -> float:
+    """A smooth objective with its peak at gamma 2, max_depth 6."""
+    return 0.8 - 0.01 * (float(h["gamma"]) - 2) ** 2 - 0.002 * (int(h["max_depth"]) - 6) ** 2
+
+
+def test_transfer_relevels_each_parent_by_what_its_best_scores_on_the_new_data():
+    space = SearchSpace.from_ranges(RANGES)
+    donor = make_strategy("Random", space, True, 4)
+    configs = [donor.suggest().hyperparameters for _ in range(12)]
+    # Two parents measured on other days: the same surface, 0.05 lower and 0.03 higher than today's.
+    evaluated = [("a", h, _surface(h) - 0.05) for h in configs[:6]] + [
+        ("b", h, _surface(h) + 0.03) for h in configs[6:]
+    ]
+    child = make_strategy("Bayesian", space, True, 1)
+    assert child.transfer(evaluated, limit=5) == 2
+    sampler = child.study.sampler
+
+    def shifted():
+        done = child.study.get_trials(states=(TrialState.COMPLETE,))
+        return sorted(value for _, value in sampler._transferred(done, child.space.distributions(), 1.0))
+
+    first = child.suggest()  # parent a's best, re-run on today's data
+    assert first.hyperparameters == max(configs[:6], key=_surface)
+    assert shifted() == []  # nothing is known about either parent's level before its best has run here
+    child.tell(first.trial, _surface(first.hyperparameters))
+    # a's other five jobs join at today's level; b, whose best has not run here, still contributes nothing
+    assert shifted() == pytest.approx(sorted(_surface(h) for h in configs[:6] if h != first.hyperparameters))
+    second = child.suggest()
+    assert second.hyperparameters == max(configs[6:], key=_surface)
+    child.tell(second.trial, _surface(second.hyperparameters))
+    assert shifted() == pytest.approx(
+        sorted(_surface(h) for h in configs if h not in (first.hyperparameters, second.hyperparameters))
+    )
+
+
+def test_a_transfer_child_moves_towards_the_parents_peak_and_restores_to_the_same_suggestion():
+    space = SearchSpace.from_ranges(RANGES)
+    donor = make_strategy("Random", space, True, 8)
+    configs = [donor.suggest().hyperparameters for _ in range(30)]
+    evaluated = [("a", h, _surface(h) - 0.1) for h in configs]
+
+    def child_after(records):
+        child = make_strategy("Bayesian", space, True, 2)
+        child.restore(records)
+        child.transfer(evaluated, limit=5, skip=len(records))
+        return child
+
+    child = child_after([])
+    records = []
+    for _ in range(4):
+        s = child.suggest()
+        records.append(
+            {
+                "trial": s.trial,
+                "hyperparameters": s.hyperparameters,
+                "state": "finished",
+                "objective": _surface(s.hyperparameters),
+            }
+        )
+        child.tell(s.trial, _surface(s.hyperparameters))
+    # After re-running the parent's best, with 29 re-levelled parent jobs the model proposes near the peak
+    # (gamma 2, max_depth 6) rather than anywhere in gamma 0-5 / max_depth 2-10.
+    proposals = [r["hyperparameters"] for r in records[1:]]
+    assert all(abs(float(h["gamma"]) - 2) < 0.5 and abs(int(h["max_depth"]) - 6) <= 1 for h in proposals), proposals
+    # A restart rebuilds the same model: two restored children propose the same next job.
+    assert child_after(records).suggest().hyperparameters == child_after(records).suggest().hyperparameters

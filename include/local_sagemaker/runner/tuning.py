@@ -77,27 +77,18 @@ class TuningScheduler:
             own = [t for t in tuning.trials if t.get("definition") == name]
             if transfer:
                 # The data changed: the parents' objective values are on another scale (another day's AUC), and
-                # mixing them into the model would rank configurations by the day they ran on. Instead, each
-                # parent's best hyperparameters are the child's first jobs, at most half its budget; the model
-                # learns from the child's own results. Enqueued after restore, skipping those already run.
+                # mixing them into the model as they are would rank configurations by the day they ran on.
+                # Instead each parent's best hyperparameters are the child's first jobs, at most half its
+                # budget, and the Bayesian model re-levels each parent's jobs by what its best scored here.
                 strategy.restore(own)
                 limit = max(1, (tuning.max_jobs or MAX_TRAINING_JOBS) // 2)
-                strategy.enqueue(self._parents_best(evaluated.get(name, []))[:limit], skip=len(own))
+                strategy.transfer(evaluated.get(name, []), limit, skip=len(own))
             else:
                 strategy.seed_with([(h, v) for _, h, v in evaluated.get(name, [])])
                 strategy.restore(own)
             self.strategies[name] = strategy
         if config.get("TrainingJobEarlyStoppingType") == "Auto":
             self.early_stopping = MedianStoppingRule(maximize=tuning.maximize)
-
-    def _parents_best(self, evaluated: list[tuple[str, dict[str, str], float]]) -> list[dict[str, str]]:
-        """Each parent's best hyperparameters, in the order the parents are listed, each set once."""
-        best: dict[str, tuple[dict[str, str], float]] = {}
-        for parent, hyperparameters, value in evaluated:
-            if parent not in best or (value > best[parent][1] if self.tuning.maximize else value < best[parent][1]):
-                best[parent] = (hyperparameters, value)
-        unique = {tuple(sorted(h.items())): h for h, _ in best.values()}
-        return list(unique.values())
 
     def _parents_evaluated(self) -> dict[str | None, list[tuple[str, dict[str, str], float]]]:
         """(parent, hyperparameters, objective) of the parents' finished jobs, by training job definition."""

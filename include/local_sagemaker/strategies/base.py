@@ -3,7 +3,8 @@
 One Optuna study per tuning job, in memory, driven ask/tell from the tuning job's scheduler thread. The
 study is rebuilt from the persisted trials after a restart (`restore`). Warm start with the same data seeds it
 with the parents' evaluated jobs (`seed_with`); after a data change it first tries the parents' best
-hyperparameters on the new data (`enqueue`). Strategies differ only in their sampler and pruner.
+hyperparameters on the new data (`transfer`), and the Bayesian sampler then also learns from the parents'
+jobs, re-levelled to the new data. Strategies differ only in their sampler and pruner.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, ClassVar
 import optuna
 from optuna.trial import TrialState
 
+from .gp import GPEISampler
 from .space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -101,6 +103,19 @@ class Strategy(abc.ABC):
             self.study.enqueue_trial(fixed, skip_if_exists=False)
         return len(params[skip:])
 
+    def transfer(self, evaluated: list[tuple[str, dict[str, str], float]], limit: int, skip: int = 0) -> int:
+        """Warm start after the data changed, from (parent, hyperparameters, objective) of the parents' finished
+        jobs: the parents' objective values were measured on other data, so they are not added as trials.
+        Instead each parent's best hyperparameters run first (in the order the parents are listed, each set
+        once, at most `limit`), after the first `skip` (already run before a restart). Call after `restore`."""
+        best: dict[str, tuple[dict[str, str], float]] = {}
+        better = (lambda a, b: a > b) if self.maximize else (lambda a, b: a < b)
+        for parent, hyperparameters, value in evaluated:
+            if parent not in best or better(value, best[parent][1]):
+                best[parent] = (hyperparameters, value)
+        unique = {tuple(sorted(h.items())): h for h, _ in best.values()}
+        return self.enqueue(list(unique.values())[:limit], skip=skip)
+
     def restore(self, trials: list[dict[str, Any]]) -> None:
         """Replay persisted trials in order: finished ones are told again, running ones re-opened."""
         for record in trials:
@@ -120,14 +135,24 @@ class Strategy(abc.ABC):
 
 
 class BayesianStrategy(Strategy):
-    """Model-based search: Optuna's multivariate TPE; `constant_liar` keeps parallel jobs apart."""
+    """Model-based search: a Gaussian process with log expected improvement (see gp.py for why not TPE)."""
 
     name = "Bayesian"
 
     def sampler(self) -> optuna.samplers.BaseSampler:
-        return optuna.samplers.TPESampler(
-            seed=self.seed, multivariate=True, constant_liar=True, n_startup_trials=self.config.get("startup", 5)
-        )
+        return GPEISampler(seed=self.seed, n_startup_trials=self.config.get("startup", 5))
+
+    def transfer(self, evaluated: list[tuple[str, dict[str, str], float]], limit: int, skip: int = 0) -> int:
+        """As Strategy.transfer, and the GP also models the parents' jobs, each parent shifted by the
+        difference its re-run best made on the new data."""
+        sampler = self.study.sampler
+        assert isinstance(sampler, GPEISampler)
+        sampler.transfer = [
+            (parent, params, value)
+            for parent, hyperparameters, value in evaluated
+            if (params := self.space.from_strings(hyperparameters)) is not None
+        ]
+        return super().transfer(evaluated, limit, skip)
 
 
 class RandomStrategy(Strategy):

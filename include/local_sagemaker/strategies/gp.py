@@ -1,29 +1,29 @@
-"""CANDIDATE, not used by the service: measured in benchmarks/results/search_quality.md ("Candidate samplers").
+"""The Bayesian strategy's sampler: a Gaussian process with log Expected Improvement, torch-free.
 
-A torch-free Gaussian-process sampler for Optuna: Matern 5/2 GP + log Expected Improvement.
-
-Drop-in for `optuna.samplers.TPESampler` in BayesianStrategy.sampler() (ask/tell, `seed_with`, `restore`
-unchanged, because it is an Optuna sampler and reads the study's trials):
-
-    GPEISampler(seed=self.seed, n_startup_trials=self.config.get("startup", 5))
+Chosen over Optuna's TPE by benchmarks/search_quality.py (see benchmarks/results/search_quality.md): Optuna's
+own GPSampler needs torch, so this one is built on scikit-learn's GaussianProcessRegressor and scipy.
 
 Model: every parameter is warped to the unit cube (log scale for log-distributed ones, which is also how
-the project's ReverseLogarithmic ranges arrive; integers relaxed to [low - 0.5, high + 0.5]; categoricals
-one-hot); the objective, oriented so that larger is better, is standardised (normalize_y). Kernel:
-constant * Matern(nu=2.5, one length scale per dimension) + white noise, fitted by maximum marginal
-likelihood with seeded restarts. Acquisition: log EI over the incumbent (the best posterior mean at an
-evaluated point, robust to noisy objectives), maximised over random candidates plus perturbations of the
-best points, then refined by L-BFGS-B from the best three. The first `n_startup_trials` come from a seeded
-RandomSampler (the same draws as the Random strategy with that seed, as TPE's start-up gives).
+ReverseLogarithmic ranges arrive; integers relaxed to [low - 0.5, high + 0.5]; categoricals one-hot); the
+objective, oriented so that larger is better, is standardised. Kernel: constant * Matern 5/2 with one length
+scale per dimension + white noise, fitted by maximum marginal likelihood with seeded restarts. Acquisition:
+log EI over the incumbent (the best posterior mean at an evaluated point, robust to noisy objectives),
+maximised over random candidates plus perturbations of the best points, refined by L-BFGS-B from the best
+three. The first `n_startup_trials` come from a seeded RandomSampler, as TPE's start-up does.
 
-Running trials (2 jobs in flight): "liar" (default; constant liar at the worst value seen, which pushes the
-next point away from the running one), "believer" (kriging believer: the posterior mean, which only removes
-the running point's variance) or "none". Measured on Caravan XGBoost and Hartmann6, 20 seeds each, the three
-are within noise of each other at 20 jobs; liar was the steadiest across both objectives.
+Running trials (several jobs in flight) are shown to the model at the worst value seen (constant liar), which
+pushes the next point away from the running ones.
 
-Deterministic for a given seed and history. Needs numpy, scipy, scikit-learn and threadpoolctl only, all
-already in the project's resolved requirements (scikit-learn via sagemaker-core); pin scikit-learn directly
-when moving this in. An ask takes ~60-90 ms median, ~0.1-0.2 s p95, <0.3 s max at 50 trials on one core.
+Transfer (warm start after the data changed): `transfer` holds the parents' evaluated jobs. Their objective
+values were measured on other data, so they are not used as they are: once the child has re-run a parent's
+best hyperparameters (the runner enqueues those first), the parent's offset is known, child value minus
+parent value at that point, and all that parent's jobs join the model shifted by it. The shape of each
+parent's response surface is kept, its level is the child's. A parent whose best has not been re-run yet
+contributes nothing. Everything is recomputed from the study at each ask, so a restored study gives the
+same suggestions.
+
+scikit-learn and scipy are imported at the first model-based ask, so starting the service stays fast.
+Deterministic for a given seed and history. An ask takes ~60-90 ms at 50 trials on one core.
 """
 
 from __future__ import annotations
@@ -37,12 +37,6 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
-from scipy.optimize import minimize
-from scipy.special import erfcx, log_ndtr
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
-from threadpoolctl import threadpool_limits
 
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
@@ -50,6 +44,8 @@ _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
 def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z * Phi(z)), stable far into the tail where EI itself underflows to 0."""
+    from scipy.special import erfcx, log_ndtr
+
     z = np.asarray(z, dtype=float)
     out = np.empty_like(z)
     upper = z > -1
@@ -167,6 +163,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         n_refine: int = 3,
         xi: float = 0.0,
         restarts: int = 2,
+        transfer: list[tuple[str, dict[str, Any], float]] | None = None,
     ) -> None:
         if pending not in ("none", "believer", "liar"):
             raise ValueError(f"pending must be none, believer or liar, got {pending!r}")
@@ -180,6 +177,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.n_refine = n_refine
         self.xi = xi
         self.restarts = restarts
+        self.transfer = transfer or []
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -203,25 +201,50 @@ class GPEISampler(optuna.samplers.BaseSampler):
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if all(n in t.params for n in search_space) and t.value is not None and math.isfinite(t.value)
         ]
-        if len(done) < self.n_startup_trials:
+        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
+        shifted = self._transferred(done, search_space, sign)
+        if len(done) + len(shifted) < self.n_startup_trials or not done:
             return {}
         encoding = _Encoding(search_space)
-        x = np.array([encoding.encode(t.params) for t in done])
-        sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-        y = sign * np.array([t.value for t in done], dtype=float)
+        x = np.array([encoding.encode(t.params) for t in done] + [encoding.encode(p) for p, _ in shifted])
+        y = np.array([sign * t.value for t in done] + [v for _, v in shifted], dtype=float)
         running = [
             t
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
             if t.number != trial.number and all(n in t.params for n in search_space)
         ]
         pending = np.array([encoding.encode(t.params) for t in running]).reshape(-1, encoding.width)
+        from threadpoolctl import threadpool_limits
+
         # Matrices this small are slower on several BLAS threads, and the service runs jobs beside us.
         with threadpool_limits(limits=1, user_api="blas"):
-            return encoding.decode(self._propose(encoding, x, y, pending))
+            return encoding.decode(self._propose(encoding, x, y, pending, own=len(done)))
+
+    def _transferred(
+        self, done: list[FrozenTrial], search_space: dict[str, BaseDistribution], sign: float
+    ) -> list[tuple[dict[str, Any], float]]:
+        """The parents' jobs, each parent shifted to the child's level (oriented: larger is better)."""
+        by_parent: dict[str, list[tuple[dict[str, Any], float]]] = {}
+        for parent, params, value in self.transfer:
+            if all(n in params for n in search_space):
+                by_parent.setdefault(parent, []).append((params, sign * value))
+        own = [(t.params, sign * t.value) for t in done]
+        out: list[tuple[dict[str, Any], float]] = []
+        for jobs in by_parent.values():
+            best_params, best_value = max(jobs, key=lambda job: job[1])
+            rerun = [value for params, value in own if all(params.get(n) == best_params[n] for n in search_space)]
+            if rerun:
+                offset = rerun[0] - best_value
+                out.extend((params, value + offset) for params, value in jobs if params is not best_params)
+        return out
 
     # --- the model and the acquisition -----------------------------------------------------------
-    def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None) -> GaussianProcessRegressor:
+    def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None) -> Any:
         import warnings
+
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.gaussian_process import GaussianProcessRegressor
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         if kernel is None:
             kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
@@ -242,9 +265,11 @@ class GPEISampler(optuna.samplers.BaseSampler):
             gp.fit(x, y)
         return gp
 
-    def _propose(self, encoding: _Encoding, x: np.ndarray, y: np.ndarray, pending: np.ndarray) -> np.ndarray:
+    def _propose(self, encoding: _Encoding, x: np.ndarray, y: np.ndarray, pending: np.ndarray, own: int) -> np.ndarray:
+        from scipy.optimize import minimize
+
         gp = self._fit(x, y)
-        incumbent = float(np.max(gp.predict(x)))
+        incumbent = float(np.max(gp.predict(x[:own])))  # the child's own best, not a shifted parent's
         if len(pending) and self.pending != "none":
             fake = gp.predict(pending) if self.pending == "believer" else np.full(len(pending), y.min())
             gp = self._fit(np.vstack([x, pending]), np.concatenate([y, fake]), kernel=gp.kernel_)
