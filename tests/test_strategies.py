@@ -236,3 +236,20 @@ def test_a_transfer_child_moves_towards_the_parents_peak_and_restores_to_the_sam
     assert all(abs(float(h["gamma"]) - 2) < 0.5 and abs(int(h["max_depth"]) - 6) <= 1 for h in proposals), proposals
     # A restart rebuilds the same model: two restored children propose the same next job.
     assert child_after(records).suggest().hyperparameters == child_after(records).suggest().hyperparameters
+
+
+def test_transfer_models_at_most_max_transferred_parent_jobs_spread_over_their_ranking():
+    from include.local_sagemaker.strategies.gp import MAX_TRANSFERRED
+
+    space = SearchSpace.from_ranges(RANGES)
+    donor = make_strategy("Random", space, True, 5)
+    configs = [donor.suggest().hyperparameters for _ in range(MAX_TRANSFERRED + 101)]
+    child = make_strategy("Bayesian", space, True, 1)
+    child.transfer([("a", h, _surface(h)) for h in configs], limit=1)
+    first = child.suggest()
+    child.tell(first.trial, _surface(first.hyperparameters))
+    done = child.study.get_trials(states=(TrialState.COMPLETE,))
+    values = [v for _, v in child.study.sampler._transferred(done, space.distributions(), 1.0)]
+    others = sorted((_surface(h) for h in configs if h != first.hyperparameters), reverse=True)
+    assert len(values) == MAX_TRANSFERRED
+    assert max(values) == pytest.approx(others[0]) and min(values) == pytest.approx(others[-1])

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ..api.errors import SageMakerError
 from ..models.tuning import training_job_name
 from ..models.tuning_validation import MAX_TRAINING_JOBS, hyperband_max_resource
-from ..strategies import MedianStoppingRule, SearchSpace, Strategy, make_strategy
+from ..strategies import MedianStoppingRule, SearchSpace, Strategy, Suggestion, make_strategy
 
 if TYPE_CHECKING:
     from ..models.backend import SageMakerBackend
@@ -127,10 +127,18 @@ class TuningScheduler:
                     )
                     self._end(status, reason.removeprefix("Failed: ") if status == "Failed" else None)
                     return True
-            else:
-                self._launch(len(running))
+            slots = 0 if reason is not None else self._free_slots(len(running))
             tuning.modified = datetime.now(UTC)
             self.backend.save(tuning)
+        if slots:
+            # Asked outside the lock: a model-based ask can take a second, and Describe/List calls must not wait
+            # for it. Only this thread touches the strategies. A stop that arrives meanwhile wins: the asked
+            # trials are never persisted or launched, and the tuning job ends at the next step.
+            asked = self._ask(slots)
+            with self.backend.lock:
+                if asked and not (self.tuning.terminal or self.tuning.stop_requested):
+                    self._launch(asked)
+                    self.backend.save(self.tuning)
         return False
 
     def _running(self) -> list[dict[str, Any]]:
@@ -220,13 +228,28 @@ class TuningScheduler:
             return True
         return len(self.tuning.trials) >= (self.tuning.max_jobs or MAX_TRAINING_JOBS)
 
-    def _launch(self, running: int) -> None:
+    def _free_slots(self, running: int) -> int:
         tuning = self.tuning
-        while running < tuning.max_parallel and not self._budget_spent():
-            name = min(self.strategies, key=lambda n: sum(1 for t in tuning.trials if t.get("definition") == n))
+        if self._budget_spent():
+            return 0
+        return max(0, min(tuning.max_parallel - running, (tuning.max_jobs or MAX_TRAINING_JOBS) - len(tuning.trials)))
+
+    def _ask(self, slots: int) -> list[tuple[str | None, Suggestion]]:
+        """Up to `slots` suggestions, each from the training job definition with the fewest trials so far."""
+        counts = {name: sum(1 for t in self.tuning.trials if t.get("definition") == name) for name in self.strategies}
+        asked: list[tuple[str | None, Suggestion]] = []
+        for _ in range(slots):
+            name = min(counts, key=lambda n: counts[n])
             suggestion = self.strategies[name].suggest()
             if suggestion is None:
-                return
+                break
+            asked.append((name, suggestion))
+            counts[name] += 1
+        return asked
+
+    def _launch(self, asked: list[tuple[str | None, Suggestion]]) -> None:
+        tuning = self.tuning
+        for name, suggestion in asked:
             trial = {
                 "trial": suggestion.trial,
                 "definition": name,
@@ -238,7 +261,6 @@ class TuningScheduler:
             tuning.trials.append(trial)
             self.backend.save(tuning)  # persisted before the job exists: a restart creates it, never twice
             self._create(trial)
-            running += 1
 
     def _create(self, trial: dict[str, Any]) -> None:
         try:

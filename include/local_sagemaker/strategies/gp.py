@@ -38,6 +38,7 @@ from optuna.search_space import IntersectionSearchSpace
 from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
+MAX_TRANSFERRED = 200  # parents' jobs modelled at most (5 parents may bring 2,500)
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
@@ -236,6 +237,11 @@ class GPEISampler(optuna.samplers.BaseSampler):
             if rerun:
                 offset = rerun[0] - best_value
                 out.extend((params, value + offset) for params, value in jobs if params is not best_params)
+        if len(out) > MAX_TRANSFERRED:
+            # The GP's cost grows with the cube of its points: keep an even spread over the ranking, best included.
+            ranked = sorted(out, key=lambda job: job[1], reverse=True)
+            step = (len(ranked) - 1) / (MAX_TRANSFERRED - 1)
+            out = [ranked[round(i * step)] for i in range(MAX_TRANSFERRED)]
         return out
 
     # --- the model and the acquisition -----------------------------------------------------------
