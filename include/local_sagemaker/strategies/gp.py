@@ -19,11 +19,12 @@ values were measured on other data, so they are not used as they are: once the c
 best hyperparameters (the runner enqueues those first), the parent's offset is known, child value minus
 parent value at that point, and all that parent's jobs join the model shifted by it. The shape of each
 parent's response surface is kept, its level is the child's. A parent whose best has not been re-run yet
-contributes nothing. Everything is recomputed from the study at each ask, so a restored study gives the
-same suggestions.
+contributes nothing. The shift is recomputed from the study at each ask, so it needs no state of its own and
+a study restored after a restart models the same points. At most MAX_TRANSFERRED parent jobs are modelled.
 
 scikit-learn and scipy are imported at the first model-based ask, so starting the service stays fast.
-Deterministic for a given seed and history. An ask takes ~60-90 ms at 50 trials on one core.
+Deterministic for a given seed and history. An ask takes ~0.1-0.2 s at 50 points and ~1.5 s at 300 on one
+core; the tuning scheduler asks outside the service's lock.
 """
 
 from __future__ import annotations
