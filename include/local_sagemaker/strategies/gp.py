@@ -165,7 +165,6 @@ class GPEISampler(optuna.samplers.BaseSampler):
         n_refine: int = 3,
         xi: float = 0.0,
         restarts: int = 2,
-        transfer: list[tuple[str, dict[str, Any], float]] | None = None,
     ) -> None:
         if pending not in ("none", "believer", "liar"):
             raise ValueError(f"pending must be none, believer or liar, got {pending!r}")
@@ -179,7 +178,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.n_refine = n_refine
         self.xi = xi
         self.restarts = restarts
-        self.transfer = transfer or []
+        # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
+        self.transfer: list[tuple[str, dict[str, Any], float]] = []
 
     def reseed_rng(self) -> None:
         self._rng.seed()
