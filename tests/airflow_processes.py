@@ -57,6 +57,27 @@ class Airflow:
             # Airflow's log server binds every interface; every process here shares one disk, from which the
             # api-server reads task logs, so the scheduler and triggerer run without it (services bind loopback).
             self.start_process(name, [name, *(["--skip-serve-logs"] if name in ("scheduler", "triggerer") else [])])
+        if "api-server" in components:
+            self.wait_for_api()
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        """Until the api-server answers its health check (it takes seconds to boot, longer on a busy machine)."""
+        import urllib.error
+        import urllib.request
+
+        from tests.local_sagemaker import wait_until
+
+        def healthy() -> bool:
+            process = self.processes["api-server"]
+            if process.poll() is not None:
+                raise RuntimeError(f"the api-server exited with {process.returncode}; see {self.logs}/api-server.log")
+            try:
+                with urllib.request.urlopen(f"{self.api}/monitor/health", timeout=5) as response:  # noqa: S310
+                    return response.status == 200
+            except (urllib.error.URLError, OSError):
+                return False
+
+        wait_until(healthy, bool, "the api-server's health check", timeout=timeout, interval=0.5)
 
     def start_process(self, name: str, args: list[str], env: Mapping[str, str] | None = None) -> subprocess.Popen:
         """`airflow <args>` as component `name` (its log: <logs>/<name>.log), with `env` over the common settings."""
@@ -76,6 +97,14 @@ class Airflow:
     def pids(self) -> set[int]:
         """Every running component's process tree (task processes included)."""
         return {pid for process in self.processes.values() for pid in (process.pid, *descendants(process.pid))}
+
+    def get(self, path: str) -> Any:
+        """GET the REST API (`{self.api}/{path}`): its JSON answer."""
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(f"{self.api}/{path}", timeout=30) as answer:  # noqa: S310 (loopback)
+            return json.load(answer)
 
     def kill(self, name: str) -> None:
         """SIGKILL a component with everything it started, as when its machine dies (for the scheduler or a
