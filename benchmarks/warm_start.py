@@ -2,7 +2,8 @@
 
 What hpo_on_new_data does every day, measured end to end through a private local SageMaker: for each holdout day
 D the data are prepared as include/tuning_chain.py's prepare_data prepares them (include/pipeline/prepare.py, a
-14-day window, validation on D-1), and three Bayesian tuning jobs of training_scripts/train.py run on them:
+14-day training window, then validation on the validation_days before D: hpo_on_new_data's default, 7, unless
+--validation-days says otherwise), and three Bayesian tuning jobs of training_scripts/train.py run on them:
 
   cold   20 jobs, no warm start: the bar (its best validation AUC after 20 jobs, "cold best@20")
   warm   10 jobs, TransferLearning from parents chosen by include/pipeline/warm_start.choose_parents over a
@@ -18,6 +19,7 @@ far is >= the target; a failed or stopped job counts as a job spent.
 Goal (the issue): the warm child reaches the cold 20-job best in <= 7 jobs on the median day.
 
     .venv/bin/python benchmarks/warm_start.py [--days 10] [--start 2013-03-01] [--no-noise-floor]
+        [--validation-days 7] [--output benchmarks/results/warm_start.md]
 """
 
 from __future__ import annotations
@@ -41,14 +43,20 @@ sys.path.insert(0, str(ROOT))
 from include.pipeline.plan import Settings  # noqa: E402
 from include.pipeline.prepare import prepare  # noqa: E402
 from include.pipeline.seed import seed  # noqa: E402
-from include.pipeline.tuning_config import TuningParams, training_definition, tuning_request, xgboost_image  # noqa: E402
+from include.pipeline.tuning_config import (  # noqa: E402
+    RETUNE_DEFAULTS,
+    TuningParams,
+    training_definition,
+    tuning_request,
+    xgboost_image,
+)
 from include.pipeline.warm_start import choose_parents  # noqa: E402
 from include.progress import note, progress  # noqa: E402
 from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
 COLD_JOBS = 20
-WARM_JOBS = 10
+WARM_JOBS = RETUNE_DEFAULTS["max_jobs"]  # hpo_on_new_data's budget
 GOAL_JOBS = 7
 ARMS = ("cold", "warm", "other")  # the RandomSeed of arm k on day index i is 100 * i + k + 1
 TUNING_TIMEOUT = 1800
@@ -140,7 +148,7 @@ class Bench:
             if arm != "warm":
                 out[arm] = tuning_request(name, TuningParams(max_jobs=COLD_JOBS), definition, random_seed)
                 continue
-            tuning = TuningParams.from_params({"warm_start": "auto", "max_jobs": WARM_JOBS})
+            tuning = TuningParams.from_params(RETUNE_DEFAULTS)
             request = tuning_request(name, tuning, definition, random_seed)
             parents, skipped = choose_parents(self.history, self.describe, request)
             if skipped:
@@ -364,7 +372,10 @@ def main() -> None:
     parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2013, 3, 1), help="first holdout day")
     parser.add_argument("--no-noise-floor", action="store_true", help="leave out the second cold job per day")
     parser.add_argument(
-        "--validation-days", type=int, default=TuningParams().validation_days, help="the validation_days Param"
+        "--validation-days",
+        type=int,
+        default=RETUNE_DEFAULTS["validation_days"],
+        help="the validation_days Param (default: hpo_on_new_data's)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()

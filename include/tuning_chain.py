@@ -162,8 +162,9 @@ def prepare_data(
         request = tuning_request(plan["tuning_job_name"], tuning, definition)
         log.info("Warm start (TransferLearning) from %s", parents if parents else "no usable parent: a cold start")
     log.info(
-        "Training image %s, %d jobs on %s", definition["AlgorithmSpecification"]["TrainingImage"], tuning.jobs,
-        data["train_days"],
+        "Training image %s, %d jobs; train on %s, validate on %s",
+        definition["AlgorithmSpecification"]["TrainingImage"], tuning.jobs, _span(data["train_days"]),
+        _span(data["validation_days"]),
     )  # fmt: skip
     return {
         **data,
@@ -177,6 +178,11 @@ def prepare_data(
         "use_spot": tuning.use_spot,
         "max_jobs": tuning.jobs,
     }
+
+
+def _span(days: list[str]) -> str:
+    """[first, last] ISO days as a log shows them: one date, or "first to last"."""
+    return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
 
 
 @task

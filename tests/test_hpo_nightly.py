@@ -38,7 +38,8 @@ def nightly(airflow_db, s3, local_sagemaker):
 
     from include.pipeline.seed import seed
 
-    seed(s3, BUCKET, datetime.date(2013, 1, 1), datetime.date(2013, 1, 16), "raw/flights")
+    # 21 days: hpo_on_new_data trains on 14 and validates on 7 before the day ingest_flights lands (01-22).
+    seed(s3, BUCKET, datetime.date(2013, 1, 1), datetime.date(2013, 1, 21), "raw/flights")
     return DagBag(dag_folder=str(ROOT / "dags" / "hpo_nightly.py")).dags["hpo_nightly"]
 
 
@@ -76,9 +77,9 @@ def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, 
 
 
 def test_a_missing_partition_fails_naming_its_date(nightly, capfd):
-    dagrun, states = run(nightly, holdout_date="2013-01-18")  # validates on 01-17, never landed
+    dagrun, states = run(nightly, holdout_date="2013-01-23")  # validates on 01-22, not landed (yet: see below)
     assert states["prepare_data"] == "failed" and states["tune"] == "upstream_failed"
-    assert f"partition 2013-01-17 (s3://{BUCKET}/raw/flights/date=2013-01-17/flights.parquet) is missing" in (
+    assert f"partition 2013-01-22 (s3://{BUCKET}/raw/flights/date=2013-01-22/flights.parquet) is missing" in (
         capfd.readouterr().out
     )
 
@@ -169,7 +170,7 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-    assert re.search(rf"Training image {re.escape(image)}, 3 jobs on \['2013-01-06', '2013-01-10'\]", out)
+    assert f"Training image {image}, 3 jobs; train on 2013-01-06 to 2013-01-10, validate on 2013-01-11" in out
 
 
 @pytest.fixture
@@ -264,8 +265,8 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
     assert champion is not None  # the earlier tests deployed models
     for dag_id in ("ingest_flights", "hpo_on_new_data"):
         airflow.cli("dags", "unpause", dag_id)
-    # ingest_flights lands 2013-01-16 and publishes raw_flights; the scheduler starts hpo_on_new_data for it.
-    airflow.cli("dags", "trigger", "ingest_flights", "--logical-date", "2013-01-16T00:00:00+00:00")
+    # ingest_flights lands 2013-01-22 and publishes raw_flights; the scheduler starts hpo_on_new_data for it.
+    airflow.cli("dags", "trigger", "ingest_flights", "--logical-date", "2013-01-22T00:00:00+00:00")
     [dagrun] = wait_until(
         lambda: DagRun.find(dag_id="hpo_on_new_data"),
         lambda runs: len(runs) == 1 and runs[0].state in ("success", "failed"),
@@ -277,7 +278,13 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
     assert getattr(dagrun.run_type, "value", dagrun.run_type) == "asset_triggered"
 
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
-    assert record["holdout_date"] == "2013-01-16"  # from the asset event, the run has no Params naming it
+    assert record["holdout_date"] == "2013-01-22"  # from the asset event, the run has no Params naming it
+    prepared = airflow.get(
+        f"dags/hpo_on_new_data/dagRuns/{dagrun.run_id}/taskInstances/prepare_data/xcomEntries/return_value"
+    )
+    # hpo_on_new_data's own defaults: 14 training days, then the 7 validation days before the held-out one.
+    assert prepared["value"]["validation_days"] == ["2013-01-15", "2013-01-21"]
+    assert prepared["value"]["train_days"] == ["2013-01-01", "2013-01-14"]
     child = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=record["tuning_job_name"])
     assert child["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 10
     warm = child["WarmStartConfig"]

@@ -23,6 +23,9 @@ WARM_START = {
     "transfer": "TransferLearning",
     "auto": "TransferLearning",
 }
+# hpo_on_new_data's Param defaults, here so that benchmarks/warm_start.py measures what the DAG runs: a warm
+# start with half the nightly budget, validated on a week (one day is too noisy to rank the parents' bests).
+RETUNE_DEFAULTS: dict[str, Any] = {"warm_start": "auto", "max_jobs": 10, "validation_days": 7}
 OBJECTIVE = {"Type": "Maximize", "MetricName": "validation:auc"}
 XGBOOST_RANGES = {
     "IntegerParameterRanges": [
