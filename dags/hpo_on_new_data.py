@@ -14,9 +14,9 @@ Same chain as `hpo_nightly` (`prepare_data → validate_metrics → spot_config 
   `prepare_data`'s log; with none left the job runs cold. The report shows each parent's best next to this job's.
 - **10 jobs** instead of 20: the parents' jobs seed the search.
 - **7 validation days** instead of 1: the parents were tuned on other days, and a single day of flights
-  (a few hundred rows) is too noisy to tell their hyperparameters apart. With 7, the warm child reaches a
-  cold 20-job best in 7 jobs on the median day (`benchmarks/results/warm_start.md`); with 1 it did not
-  within its 10. The window needs `training_window_days` + 7 days of partitions before the held-out day.
+  (a few hundred rows) is too noisy to tell their hyperparameters apart. With 7, the warm child's best after
+  10 jobs is level with a cold run's after 20 (`benchmarks/results/warm_start.md`). The window needs
+  `training_window_days` + 7 days of partitions before the held-out day.
 - **Held-out day**: the newest `date` in the triggering asset events' extra (several landings may be
   batched into one run; events naming another bucket are left out), unless the `holdout_date` Param names one.
 
