@@ -60,22 +60,25 @@ class Airflow:
         if "api-server" in components:
             self.wait_for_api()
 
-    def wait_for_api(self, timeout: float = 120) -> None:
-        """Until the api-server answers its health check (it takes seconds to boot, longer on a busy machine)."""
-        import urllib.error
+    def api_healthy(self, timeout: float = 5) -> bool:
+        """Whether the api-server answers its health check now."""
         import urllib.request
 
+        try:
+            with urllib.request.urlopen(f"{self.api}/monitor/health", timeout=timeout) as response:  # noqa: S310
+                return response.status == 200
+        except OSError:  # URLError included: not listening yet
+            return False
+
+    def wait_for_api(self, timeout: float = 120) -> None:
+        """Until the api-server answers its health check (it takes seconds to boot, longer on a busy machine)."""
         from tests.local_sagemaker import wait_until
 
         def healthy() -> bool:
             process = self.processes["api-server"]
             if process.poll() is not None:
                 raise RuntimeError(f"the api-server exited with {process.returncode}; see {self.logs}/api-server.log")
-            try:
-                with urllib.request.urlopen(f"{self.api}/monitor/health", timeout=5) as response:  # noqa: S310
-                    return response.status == 200
-            except (urllib.error.URLError, OSError):
-                return False
+            return self.api_healthy()
 
         wait_until(healthy, bool, "the api-server's health check", timeout=timeout, interval=0.5)
 
@@ -98,12 +101,19 @@ class Airflow:
         """Every running component's process tree (task processes included)."""
         return {pid for process in self.processes.values() for pid in (process.pid, *descendants(process.pid))}
 
-    def get(self, path: str) -> Any:
-        """GET the REST API (`{self.api}/{path}`): its JSON answer."""
+    def call(self, method: str, path: str, body: dict[str, Any] | None = None, timeout: float = 60) -> Any:
+        """The REST API at `{self.api}{path}` (no login: the simple auth manager makes everyone an admin here):
+        its JSON answer."""
         import json
         import urllib.request
 
-        with urllib.request.urlopen(f"{self.api}/{path}", timeout=30) as answer:  # noqa: S310 (loopback)
+        request = urllib.request.Request(
+            self.api + path,
+            data=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+            method=method,
+        )
+        with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (our own loopback API)
             return json.load(answer)
 
     def kill(self, name: str) -> None:

@@ -237,14 +237,11 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
         timeout=60,
         interval=1,
     )  # fmt: skip
-    request = urllib.request.Request(
-        f"{airflow.api}/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
-        data=json.dumps({"chosen_options": ["Approve"]}).encode(),
-        headers={"Content-Type": "application/json"},
-        method="PATCH",
-    )
-    with urllib.request.urlopen(request, timeout=30) as answer:  # noqa: S310 (the test's own loopback API)
-        assert json.load(answer)["chosen_options"] == ["Approve"]
+    answer = airflow.call(
+        "PATCH", f"/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
+        {"chosen_options": ["Approve"]}, timeout=30,
+    )  # fmt: skip
+    assert answer["chosen_options"] == ["Approve"]
 
     [dagrun] = finished_runs("manual", 1, run_id=dagrun.run_id)
     states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
@@ -279,8 +276,8 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
 
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
     assert record["holdout_date"] == "2013-01-22"  # from the asset event, the run has no Params naming it
-    prepared = airflow.get(
-        f"dags/hpo_on_new_data/dagRuns/{dagrun.run_id}/taskInstances/prepare_data/xcomEntries/return_value"
+    prepared = airflow.call(
+        "GET", f"/dags/hpo_on_new_data/dagRuns/{dagrun.run_id}/taskInstances/prepare_data/xcomEntries/return_value"
     )
     # hpo_on_new_data's own defaults: 14 training days, then the 7 validation days before the held-out one.
     assert prepared["value"]["validation_days"] == ["2013-01-15", "2013-01-21"]

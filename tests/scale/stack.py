@@ -27,7 +27,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -289,7 +288,7 @@ class Stack:
             self.start_worker(name)
         self.wait_ready(self.worker_names, timeout=timeout)
         for dag_id in DAG_IDS:
-            self.api("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+            self.airflow.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
         self.started["airflow components ready"] = time.monotonic() - mark
         return self
 
@@ -343,10 +342,7 @@ class Stack:
                 if process.poll() is not None:
                     raise RuntimeError(f"{name} exited with {process.returncode}: {self.tail(name)}")
             waiting = [w for w in workers if not self._ready_count(self.logs / f"{w}.log")]
-            try:
-                with urllib.request.urlopen(f"{self.airflow.api}/monitor/health", timeout=2):  # noqa: S310
-                    pass
-            except OSError:
+            if not self.airflow.api_healthy(timeout=2):
                 waiting.append("api-server")
             parsed = {row[0] for row in self.postgres.query("SELECT dag_id FROM serialized_dag")}
             return waiting + [f"DAG {d}" for d in DAG_IDS if d not in parsed]
@@ -373,21 +369,10 @@ class Stack:
         self.stop()
 
     # --- using it ----------------------------------------------------------------------------------
-    def api(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
-        """The Airflow REST API (no login: the simple auth manager makes everyone an admin here)."""
-        request = urllib.request.Request(
-            self.airflow.api + path,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Content-Type": "application/json"},
-            method=method,
-        )
-        with urllib.request.urlopen(request, timeout=60) as answer:  # noqa: S310 (our own loopback API)
-            return json.load(answer)
-
     def trigger(self, dag_id: str, conf: dict[str, Any], logical_date: datetime.date | None = None) -> str:
         """Trigger a run; its run_id."""
         when = None if logical_date is None else f"{logical_date.isoformat()}T00:00:00Z"
-        return self.api("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": when, "conf": conf})["dag_run_id"]
+        return self.airflow.call("POST", f"/dags/{dag_id}/dagRuns", {"logical_date": when, "conf": conf})["dag_run_id"]
 
     def task_instances(self, dag_id: str, run_id: str) -> dict[str, dict[str, Any]]:
         """task_id → state, try_number, hostname, pid and queued/start/end times, from the metadata DB."""
