@@ -55,6 +55,8 @@ from include.progress import note, progress  # noqa: E402
 from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
+# A hand-written section from this heading on (repeat runs, variants tried by scratch scripts) survives a re-run.
+KEPT_HEADING = "## Follow-up measurements"
 COLD_JOBS = 20
 WARM_JOBS = RETUNE_DEFAULTS["max_jobs"]  # hpo_on_new_data's budget
 GOAL_JOBS = 7
@@ -327,6 +329,8 @@ def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]
 
     command = " ".join([".venv/bin/python", "benchmarks/warm_start.py", *sys.argv[1:]])
     parents = "; ".join(f"{d.day}: {', '.join(d.parents)}" for d in days[:3])
+    previous = args.output.read_text() if args.output.is_file() else ""
+    kept = previous[previous.index(KEPT_HEADING) :] if KEPT_HEADING in previous else ""
     statuses = sorted({f"{arm} {s}" for d in days for arm, s in d.statuses.items()})
     body = [
         "# Warm-started retunes over consecutive days",
@@ -361,6 +365,8 @@ def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]
         "\n\n".join(notes),
         "",
     ]
+    if kept:
+        body += [kept.rstrip(), ""]
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text("\n".join(body))
     print(f"\nwritten to {args.output}")

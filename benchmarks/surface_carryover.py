@@ -1,0 +1,126 @@
+"""How much of one day's tuning surface carries over to the next: the same configurations on consecutive days.
+
+A TransferLearning retune can only be as good as the parents' days predict the child's. This runs one Random
+tuning job per holdout day with the same RandomSeed, so every day trains the same N hyperparameter
+configurations (training_scripts/train.py, the DAG's ranges and data preparation, validation_days 7 as
+hpo_on_new_data), and reports how the days agree: correlations of the N validation AUCs between day pairs, and
+where each day's best configuration lands on the next day.
+
+    .venv/bin/python benchmarks/surface_carryover.py [--start 2013-04-04] [--days 3] [--jobs 40]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from warm_start import TUNING_TIMEOUT, Bench  # noqa: E402
+
+from include.pipeline.plan import Settings  # noqa: E402
+from include.pipeline.seed import seed  # noqa: E402
+from include.pipeline.tuning_config import RETUNE_DEFAULTS, TuningParams, tuning_request, xgboost_image  # noqa: E402
+from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
+
+RESULTS = ROOT / "benchmarks" / "results" / "warm_start_carryover.md"
+SEED = 7
+
+
+def surface(bench: Bench, day: dt.date, jobs: int) -> dict[tuple[tuple[str, str], ...], float]:
+    """Validation AUC by configuration (the tuned hyperparameters) of one Random tuning job on `day`."""
+    name = f"carry-{day:%Y%m%d}"
+    request = tuning_request(name, TuningParams(strategy="Random", max_jobs=jobs), bench.definition(day), SEED)
+    bench.sm.create_hyper_parameter_tuning_job(**request)
+    wait_for_tuning(bench.sm, name, TUNING_TIMEOUT)
+    pages = bench.sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
+        HyperParameterTuningJobName=name
+    )
+    return {
+        tuple(sorted(s["TunedHyperParameters"].items())): s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+        for page in pages
+        for s in page["TrainingJobSummaries"]
+        if "FinalHyperParameterTuningJobObjectiveMetric" in s
+    }
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
+
+
+def report(days: list[dt.date], values: np.ndarray) -> list[str]:
+    """values[i, d]: configuration i on day d (configurations every day ran)."""
+    n = len(values)
+    lines = [
+        "| day pair | days apart | Pearson r | Spearman ρ | first day's best: rank on the second (of "
+        f"{n}) | its AUC below the second day's best | first day's top 5: median rank on the second |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for a in range(len(days)):
+        for b in range(a + 1, len(days)):
+            x, y = values[:, a], values[:, b]
+            top = np.argsort(-x)
+            rank_on_b = [int((y > y[i]).sum()) + 1 for i in top[:5]]
+            lines.append(
+                f"| {days[a]} → {days[b]} | {b - a} | {np.corrcoef(x, y)[0, 1]:.2f} | {spearman(x, y):.2f} | "
+                f"{rank_on_b[0]} | {y.max() - y[top[0]]:.4f} | {np.median(rank_on_b):g} |"
+            )
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--start", type=dt.date.fromisoformat, default=dt.date(2013, 4, 4), help="first holdout day")
+    parser.add_argument("--days", type=int, default=3, help="consecutive holdout days (default 3)")
+    parser.add_argument("--jobs", type=int, default=40, help="configurations per day (default 40)")
+    parser.add_argument("--output", type=Path, default=RESULTS)
+    args = parser.parse_args()
+    days = [args.start + dt.timedelta(days=i) for i in range(args.days)]
+    validation_days = RETUNE_DEFAULTS["validation_days"]
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="carryover-bench-") as tmp:
+        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
+            settings, s3 = Settings(), server.client("s3")
+            first = days[0] - dt.timedelta(days=TuningParams().training_window_days + validation_days)
+            seed(s3, settings.bucket, first, days[-1])
+            bench = Bench(server, settings, xgboost_image(s3.meta.region_name), validation_days)
+            surfaces = []
+            for day in days:
+                surfaces.append(surface(bench, day, args.jobs))
+                print(f"{day}: {len(surfaces[-1])} jobs, best {max(surfaces[-1].values()):.4f}", file=sys.stderr)
+    common = sorted(set.intersection(*(set(s) for s in surfaces)))
+    values = np.array([[s[c] for s in surfaces] for c in common])
+    lines = report(days, values)
+    command = " ".join([".venv/bin/python", "benchmarks/surface_carryover.py", *sys.argv[1:]])
+    wall = time.perf_counter() - started
+    spread = [float(values[:, d].max() - np.median(values[:, d])) for d in range(len(days))]
+    body = [
+        "# How much of a day's tuning surface carries over to the next",
+        "",
+        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} CPUs, "
+        f"Python {platform.python_version()}; command: `{command}`; wall {wall / 60:.1f} min",
+        f"- per holdout day, one Random tuning job of training_scripts/train.py, {args.jobs} jobs, RandomSeed {SEED}: "
+        f"the same {len(common)} configurations every day, on the DAG's ranges, validation_days {validation_days} "
+        "and training_window_days 14 (hpo_on_new_data's defaults), so consecutive days share 6 of 7 validation "
+        "days and 13 of 14 training days",
+        f"- best minus median configuration per day: {', '.join(f'{s:.4f}' for s in spread)}",
+        "",
+        *lines,
+        "",
+    ]
+    print("\n".join(body))
+    args.output.write_text("\n".join(body))
+    print(f"written to {args.output}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
