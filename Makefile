@@ -51,6 +51,7 @@ bench: install
 	$(PY) benchmarks/s3_persistence.py
 	$(PY) benchmarks/search_quality.py --seeds 10
 	$(PY) benchmarks/warm_start.py
+	$(PY) benchmarks/surface_carryover.py
 	$(PY) benchmarks/warm_start.py --validation-days 3 --output benchmarks/results/warm_start_validation_days_3.md
 	$(PY) benchmarks/parse_time.py
 	$(PY) benchmarks/reliability.py
