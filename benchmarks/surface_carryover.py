@@ -16,21 +16,19 @@ import datetime as dt
 import os
 import platform
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
+from scipy.stats import spearmanr
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from warm_start import TUNING_TIMEOUT, Bench  # noqa: E402
+from warm_start import TUNING_TIMEOUT, Bench, local_bench  # noqa: E402
 
-from include.pipeline.plan import Settings  # noqa: E402
-from include.pipeline.seed import seed  # noqa: E402
-from include.pipeline.tuning_config import RETUNE_DEFAULTS, TuningParams, tuning_request, xgboost_image  # noqa: E402
-from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
+from include.pipeline.tuning_config import RETUNE_DEFAULTS, TuningParams, tuning_request  # noqa: E402
+from tests.local_sagemaker import wait_for_tuning  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start_carryover.md"
 SEED = 7
@@ -42,19 +40,11 @@ def surface(bench: Bench, day: dt.date, jobs: int) -> dict[tuple[tuple[str, str]
     request = tuning_request(name, TuningParams(strategy="Random", max_jobs=jobs), bench.definition(day), SEED)
     bench.sm.create_hyper_parameter_tuning_job(**request)
     wait_for_tuning(bench.sm, name, TUNING_TIMEOUT)
-    pages = bench.sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
-        HyperParameterTuningJobName=name
-    )
     return {
         tuple(sorted(s["TunedHyperParameters"].items())): s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
-        for page in pages
-        for s in page["TrainingJobSummaries"]
+        for s in bench.summaries(name)
         if "FinalHyperParameterTuningJobObjectiveMetric" in s
     }
-
-
-def spearman(a: np.ndarray, b: np.ndarray) -> float:
-    return float(np.corrcoef(np.argsort(np.argsort(a)), np.argsort(np.argsort(b)))[0, 1])
 
 
 def report(days: list[dt.date], values: np.ndarray) -> list[str]:
@@ -70,8 +60,9 @@ def report(days: list[dt.date], values: np.ndarray) -> list[str]:
             x, y = values[:, a], values[:, b]
             top = np.argsort(-x)
             rank_on_b = [int((y > y[i]).sum()) + 1 for i in top[:5]]
+            pearson, rho = np.corrcoef(x, y)[0, 1], spearmanr(x, y).statistic
             lines.append(
-                f"| {days[a]} → {days[b]} | {b - a} | {np.corrcoef(x, y)[0, 1]:.2f} | {spearman(x, y):.2f} | "
+                f"| {days[a]} → {days[b]} | {b - a} | {pearson:.2f} | {rho:.2f} | "
                 f"{rank_on_b[0]} | {y.max() - y[top[0]]:.4f} | {np.median(rank_on_b):g} |"
             )
     return lines
@@ -87,16 +78,11 @@ def main() -> None:
     days = [args.start + dt.timedelta(days=i) for i in range(args.days)]
     validation_days = RETUNE_DEFAULTS["validation_days"]
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="carryover-bench-") as tmp:
-        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
-            settings, s3 = Settings(), server.client("s3")
-            first = days[0] - dt.timedelta(days=TuningParams().training_window_days + validation_days)
-            seed(s3, settings.bucket, first, days[-1])
-            bench = Bench(server, settings, xgboost_image(s3.meta.region_name), validation_days)
-            surfaces = []
-            for day in days:
-                surfaces.append(surface(bench, day, args.jobs))
-                print(f"{day}: {len(surfaces[-1])} jobs, best {max(surfaces[-1].values()):.4f}", file=sys.stderr)
+    surfaces = []
+    with local_bench(days[0], days[-1], validation_days, "carryover-bench-") as (bench, _):
+        for day in days:
+            surfaces.append(surface(bench, day, args.jobs))
+            print(f"{day}: {len(surfaces[-1])} jobs, best {max(surfaces[-1].values()):.4f}", file=sys.stderr)
     common = sorted(set.intersection(*(set(s) for s in surfaces)))
     values = np.array([[s[c] for s in surfaces] for c in common])
     lines = report(days, values)

@@ -34,6 +34,8 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,20 +167,23 @@ class Bench:
         except self.sm.exceptions.ResourceNotFound:
             return None
 
-    def jobs(self, tuning_job: str) -> list[Job]:
+    def summaries(self, tuning_job: str) -> list[dict[str, Any]]:
+        """The tuning job's training job summaries in launch order."""
         pages = self.sm.get_paginator("list_training_jobs_for_hyper_parameter_tuning_job").paginate(
             HyperParameterTuningJobName=tuning_job, SortBy="CreationTime", SortOrder="Ascending"
         )
         summaries = [s for page in pages for s in page["TrainingJobSummaries"]]
         # Same-instant creations keep their launch order by the name's <tuning job>-<3-digit index>-<hash>.
-        summaries.sort(key=lambda s: (s["CreationTime"], s["TrainingJobName"]))
+        return sorted(summaries, key=lambda s: (s["CreationTime"], s["TrainingJobName"]))
+
+    def jobs(self, tuning_job: str) -> list[Job]:
         return [
             Job(
                 s["TrainingJobName"],
                 s["TrainingJobStatus"],
                 s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value"),
             )
-            for s in summaries
+            for s in self.summaries(tuning_job)
         ]
 
     def run_day(self, day: dt.date, index: int, arms: tuple[str, ...]) -> DayResult:
@@ -211,6 +216,19 @@ class Bench:
         )
         self.finished |= {r["HyperParameterTuningJobName"]: runs[arm] for arm, r in requests.items()}
         return result
+
+
+@contextmanager
+def local_bench(first: dt.date, last: dt.date, validation_days: int, prefix: str) -> Iterator[tuple[Bench, dict]]:
+    """A private local SageMaker holding the partitions that holdout days first..last need (the training window
+    and validation days before each), and a Bench on it; also the seeded span, {"first": ..., "last": ...}."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
+            settings, s3 = Settings(), server.client("s3")
+            before = dt.timedelta(days=TuningParams().training_window_days + validation_days)
+            span = {"first": first - before, "last": last}
+            seed(s3, settings.bucket, span["first"], span["last"])
+            yield Bench(server, settings, xgboost_image(s3.meta.region_name), validation_days), span
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -388,28 +406,21 @@ def main() -> None:
     arms = ("cold", "warm") if args.no_noise_floor else ARMS
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     started = time.perf_counter()
-    training_days = TuningParams().training_window_days
     first = args.start - dt.timedelta(days=1)  # D0
+    last = args.start + dt.timedelta(days=args.days - 1)
     days: list[DayResult] = []
-    with tempfile.TemporaryDirectory(prefix="warm-start-bench-") as tmp:
-        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
-            settings = Settings()
-            s3 = server.client("s3")
-            span = {"first": first - dt.timedelta(days=training_days + args.validation_days), "last": args.start}
-            span["last"] += dt.timedelta(days=args.days - 1)
-            seed(s3, settings.bucket, span["first"], span["last"])
-            bench = Bench(server, settings, xgboost_image(s3.meta.region_name), args.validation_days)
-            d0 = bench.run_day(first, 0, ("cold",))
-            print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
-            for index in progress(range(1, args.days + 1), desc="days", unit="day"):
-                day = bench.run_day(args.start + dt.timedelta(days=index - 1), index, arms)
-                days.append(day)
-                target = best(day.runs["cold"])
-                note(
-                    f"{day.day}: cold best {target:.4f}, warm reaches it after "
-                    f"{jobs_text(jobs_to_reach(day.runs['warm'], target), WARM_JOBS)} jobs "
-                    f"({len(day.parents)} parents), {day.seconds:.0f} s"
-                )
+    with local_bench(first, last, args.validation_days, "warm-start-bench-") as (bench, span):
+        d0 = bench.run_day(first, 0, ("cold",))
+        print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
+        for index in progress(range(1, args.days + 1), desc="days", unit="day"):
+            day = bench.run_day(args.start + dt.timedelta(days=index - 1), index, arms)
+            days.append(day)
+            target = best(day.runs["cold"])
+            note(
+                f"{day.day}: cold best {target:.4f}, warm reaches it after "
+                f"{jobs_text(jobs_to_reach(day.runs['warm'], target), WARM_JOBS)} jobs "
+                f"({len(day.parents)} parents), {day.seconds:.0f} s"
+            )
     wall = time.perf_counter() - started
     lines, stats = table(days)
     notes = interpretation(stats, spread(days), args.validation_days)
