@@ -18,6 +18,10 @@ jobs in launch order (ListTrainingJobsForHyperParameterTuningJob by CreationTime
 far is >= the target; a failed or stopped job counts as a job spent.
 Goal (the issue): the warm child reaches the cold 20-job best in <= 7 jobs on the median day.
 
+The target is a maximum of validation AUCs, so it is partly the luck of the validation days. A second table
+scores the model each run would hand to evaluate_model (its best job after n jobs: cold@20, warm@7, warm@10,
+other@20) on the held-out day D, which no job trained or was selected on, as evaluate_model scores it.
+
     .venv/bin/python benchmarks/warm_start.py [--days 10] [--start 2013-03-01] [--no-noise-floor]
         [--validation-days 7] [--output benchmarks/results/warm_start.md]
 """
@@ -42,8 +46,10 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from include.pipeline.champion import load_model, score  # noqa: E402
+from include.pipeline.data import LABEL_COLUMN, encode_features  # noqa: E402
 from include.pipeline.plan import Settings  # noqa: E402
-from include.pipeline.prepare import prepare  # noqa: E402
+from include.pipeline.prepare import prepare, read_holdout  # noqa: E402
 from include.pipeline.seed import seed  # noqa: E402
 from include.pipeline.tuning_config import (  # noqa: E402
     RETUNE_DEFAULTS,
@@ -64,6 +70,8 @@ WARM_JOBS = RETUNE_DEFAULTS["max_jobs"]  # hpo_on_new_data's budget
 GOAL_JOBS = 7
 ARMS = ("cold", "warm", "other")  # the RandomSeed of arm k on day index i is 100 * i + k + 1
 TUNING_TIMEOUT = 1800
+# The model each tuning job would hand to evaluate_model, by arm and jobs spent: scored on the held-out day D.
+PICKS = (("cold", COLD_JOBS), ("warm", GOAL_JOBS), ("warm", WARM_JOBS), ("other", COLD_JOBS))
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,7 @@ class DayResult:
     statuses: dict[str, str]  # arm -> tuning job status
     seconds: float
     parent_runs: dict[str, list[Job]]  # the warm child's parents' training jobs
+    heldout: dict[str, float]  # "arm@n" -> held-out AUC on day D of the best of the arm's first n jobs
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -90,6 +99,12 @@ def best(jobs: list[Job], n: int | None = None) -> float:
     """The best objective of the first n jobs (what DescribeHyperParameterTuningJob would name); nan if none."""
     values = [j.value for j in jobs[:n] if j.value is not None]
     return max(values, default=math.nan)
+
+
+def pick(jobs: list[Job], n: int) -> Job | None:
+    """The best of the first n jobs, the first of equals (the tuning job's BestTrainingJob had it stopped at n)."""
+    scored = [j for j in jobs[:n] if j.value is not None]
+    return max(scored, key=lambda j: j.value, default=None)  # type: ignore[arg-type, return-value]
 
 
 def jobs_to_reach(jobs: list[Job], target: float) -> float:
@@ -128,12 +143,13 @@ class Bench:
         self.validation_days = validation_days
         self.history: list[dict[str, Any]] = []  # what include/pipeline/champion.py would have recorded
         self.finished: dict[str, list[Job]] = {}  # tuning job -> its training jobs
+        self.prepared: dict[dt.date, dict[str, Any]] = {}  # holdout day -> what prepare wrote for it
 
     def definition(self, day: dt.date) -> dict[str, Any]:
         """prepare_data's prepare + training_definition for holdout day `day` (shared by the day's arms)."""
         where, tuning = self.settings, TuningParams(validation_days=self.validation_days)
         run_prefix = f"runs/warm-start-bench-{day.isoformat()}"
-        data = prepare(
+        data = self.prepared[day] = prepare(
             self.s3, bucket=where.bucket, holdout_day=day, training_days=tuning.training_window_days,
             run_prefix=run_prefix, source_dir=ROOT / "training_scripts", validation_days=tuning.validation_days,
         )  # fmt: skip
@@ -186,6 +202,21 @@ class Bench:
             for s in self.summaries(tuning_job)
         ]
 
+    def heldout(self, day: dt.date, runs: dict[str, list[Job]]) -> dict[str, float]:
+        """evaluate_model's AUC on the held-out day of the model each arm would pick after n jobs (PICKS)."""
+        data = self.prepared[day]
+        rows = read_holdout(self.s3, data["holdout_uri"])
+        features, labels = encode_features(rows).to_numpy(dtype="float64"), rows[LABEL_COLUMN].to_numpy()
+        out: dict[str, float] = {}
+        with tempfile.TemporaryDirectory(prefix="warm-start-models-") as tmp:
+            for arm, n in PICKS:
+                job = pick(runs.get(arm, []), n)
+                if job is not None:
+                    artifact = self.sm.describe_training_job(TrainingJobName=job.name)["ModelArtifacts"]
+                    model = load_model(self.s3, artifact["S3ModelArtifacts"], data["code_uri"], Path(tmp))
+                    out[f"{arm}@{n}"] = score(labels, model.predict(features))["auc"]
+        return out
+
     def run_day(self, day: dt.date, index: int, arms: tuple[str, ...]) -> DayResult:
         """Prepare the day's data, run its tuning jobs one after another, and record them in the history."""
         started = time.perf_counter()
@@ -211,8 +242,9 @@ class Bench:
         for arm, jobs in runs.items():  # the raw values, for a look beyond the table
             values = " ".join("-" if j.value is None else f"{j.value:.4f}" for j in jobs)
             print(f"  {day} {arm} ({statuses[arm]}): {values}", file=sys.stderr)
+        heldout = self.heldout(day, runs)
         result = DayResult(
-            day, parents, runs, statuses, time.perf_counter() - started, {p: self.finished[p] for p in parents}
+            day, parents, runs, statuses, time.perf_counter() - started, {p: self.finished[p] for p in parents}, heldout
         )
         self.finished |= {r["HyperParameterTuningJobName"]: runs[arm] for arm, r in requests.items()}
         return result
@@ -297,6 +329,32 @@ def table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
     return lines, stats
 
 
+def heldout_table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
+    """The held-out AUC on day D of the model each run would hand on (PICKS), against the cold run's pick."""
+    picks = [f"{arm}@{n}" for arm, n in PICKS if f"{arm}@{n}" in days[0].heldout]
+    rivals = [p for p in picks if p != f"cold@{COLD_JOBS}"]
+    target = f"cold@{COLD_JOBS}"
+    lines = [
+        "| holdout day | " + " | ".join(f"{p} pick" for p in picks) + " | "
+        + " | ".join(f"{p} − {target}" for p in rivals) + " |",
+        "|---|" + "---:|" * (len(picks) + len(rivals)),
+    ]  # fmt: skip
+    diffs: dict[str, list[float]] = {p: [] for p in rivals}
+    for d in days:
+        for p in rivals:
+            diffs[p].append(d.heldout[p] - d.heldout[target])
+        lines.append(
+            f"| {d.day} | " + " | ".join(f"{d.heldout[p]:.4f}" for p in picks) + " | "
+            + " | ".join(f"{diffs[p][-1]:+.4f}" for p in rivals) + " |"
+        )  # fmt: skip
+    stats = {p: median(v) for p, v in diffs.items()} | {f"{p} wins": sum(x >= 0 for x in v) for p, v in diffs.items()}
+    lines.append(
+        "| **median** | " + " | ".join(f"{median([d.heldout[p] for d in days]):.4f}" for p in picks) + " | "
+        + " | ".join(f"{stats[p]:+.4f} (≥ 0 on {stats[p + ' wins']}/{len(days)})" for p in rivals) + " |"
+    )  # fmt: skip
+    return lines, stats
+
+
 def spread(days: list[DayResult]) -> dict[str, float]:
     """How far the AUC level moves between days, against what tuning gains within one day."""
     cold_bests = [best(d.runs["cold"]) for d in days]
@@ -338,6 +396,24 @@ def interpretation(stats: dict[str, Any], tpe: dict[str, Any], validation_days: 
         f"within one day (best minus median job: {tpe['within']:.4f}, median over days)."
     )
     return out
+
+
+def heldout_interpretation(stats: dict[str, Any], n: int) -> str:
+    warm7, cold = f"warm@{GOAL_JOBS}", f"cold@{COLD_JOBS}"
+    text = (
+        f"On the held-out day itself (evaluate_model's test: the flights of day D, which no job trained or was "
+        f"selected on), the model the warm child would hand on after {GOAL_JOBS} jobs scores a median "
+        f"{stats[warm7]:+.4f} AUC against the cold run's pick after {COLD_JOBS} (≥ it on {stats[warm7 + ' wins']} "
+        f"of {n} days); after its {WARM_JOBS} jobs, {stats[f'warm@{WARM_JOBS}']:+.4f} (≥ on "
+        f"{stats[f'warm@{WARM_JOBS} wins']} of {n})."
+    )
+    if f"other@{COLD_JOBS}" in stats:
+        text += (
+            f" A second cold {COLD_JOBS}-job search's pick scores {stats[f'other@{COLD_JOBS}']:+.4f} against "
+            f"{cold}'s (≥ on {stats[f'other@{COLD_JOBS} wins']} of {n}): how far two equally good picks differ on "
+            "one day of flights."
+        )
+    return text
 
 
 def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]], notes: list[str],
@@ -424,7 +500,9 @@ def main() -> None:
     wall = time.perf_counter() - started
     lines, stats = table(days)
     notes = interpretation(stats, spread(days), args.validation_days)
-    sections = [("Per day", lines)]
+    heldout_lines, heldout_stats = heldout_table(days)
+    notes.append(heldout_interpretation(heldout_stats, len(days)))
+    sections = [("Per day", lines), ("The picked models on the held-out day", heldout_lines)]
     for title, section in sections:
         print(f"\n### {title}\n\n" + "\n".join(section))
     print("\n" + "\n\n".join(notes))
