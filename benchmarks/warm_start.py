@@ -88,23 +88,22 @@ class DayResult:
     runs: dict[str, list[Job]]  # arm -> training jobs in launch order
     statuses: dict[str, str]  # arm -> tuning job status
     seconds: float
-    parent_runs: dict[str, list[Job]]  # the warm child's parents' training jobs
     heldout: dict[str, float]  # "arm@n" -> held-out AUC on day D of the best of the arm's first n jobs
 
 
 # ------------------------------------------------------------------------------------------------ metrics
 
 
-def best(jobs: list[Job], n: int | None = None) -> float:
-    """The best objective of the first n jobs (what DescribeHyperParameterTuningJob would name); nan if none."""
-    values = [j.value for j in jobs[:n] if j.value is not None]
-    return max(values, default=math.nan)
-
-
-def pick(jobs: list[Job], n: int) -> Job | None:
+def pick(jobs: list[Job], n: int | None = None) -> Job | None:
     """The best of the first n jobs, the first of equals (the tuning job's BestTrainingJob had it stopped at n)."""
     scored = [j for j in jobs[:n] if j.value is not None]
     return max(scored, key=lambda j: j.value, default=None)  # type: ignore[arg-type, return-value]
+
+
+def best(jobs: list[Job], n: int | None = None) -> float:
+    """The best objective of the first n jobs (what DescribeHyperParameterTuningJob would name); nan if none."""
+    job = pick(jobs, n)
+    return math.nan if job is None or job.value is None else job.value
 
 
 def jobs_to_reach(jobs: list[Job], target: float) -> float:
@@ -142,7 +141,6 @@ class Bench:
         self.image = image
         self.validation_days = validation_days
         self.history: list[dict[str, Any]] = []  # what include/pipeline/champion.py would have recorded
-        self.finished: dict[str, list[Job]] = {}  # tuning job -> its training jobs
         self.prepared: dict[dt.date, dict[str, Any]] = {}  # holdout day -> what prepare wrote for it
 
     def definition(self, day: dt.date) -> dict[str, Any]:
@@ -242,12 +240,7 @@ class Bench:
         for arm, jobs in runs.items():  # the raw values, for a look beyond the table
             values = " ".join("-" if j.value is None else f"{j.value:.4f}" for j in jobs)
             print(f"  {day} {arm} ({statuses[arm]}): {values}", file=sys.stderr)
-        heldout = self.heldout(day, runs)
-        result = DayResult(
-            day, parents, runs, statuses, time.perf_counter() - started, {p: self.finished[p] for p in parents}, heldout
-        )
-        self.finished |= {r["HyperParameterTuningJobName"]: runs[arm] for arm, r in requests.items()}
-        return result
+        return DayResult(day, parents, runs, statuses, time.perf_counter() - started, self.heldout(day, runs))
 
 
 @contextmanager
@@ -331,9 +324,9 @@ def table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
 
 def heldout_table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
     """The held-out AUC on day D of the model each run would hand on (PICKS), against the cold run's pick."""
-    picks = [f"{arm}@{n}" for arm, n in PICKS if f"{arm}@{n}" in days[0].heldout]
-    rivals = [p for p in picks if p != f"cold@{COLD_JOBS}"]
     target = f"cold@{COLD_JOBS}"
+    picks = [f"{arm}@{n}" for arm, n in PICKS if f"{arm}@{n}" in days[0].heldout]
+    rivals = [p for p in picks if p != target]
     lines = [
         "| holdout day | " + " | ".join(f"{p} pick" for p in picks) + " | "
         + " | ".join(f"{p} − {target}" for p in rivals) + " |",
