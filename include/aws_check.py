@@ -5,7 +5,7 @@ chain when it is unset, as the provider does), the bucket and role of the hpo_bu
 (AIRFLOW_VAR_HPO_BUCKET / AIRFLOW_VAR_HPO_ROLE_ARN, or --bucket / --role-arn). Checks, each printed as ok/FAIL/warn:
 who the caller is; that the role exists and trusts sagemaker.amazonaws.com; that the bucket exists in the
 connection's region; that the caller may list SageMaker's jobs and endpoints; that the role and the caller hold
-the permissions a run needs (IAM's policy simulator); that SageMaker's XGBoost image exists for the region.
+the permissions a run needs (IAM's policy simulator); that the declared models' SageMaker images exist for the region.
 Exit status 1 when any check fails. Nothing is created, changed or started.
 """
 
@@ -165,15 +165,18 @@ def check(session: Any, endpoint_url: str | None, bucket: str, role_arn: str) ->
         sm.list_endpoints(MaxResults=1)
         return f"list calls allowed ({'has' if tuning else 'no'} tuning jobs yet)"
 
-    def image() -> str:
-        from include.pipeline.tuning_config import xgboost_image
+    def images() -> str:
+        from include.pipeline.seed import SPECS
+        from include.pipeline.spec import load_spec
+        from include.pipeline.tuning_config import image_uri
 
-        return xgboost_image(region)
+        specs = [load_spec(path) for path in sorted(SPECS.glob("*.yaml"))]
+        return "; ".join(f"{spec.name}: {image_uri(spec, region)}" for spec in specs)
 
     role_ok = step("SageMaker execution role", role)
     step("bucket", bucket_region)
     step("SageMaker API", sagemaker_read)
-    step("XGBoost image for the region", image)
+    step("images for the region", images)
     bucket_arns = [f"arn:aws:s3:::{bucket}", f"arn:aws:s3:::{bucket}/*"]
     if role_ok:
         _simulate(iam, report, "the execution role", role_arn, ROLE_ACTIONS, bucket_arns)

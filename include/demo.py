@@ -20,9 +20,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 BUCKET = "hpo-demo"
-ENDPOINT = "flight-delay"
 LOGICAL_DATE = "2013-02-27"
 FIRST_DAY, LAST_DAY = datetime.date(2013, 1, 1), datetime.date(2013, 2, 28)
+SPEC = ROOT / "include" / "models" / "flight_delay.yaml"
 
 
 def airflow_environment(endpoint_url: str, home: Path) -> dict[str, str]:
@@ -61,10 +61,10 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     import boto3
 
     from include.pipeline.champion import read_history
-    from include.pipeline.data import partition_key, to_feature_csv
-    from include.pipeline.plan import HISTORY_PREFIX
+    from include.pipeline.data import feature_csv, partition_key
+    from include.pipeline.ingest import land
     from include.pipeline.prepare import read_holdout
-    from include.pipeline.seed import seed
+    from include.pipeline.spec import load_spec
 
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through make
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
@@ -74,8 +74,10 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     s3, sm, runtime = (boto3.client(s, endpoint_url=endpoint_url) for s in ("s3", "sagemaker", "sagemaker-runtime"))
     started = time.monotonic()
 
-    seeded = seed(s3, BUCKET, FIRST_DAY, LAST_DAY, "raw/flights", show_progress=True)
-    print(f"1. seeded {seeded['days']} days of flights ({seeded['rows']} rows) into s3://{BUCKET}/raw/flights/")
+    spec = load_spec(SPEC)
+    endpoint = spec.endpoint_name
+    seeded = land(s3, BUCKET, spec, FIRST_DAY, LAST_DAY, show_progress=True)
+    print(f"1. seeded {seeded['days']} days of flights ({seeded['rows']} rows) into s3://{BUCKET}/{seeded['prefix']}/")
 
     home = home or ROOT / ".local" / "airflow"
     home.mkdir(parents=True, exist_ok=True)
@@ -102,21 +104,21 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
         print(f"   report: s3://{BUCKET}/{key}\n           {url}")
 
     name = tuning["HyperParameterTuningJobName"]
-    records = [r for r in read_history(s3, BUCKET, HISTORY_PREFIX) if r["tuning_job_name"] == name]
+    records = [r for r in read_history(s3, BUCKET, spec.history_prefix) if r["tuning_job_name"] == name]
     if records:
         record = records[-1]
         print(f"4. held out {record['holdout_date']} ({record['rows']} flights): {record['reason']}")
         print(f"   winner {record['winner']}, deployed {record['deployed']}")
 
-    if not sm.list_endpoints(NameContains=ENDPOINT)["Endpoints"]:
-        print(f"5. no endpoint {ENDPOINT}: nothing was deployed; see {log}")
+    if not sm.list_endpoints(NameContains=endpoint)["Endpoints"]:
+        print(f"5. no endpoint {endpoint}: nothing was deployed; see {log}")
         return code or 1
-    described = sm.describe_endpoint(EndpointName=ENDPOINT)
+    described = sm.describe_endpoint(EndpointName=endpoint)
     day = datetime.date.fromisoformat(LOGICAL_DATE)
-    holdout = read_holdout(s3, f"s3://{BUCKET}/{partition_key(day)}").sample(5, random_state=7)
-    answer = runtime.invoke_endpoint(EndpointName=ENDPOINT, ContentType="text/csv", Body=to_feature_csv(holdout))
+    holdout = read_holdout(s3, f"s3://{BUCKET}/{partition_key(spec, day)}").sample(5, random_state=7)
+    answer = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Body=feature_csv(spec, holdout))
     scores = [float(x) for x in answer["Body"].read().decode().split()]
-    print(f"5. endpoint {ENDPOINT} ({described['EndpointStatus']}, {described['EndpointConfigName']}):")
+    print(f"5. endpoint {endpoint} ({described['EndpointStatus']}, {described['EndpointConfigName']}):")
     print(f"   {'flight':<10} {'route':<9} {'dep':>5}  {'P(delay>15m)':>12}  actual")
     for (_, row), score in zip(holdout.iterrows(), scores, strict=True):
         dep = f"{int(row['sched_dep_hour']):02d}:{int(row['sched_dep_minute']):02d}"

@@ -1,94 +1,37 @@
-"""The task chain every tuning DAG runs, built by one factory so the DAGs share it instead of copying it:
+"""The task chain every tuning DAG runs, for any model spec, built by one factory so the DAGs share it:
 
     prepare_data → validate_metrics → spot_config → tune → evaluate ┬→ decide_deploy → [approve] → deploy → smoke_test
                                                                      └→ report
 
 Each task calls include/pipeline and little else; AWS is reached through the provider's hooks, whose
-`aws_default` connection alone decides whether that is AWS or the local SageMaker. `report` hangs off
-`evaluate` rather than `smoke_test` so that a failed deployment still gets its report and still fails the run.
-Only `airflow.sdk` and the operators are imported here at module level: DAG files parse fast.
+`aws_default` connection alone decides whether that is AWS or the local SageMaker. `prepare_data` loads the
+model's spec and hands the others a `RunPlan` (XCom); they read the spec again from the plan's file. `report`
+hangs off `evaluate` rather than `smoke_test` so that a failed deployment still gets its report and still fails
+the run. Only `airflow.sdk` and the operators are imported here at module level: DAG files parse fast.
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from airflow.sdk import Param, task
+from airflow.sdk import task
 from hpo_sagemaker.operators import (
     MetricRegexValidationOperator,
     ReattachingTuningOperator,
     SpotTrainingConfigOperator,
 )
 
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from include.pipeline.spec import XGBOOST_METRICS
 
-ROOT = Path(__file__).resolve().parents[1]
+if TYPE_CHECKING:
+    from include.pipeline.plan import RunPlan, Settings
+    from include.pipeline.spec import ModelSpec
+
 AWS_CONN_ID = "aws_default"
-OBJECTIVE_METRIC = "validation:auc"
-
-PARAMS: dict[str, Param] = {
-    "strategy": Param("Bayesian", enum=["Bayesian", "Random", "Grid", "Hyperband"], description="Search strategy."),
-    "max_jobs": Param(20, type="integer", minimum=1, maximum=500, description="Training jobs (Grid: the grid size)."),
-    "max_parallel_jobs": Param(2, type="integer", minimum=1, maximum=100, description="Jobs running at once."),
-    "early_stopping": Param("Off", enum=["Off", "Auto"], description="Auto stops jobs worse than the median."),
-    "use_spot": Param(False, type="boolean", description="Managed spot training with checkpoints."),
-    "warm_start": Param(
-        "none", enum=["none", "identical", "transfer", "auto"], description="Seed from parent jobs (auto: found)."
-    ),
-    "parent_tuning_jobs": Param([], type="array", items={"type": "string"}, description="Up to 5, for warm start."),
-    "training_window_days": Param(14, type="integer", minimum=1, maximum=60, description="Days to train on."),
-    "validation_days": Param(
-        1, type="integer", minimum=1, maximum=7, description="Days before the held-out day to validate (tune) on."
-    ),
-    "num_round": Param(100, type="integer", minimum=1, maximum=5000, description="Boosting rounds per job."),
-    "holdout_date": Param(
-        None, type=["null", "string"], format="date", description="Held-out day; empty: the run's logical date."
-    ),
-    "promotion_margin": Param(
-        0.002, type="number", minimum=-1, maximum=1, description="AUC the challenger must gain (negative: may lose)."
-    ),
-    "min_smoke_auc": Param(0.5, type="number", minimum=0, maximum=1, description="Smoke test AUC floor."),
-    "deploy": Param(True, type="boolean", description="Deploy a winning challenger (never in backfills)."),
-    "require_approval": Param(False, type="boolean", description="Ask a human before deploying."),
-}
 
 
-def params(**defaults: Any) -> dict[str, Param]:
-    """PARAMS with other defaults (a DAG's own budget or warm start); the form and the checks stay the same."""
-    unknown = set(defaults) - set(PARAMS)
-    if unknown:
-        raise KeyError(f"no such Params: {sorted(unknown)}")
-    return {
-        name: Param(defaults[name], param.description, schema=param.schema) if name in defaults else param
-        for name, param in PARAMS.items()
-    }
-
-
-def params_doc(params: dict[str, Param]) -> str:
-    """A Markdown table of the Params (default, allowed values, meaning) for a DAG's doc_md, made from the Params
-    themselves so that the docs in the UI cannot drift from the form."""
-
-    def allowed(schema: dict[str, Any]) -> str:
-        if "enum" in schema:
-            return ", ".join(f"`{v}`" for v in schema["enum"])
-        if "minimum" in schema or "maximum" in schema:
-            return f"{schema.get('minimum', '')} – {schema.get('maximum', '')}"
-        if schema.get("format") == "date":
-            return "a date (YYYY-MM-DD)" + (" or empty" if "null" in schema.get("type", []) else "")
-        kinds = schema.get("type", "")
-        return " or ".join(kinds) if isinstance(kinds, list) else str(kinds)
-
-    rows = [
-        f"| `{name}` | {'empty' if param.value is None else f'`{param.value}`'} | {allowed(param.schema)} | "
-        f"{param.description or ''} |"
-        for name, param in params.items()
-    ]
-    return "\n".join(["", "#### Params", "", "| Param | default | allowed | meaning |", "|---|---|---|---|", *rows, ""])
-
-
-def settings() -> Any:
+def settings(spec: ModelSpec) -> Settings:
+    """The deployment's Airflow Variables: bucket and role for every model, an endpoint name per model."""
     from airflow.sdk import Variable
 
     from include.pipeline.plan import Settings
@@ -97,16 +40,9 @@ def settings() -> Any:
     return Settings(
         bucket=Variable.get("hpo_bucket", default=default.bucket),
         role_arn=Variable.get("hpo_role_arn", default=default.role_arn),
-        endpoint=Variable.get("hpo_endpoint_name", default=default.endpoint),
-        instance_type=Variable.get("hpo_instance_type", default=default.instance_type),
+        instance_type=Variable.get("hpo_instance_type", default=None),
+        endpoint=Variable.get(f"{spec.name}_endpoint_name", default=None),
     )
-
-
-def training_code_dir() -> Path:
-    """The directory shipped as the jobs' sourcedir.tar.gz; the Variable lets a deployment ship its own."""
-    from airflow.sdk import Variable
-
-    return Path(Variable.get("hpo_training_code_dir", default=str(ROOT / "training_scripts")))
 
 
 def _clients(*services: str) -> list[Any]:
@@ -115,107 +51,87 @@ def _clients(*services: str) -> list[Any]:
     return [AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type=s).get_conn() for s in services]
 
 
+def _plan(prepared: dict[str, Any]) -> tuple[RunPlan, ModelSpec]:
+    from include.pipeline.plan import RunPlan
+    from include.pipeline.spec import load_spec
+
+    plan = RunPlan.from_xcom(prepared)
+    return plan, load_spec(plan.spec_file)
+
+
 @task(multiple_outputs=True)
 def prepare_data(
-    params: Any = None, dag_run: Any = None, logical_date: Any = None, triggering_asset_events: Any = None
+    spec_file: str,
+    params: Any = None,
+    dag_run: Any = None,
+    logical_date: Any = None,
+    triggering_asset_events: Any = None,
 ) -> dict[str, Any]:
-    import dataclasses
+    import logging
 
     from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-    from airflow.sdk.exceptions import AirflowFailException
+    from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
-    from include.pipeline.plan import HISTORY_PREFIX, asset_event_dates, plan_run
-    from include.pipeline.prepare import PartitionError, prepare
-    from include.pipeline.tuning_config import ParamError, training_definition, tuning_request, xgboost_image
-    from include.pipeline.warm_start import find_parents
+    from include.pipeline.params import ParamError
+    from include.pipeline.plan import PastTheData, asset_event_dates, make_plan
+    from include.pipeline.prepare import PartitionError
+    from include.pipeline.spec import load_spec
 
-    log = logging.getLogger(__name__)
-    where = settings()
-    source_dir = training_code_dir()
+    spec = load_spec(spec_file)
+    where = settings(spec)
     s3, sm = _clients("s3", "sagemaker")
     try:
-        plan = plan_run(
-            params, dag_id=dag_run.dag_id, run_id=dag_run.run_id, run_type=dag_run.run_type,
-            logical_date=logical_date, settings=where,
-            event_dates=asset_event_dates(triggering_asset_events, where.bucket),
-        )  # fmt: skip
-        data = prepare(
-            s3, bucket=where.bucket, holdout_day=plan["holdout_day"], run_prefix=plan["run_prefix"],
-            training_days=plan["tuning"].training_window_days, source_dir=source_dir,
-            validation_days=plan["tuning"].validation_days,
+        plan = make_plan(
+            s3, sm, spec, spec_file=spec_file, values=dict(params or {}), dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id, run_type=dag_run.run_type, logical_date=logical_date,
+            event_dates=asset_event_dates(triggering_asset_events, where.bucket), settings=where,
+            region=AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sagemaker").conn_region_name,
+            log=logging.getLogger(__name__),
         )  # fmt: skip
     except (ParamError, PartitionError) as error:
         raise AirflowFailException(str(error)) from error  # bad input: a retry would fail the same way
-    region = AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sagemaker").conn_region_name
-    definition = training_definition(
-        image=xgboost_image(region), role_arn=where.role_arn, code_uri=data["code_uri"], channels=data["channels"],
-        output_uri=plan["output_uri"], num_round=plan["tuning"].num_round, instance_type=where.instance_type,
-        max_runtime=where.max_runtime_seconds,
-    )  # fmt: skip
-    tuning = plan["tuning"]
-    request = tuning_request(plan["tuning_job_name"], tuning, definition)
-    if tuning.warm_start == "auto":
-        parents, skipped = find_parents(s3, sm, where.bucket, HISTORY_PREFIX, request)
-        for warning in skipped:
-            log.warning("Warm start: %s", warning)
-        tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
-        request = tuning_request(plan["tuning_job_name"], tuning, definition)
-        log.info("Warm start (TransferLearning) from %s", parents if parents else "no usable parent: a cold start")
-    log.info(
-        "Training image %s, %d jobs; train on %s, validate on %s",
-        definition["AlgorithmSpecification"]["TrainingImage"], tuning.jobs, _span(data["train_days"]),
-        _span(data["validation_days"]),
-    )  # fmt: skip
-    return {
-        **data,
-        **{k: v for k, v in plan.items() if k not in ("tuning", "holdout_day")},
-        "params": dataclasses.asdict(tuning),
-        "settings": dataclasses.asdict(where),
-        "entry_point": str(source_dir / "train.py"),
-        "image": definition["AlgorithmSpecification"]["TrainingImage"],
-        "definition": definition,
-        "tuning_request": request,
-        "use_spot": tuning.use_spot,
-        "max_jobs": tuning.jobs,
-    }
-
-
-def _span(days: list[str]) -> str:
-    """[first, last] ISO days as a log shows them: one date, or "first to last"."""
-    return days[0] if days[0] == days[-1] else f"{days[0]} to {days[-1]}"
+    except PastTheData as error:
+        raise AirflowSkipException(str(error)) from error
+    return plan.to_xcom()
 
 
 @task
-def evaluate(prepared: dict[str, Any], tuned: dict[str, Any], dag_run: Any = None) -> dict[str, Any]:
+def evaluate(prepared: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
     import tempfile
+    from pathlib import Path
 
     from include.pipeline.champion import evaluate as compare
-    from include.pipeline.plan import HISTORY_PREFIX
     from include.pipeline.prepare import read_holdout
 
+    plan, spec = _plan(prepared)
     (s3,) = _clients("s3")
     with tempfile.TemporaryDirectory(prefix="evaluate-") as workdir:
         record = compare(
-            s3, bucket=prepared["settings"]["bucket"], history_prefix=HISTORY_PREFIX,
+            s3, spec, bucket=plan.bucket,
             challenger={
                 "tuning_job_name": tuned["tuning_job_name"], "training_job_name": tuned["best_training_job"],
-                "model_artifact": tuned["best_model_artifact"], "code_uri": prepared["code_uri"],
+                "model_artifact": tuned["best_model_artifact"], "code_uri": plan.code_uri,
             },
-            holdout_rows=read_holdout(s3, prepared["holdout_uri"]), run_id=dag_run.run_id, dag_id=dag_run.dag_id,
-            holdout_date=prepared["holdout_date"], live=prepared["live"], margin=prepared["margin"],
+            holdout_rows=read_holdout(s3, plan.holdout_uri), run_id=plan.run_id, dag_id=plan.dag_id,
+            holdout_date=plan.holdout_date, live=plan.live, margin=plan.run_params.promotion_margin,
             workdir=Path(workdir),
         )  # fmt: skip
-    print(f"Evaluation on {record['holdout_date']} ({record['rows']} flights): {record['reason']}")
+    print(f"Evaluation on {_days(plan.holdout_days)} ({record['rows']} rows): {record['reason']}")
     return record
 
 
-@task.branch
-def decide_deploy(prepared: dict[str, Any], record: dict[str, Any], params: Any = None) -> str | None:
-    from include.pipeline.plan import deploy_decision
+def _days(days: list[str]) -> str:
+    return days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
 
+
+@task.branch
+def decide_deploy(prepared: dict[str, Any], record: dict[str, Any]) -> str | None:
+    from include.pipeline.plan import RunPlan, deploy_decision
+
+    run = RunPlan.from_xcom(prepared).run_params
     follow, why = deploy_decision(
-        record, live=prepared["live"], deploy=bool(params["deploy"]), require_approval=bool(params["require_approval"]),
-        min_auc=float(params["min_smoke_auc"]),
+        record, live=prepared["live"], deploy=run.deploy, require_approval=run.require_approval,
+        threshold=run.smoke_threshold,
     )  # fmt: skip
     print(f"{'Next: ' + follow if follow else 'Not deploying'}: {why}")
     return follow
@@ -223,47 +139,50 @@ def decide_deploy(prepared: dict[str, Any], record: dict[str, Any], params: Any 
 
 @task(trigger_rule="none_failed_min_one_success")
 def deploy(prepared: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    from include.pipeline.deploy import deploy_model
+    from include.pipeline.deploy import deploy_model, serving_environment
 
+    plan, spec = _plan(prepared)
     (sm,) = _clients("sagemaker")
-    where = prepared["settings"]
     deployed = deploy_model(
-        sm, endpoint=where["endpoint"], model_name=prepared["model_name"], config_name=prepared["endpoint_config_name"],
-        image=prepared["image"], model_artifact=record["model_artifact"], code_uri=record["code_uri"],
-        role_arn=where["role_arn"], instance_type=where["instance_type"], poll=2,
-        tags=[{"Key": "hpo:tuning-job", "Value": record["tuning_job_name"]}],
+        sm, endpoint=plan.endpoint, model_name=plan.model_name, config_name=plan.endpoint_config_name,
+        image=plan.image, model_artifact=record["model_artifact"],
+        environment=serving_environment(record.get("code_uri"), spec.algorithm.entry_point),
+        role_arn=plan.role_arn, instance_type=plan.hosting_instance_type, poll=2,
+        tags=[{"Key": "hpo:tuning-job", "Value": record["tuning_job_name"]}, {"Key": "hpo:model", "Value": spec.name}],
     )  # fmt: skip
     print(f"Endpoint {deployed['endpoint']} {deployed['action']} on {deployed['endpoint_config']}")
-    return {**deployed, "record_key": record["record_key"], "challenger_auc": record["challenger_auc"]}
+    return {**deployed, "record_key": record["record_key"], "challenger_score": record["challenger_score"]}
 
 
 @task
-def smoke_test(prepared: dict[str, Any], deployed: dict[str, Any], params: Any = None) -> dict[str, Any]:
+def smoke_test(prepared: dict[str, Any], deployed: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
     from botocore.exceptions import ClientError
 
     from include.pipeline.champion import update_record
-    from include.pipeline.data import LABEL_COLUMN, to_feature_csv
+    from include.pipeline.data import encode, feature_csv
     from include.pipeline.deploy import DeploymentError, SmokeTestError, check_endpoint, retire, rollback
     from include.pipeline.prepare import read_holdout
 
+    plan, spec = _plan(prepared)
     s3, sm, runtime = _clients("s3", "sagemaker", "sagemaker-runtime")
-    bucket = prepared["settings"]["bucket"]
-    rows = read_holdout(s3, prepared["holdout_uri"])  # the rows evaluate scored, so the AUCs must agree
+    rows = read_holdout(s3, plan.holdout_uri)  # the rows evaluate scored, so the scores must agree
+    metric = spec.evaluation.metric
     try:
         scored = check_endpoint(
-            runtime, deployed["endpoint"], to_feature_csv(rows), rows[LABEL_COLUMN].tolist(),
-            min_auc=params["min_smoke_auc"], expected_auc=deployed["challenger_auc"],
+            runtime, deployed["endpoint"], feature_csv(spec, rows), encode(spec, rows)[0].tolist(), metric,
+            plan.run_params.smoke_threshold, expected=deployed["challenger_score"],
         )  # fmt: skip
     except (SmokeTestError, DeploymentError, ClientError) as error:
         done = rollback(sm, deployed, poll=2)
-        update_record(s3, bucket, deployed["record_key"], deployed=False, rolled_back=True, rollback_reason=str(error))
+        update_record(s3, plan.bucket, deployed["record_key"], deployed=False, rolled_back=True,
+                      rollback_reason=str(error))  # fmt: skip
         # Failed for good: a retry would only test the model rolled back to.
         raise AirflowFailException(f"smoke test failed ({error}); {done}") from error
     retired = retire(sm, deployed)
-    update_record(s3, bucket, deployed["record_key"], deployed=True, endpoint=deployed["endpoint"],
+    update_record(s3, plan.bucket, deployed["record_key"], deployed=True, endpoint=deployed["endpoint"],
                   endpoint_config=deployed["endpoint_config"])  # fmt: skip
-    print(f"Smoke test passed: AUC {scored['auc']:.4f} on {scored['rows']} held-out rows; retired {retired}")
+    print(f"Smoke test passed: {metric} {scored['score']:.4f} on {scored['rows']} held-out rows; retired {retired}")
     return scored
 
 
@@ -281,19 +200,35 @@ def report(prepared: dict[str, Any], tuned: dict[str, Any], record: dict[str, An
     return {"report_uri": published["report_uri"], "totals": built.totals}
 
 
-def tuning_chain() -> None:
-    """Instantiate the chain in the current DAG (call inside a @dag function or `with DAG(...)`)."""
+def _check_arguments(spec: ModelSpec) -> list[str]:
+    """The metric check's quick run: the spec's check_hyperparameters as the script's --name value arguments."""
+    return [text for name, value in spec.algorithm.check_hyperparameters.items() for text in (f"--{name}", str(value))]
+
+
+def tuning_chain(spec: ModelSpec, spec_file: str) -> None:
+    """Instantiate the chain for one model in the current DAG (call inside `with DAG(...)`)."""
     from airflow.providers.standard.operators.hitl import ApprovalOperator
 
-    prepared = prepare_data()
+    prepared = prepare_data(spec_file=spec_file)
+    check: dict[str, Any]
+    if spec.builtin:
+        # No script to run: the objective must be a metric the algorithm emits (the spec checked which).
+        check = {
+            "sample_log": [],
+            "builtin_metrics": [f"{c}:{m}" for c in ("train", "validation") for m in XGBOOST_METRICS],
+        }
+    else:
+        check = {
+            "entry_point": prepared["entry_point"],
+            "entry_point_args": _check_arguments(spec),
+            "sample_channels": prepared["channels"],
+        }
     metrics = MetricRegexValidationOperator(
         task_id="validate_metrics",
-        metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
-        objective_metric=OBJECTIVE_METRIC,
-        intermediate=True,  # train.py reports every round, which Hyperband and Auto early stopping need
-        entry_point=prepared["entry_point"],
-        entry_point_args=["--num_round", "5"],
-        sample_channels=prepared["channels"],
+        metric_definitions=spec.metric_definitions,
+        objective_metric=spec.objective.metric,
+        intermediate=prepared["intermediate_metrics"],
+        **check,
     )
     spot = SpotTrainingConfigOperator(
         task_id="spot_config",
@@ -314,7 +249,7 @@ def tuning_chain() -> None:
     record = evaluate(prepared, tune.output)
     approve = ApprovalOperator(
         task_id="approve",
-        subject="Deploy the new flight-delay model?",
+        subject=f"Deploy the new {spec.name} model?",
         body="{{ ti.xcom_pull(task_ids='evaluate')['reason'] }}",
     )
     deployed = deploy(prepared, record)

@@ -62,13 +62,27 @@ def local_sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
             os.environ[key] = value
 
 
+LOCAL_BUNDLE = "airflow.dag_processing.bundles.local.LocalDagBundle"
+
+
 @pytest.fixture(scope="session")
-def airflow_db(local_sagemaker):
+def model_dags_folder(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A second DAG bundle, empty at first, where tests put the DAG files of models they declare themselves."""
+    return tmp_path_factory.mktemp("model-dags")
+
+
+@pytest.fixture(scope="session")
+def airflow_db(local_sagemaker, model_dags_folder):
     """A fresh Airflow metadata DB (SQLite) in the session's AIRFLOW_HOME with our DAGs serialized into it."""
+    bundles = [
+        {"name": "dags-folder", "classpath": LOCAL_BUNDLE, "kwargs": {}},
+        {"name": "test-models", "classpath": LOCAL_BUNDLE, "kwargs": {"path": str(model_dags_folder)}},
+    ]
     settings = {
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST": json.dumps(bundles),
     }
     os.environ.update(settings)  # dag.test() in this process reads the same configuration
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}

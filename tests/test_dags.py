@@ -21,7 +21,10 @@ def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
 
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
-    assert {"ingest_flights", "hpo_nightly"} <= set(bag.dag_ids)
+    assert set(bag.dag_ids) == {
+        "ingest_flights", "hpo_nightly", "hpo_on_new_data",  # the flight model keeps the ids it had before specs
+        "hotel_rates_ingest", "hotel_rates_nightly", "hotel_rates_on_new_data",
+    }  # fmt: skip
     for dag in bag.dags.values():
         assert "hpo" in dag.tags
         assert all(task.retries >= 2 for task in dag.tasks), dag.dag_id
@@ -32,6 +35,8 @@ def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
             assert row, f"{dag.dag_id}: Param {name} is not in doc_md"
             assert param.value is None or f"`{param.value}`" in row, (dag.dag_id, row)
     assert "`auto`" in bag.dags["hpo_on_new_data"].doc_md.split("| `warm_start` |")[1].split("|")[1]
+    assert bag.dags["hpo_on_new_data"].params["max_jobs"] == 10  # the spec's on_new_data defaults
+    assert bag.dags["hotel_rates_nightly"].params["holdout_days"] == 7
 
 
 @pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
@@ -52,7 +57,7 @@ def test_ingest_flights_lands_the_logical_dates_partition_idempotently(airflow_d
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
 
-    dag = DagBag(dag_folder=str(DAGS / "ingest_flights.py")).dags["ingest_flights"]
+    dag = DagBag(dag_folder=str(DAGS / "flight_delay.py")).dags["ingest_flights"]
     key = "raw/flights/date=2013-03-05/flights.parquet"
     for _ in range(2):  # a rerun of the same date rewrites the same partition
         run = dag.test(logical_date=pendulum.datetime(2013, 3, 5, tz="UTC"))

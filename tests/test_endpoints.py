@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 from tests.local_sagemaker import (
     ROLE,
     XGBOOST_IMAGE,
@@ -19,13 +18,14 @@ from tests.local_sagemaker import (
     wait_for_endpoint,
     wait_for_job,
 )
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 
 
 @pytest.fixture(scope="module")
 def script_model(sm, s3, bucket, channels) -> dict[str, str]:
-    """A model trained by training_scripts/train.py and served by the same file's inference functions."""
+    """A model trained by training_scripts/flight_delay/train.py and served by the same file's inference functions."""
     code = upload_source(s3, bucket, {"train.py": TRAIN_SCRIPT}, "code/endpoints/sourcedir.tar.gz")
     name = unique("served")
     sm.create_training_job(
@@ -35,7 +35,7 @@ def script_model(sm, s3, bucket, channels) -> dict[str, str]:
             f"s3://{bucket}/output",
             hyperparameters={"num_round": "5", "max_depth": "3", "sagemaker_program": "train.py",
                              "sagemaker_submit_directory": code},
-            AlgorithmSpecification={"MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS},
+            AlgorithmSpecification={"MetricDefinitions": FLIGHT_METRIC_DEFINITIONS},
         )
     )  # fmt: skip
     job = wait_for_job(sm, name)

@@ -16,6 +16,7 @@ import pytest
 
 from tests.airflow_processes import Airflow, failed_task_logs, finished_runs, non_loopback_listeners, triggered_run
 from tests.local_sagemaker import ROOT
+from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, write_dag_file
 
 # A bucket and endpoint of their own (the DAG reads them from Airflow Variables): the demo test shares the server.
 BUCKET = "hpo-nightly-tests"
@@ -24,11 +25,11 @@ SMALL = {
     "strategy": "Random",
     "max_jobs": 3,
     "max_parallel_jobs": 2,
-    "num_round": 20,
+    "hyperparameters": {"num_round": 20},
     "training_window_days": 5,
     # Five January days make weak models whose held-out AUC can dip under 0.5; these tests are about the
     # mechanics (the floor itself is unit-tested), so the smoke test checks probabilities and the evaluated AUC.
-    "min_smoke_auc": 0.0,
+    "smoke_threshold": 0.0,
 }
 
 
@@ -36,18 +37,18 @@ SMALL = {
 def nightly(airflow_db, s3, local_sagemaker):
     from airflow.dag_processing.dagbag import DagBag
 
-    from include.pipeline.seed import seed
+    from include.pipeline.ingest import land
 
     # 21 days: hpo_on_new_data trains on 14 and validates on 7 before the day ingest_flights lands (01-22).
-    seed(s3, BUCKET, datetime.date(2013, 1, 1), datetime.date(2013, 1, 21), "raw/flights")
-    return DagBag(dag_folder=str(ROOT / "dags" / "hpo_nightly.py")).dags["hpo_nightly"]
+    land(s3, BUCKET, FLIGHT, datetime.date(2013, 1, 1), datetime.date(2013, 1, 21))
+    return DagBag(dag_folder=str(ROOT / "dags" / "flight_delay.py")).dags["hpo_nightly"]
 
 
 @pytest.fixture(autouse=True)
 def variables(monkeypatch):
     monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
     monkeypatch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
-    monkeypatch.setenv("AIRFLOW_VAR_HPO_ENDPOINT_NAME", ENDPOINT)
+    monkeypatch.setenv("AIRFLOW_VAR_FLIGHT_DELAY_ENDPOINT_NAME", ENDPOINT)
 
 
 def run(dag: Any, **conf: Any) -> tuple[Any, dict[str, str]]:
@@ -62,9 +63,8 @@ def failures(out: str) -> list[str]:
 
 def history(s3: Any) -> list[dict[str, Any]]:
     from include.pipeline.champion import read_history
-    from include.pipeline.plan import HISTORY_PREFIX
 
-    return read_history(s3, BUCKET, HISTORY_PREFIX)
+    return read_history(s3, BUCKET, FLIGHT.history_prefix)
 
 
 def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, sm, capfd):
@@ -133,23 +133,36 @@ def test_a_challenger_that_does_not_beat_the_champion_is_not_deployed(nightly, s
     assert record["winner"] == "champion" and record["deployed"] is False
 
 
-def test_a_model_that_fails_the_smoke_test_is_rolled_back(nightly, sm, s3, tmp_path, monkeypatch, capfd):
-    # A realistic serving bug: output_fn reports percentages, so offline evaluation (predict_fn) looks fine.
+def test_a_model_that_fails_the_smoke_test_is_rolled_back(nightly, sm, s3, model_dags_folder, monkeypatch, capfd):
+    import yaml
+    from airflow.dag_processing.dagbag import DagBag
+
+    tmp_path = model_dags_folder / "broken"
+    tmp_path.mkdir()
+    # A realistic serving bug: output_fn reports percentages, so offline evaluation (predict_fn) looks fine. The
+    # buggy script ships as a copy of the flight spec that shares its champion history and endpoint.
     broken = tmp_path / "code"
     broken.mkdir()
-    source = (ROOT / "training_scripts" / "train.py").read_text()
+    source = (ROOT / "training_scripts" / "flight_delay" / "train.py").read_text()
     bug = 'return "".join(f"{value!r}\\n" for value in values)'
     assert bug in source
     (broken / "train.py").write_text(source.replace(bug, 'return "".join(f"{value * 100!r}\\n" for value in values)'))
-    monkeypatch.setenv("AIRFLOW_VAR_HPO_TRAINING_CODE_DIR", str(broken))
+    copy = yaml.safe_load(FLIGHT_SPEC_FILE.read_text())
+    copy.update(name="flight_broken", dag_ids={"nightly": "hpo_nightly_broken", "on_new_data": "hpo_broken_retune"})
+    copy["algorithm"]["source_dir"] = str(broken)
+    copy["data"].update(source=None, asset=None)  # no ingest DAG of its own, its own Asset
+    (tmp_path / "flight_broken.yaml").write_text(yaml.safe_dump(copy))
+    dag_file = write_dag_file(model_dags_folder, tmp_path / "flight_broken.yaml")
+    dag = DagBag(dag_folder=str(dag_file)).dags["hpo_nightly_broken"]
+    monkeypatch.setenv("AIRFLOW_VAR_FLIGHT_BROKEN_ENDPOINT_NAME", ENDPOINT)
     before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
 
-    dagrun, states = run(nightly, holdout_date="2013-01-14", promotion_margin=-1.0)
+    dagrun, states = run(dag, holdout_date="2013-01-14", promotion_margin=-1.0)
     out = capfd.readouterr().out
     assert dagrun.state == "failed"
     assert states["deploy"] == "success" and states["smoke_test"] == "failed" and states["report"] == "success"
     assert f"rolled endpoint {ENDPOINT} back to {before}" in out
-    assert "values that are not probabilities" in out
+    assert "predictions are not probabilities" in out
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointStatus"] == "InService" and endpoint["EndpointConfigName"] == before
     configs = {c["EndpointConfigName"] for c in sm.list_endpoint_configs(MaxResults=100)["EndpointConfigs"]}
@@ -170,15 +183,15 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-    assert f"Training image {image}, 3 jobs; train on 2013-01-06 to 2013-01-10, validate on 2013-01-11" in out
+    assert f"flight_delay: image {image}, 3 jobs; train on 2013-01-06 to 2013-01-10, validate on 2013-01-11" in out
 
 
 @pytest.fixture
 def airflow(nightly, tmp_path):
     running = Airflow(tmp_path)
     running.start("api-server", "scheduler")
-    # The scheduler starts no run of a paused DAG, backfills included; unpausing schedules nothing new here
-    # because the DAG's end_date (2013-12-31) is long past and catchup is off.
+    # The scheduler starts no run of a paused DAG, backfills included. Unpausing schedules one run, for today,
+    # which skips: the data ends on 2013-12-31.
     running.cli("dags", "unpause", "hpo_nightly")
     yield running
     running.stop()
@@ -280,8 +293,9 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
         "GET", f"/dags/hpo_on_new_data/dagRuns/{dagrun.run_id}/taskInstances/prepare_data/xcomEntries/return_value"
     )
     # hpo_on_new_data's own defaults: 14 training days, then the 7 validation days before the held-out one.
-    assert prepared["value"]["validation_days"] == ["2013-01-15", "2013-01-21"]
-    assert prepared["value"]["train_days"] == ["2013-01-01", "2013-01-14"]
+    validated, trained = prepared["value"]["validation_days"], prepared["value"]["train_days"]
+    assert (validated[0], validated[-1], len(validated)) == ("2013-01-15", "2013-01-21", 7)
+    assert (trained[0], trained[-1], len(trained)) == ("2013-01-01", "2013-01-14", 14)
     child = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=record["tuning_job_name"])
     assert child["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 10
     warm = child["WarmStartConfig"]

@@ -10,7 +10,7 @@ import pytest
 
 from include.local_sagemaker.runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
 from include.pipeline.metric_checks import check_against_log, check_definitions
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
 NUMBER = r"([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
 SCRIPT_LOG = [
@@ -41,10 +41,10 @@ def test_the_projects_definitions_pass_on_the_scripts_real_output(tmp_path):
         "SM_CHECKPOINT_DIR": str(tmp_path / "ckpt"),
     }
     out = subprocess.run(
-        [sys.executable, str(root / "training_scripts" / "train.py"), "--num_round", "3"],
+        [sys.executable, str(root / "training_scripts" / "flight_delay" / "train.py"), "--num_round", "3"],
         env=env, capture_output=True, text=True, check=True, timeout=60,
     ).stdout.splitlines()  # fmt: skip
-    assert problems(TRAINING_SCRIPT_METRIC_DEFINITIONS, out, intermediate=True) == []
+    assert problems(FLIGHT_METRIC_DEFINITIONS, out, intermediate=True) == []
 
 
 def test_builtin_xgboost_metrics_pass_on_aws_log_lines():

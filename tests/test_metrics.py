@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from include.local_sagemaker.runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS, MetricParser
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
 
 def test_builtin_xgboost_lines_with_aws_tab_rendering():
@@ -25,7 +25,7 @@ def test_builtin_xgboost_lines_with_aws_tab_rendering():
     ],
 )
 def test_the_training_scripts_regexes_parse_exponents_and_signs(line, value):
-    found = dict(MetricParser(TRAINING_SCRIPT_METRIC_DEFINITIONS).parse(line))
+    found = dict(MetricParser(FLIGHT_METRIC_DEFINITIONS).parse(line))
     assert found["validation:auc"] == value
 
 

@@ -20,13 +20,14 @@ import pandas as pd
 import pytest
 from botocore.exceptions import ClientError
 
-from include.pipeline.data import LABEL_COLUMN, build_flight_rows, load_nycflights13, partition_key, select_days
+from include.pipeline.data import partition_key
 from include.pipeline.deploy import SmokeTestError, check_endpoint
 from include.pipeline.naming import NAME_PATTERN, RESOURCE_MAX, TUNING_JOB_MAX
-from include.pipeline.plan import Settings, deploy_decision, holdout_day, plan_run
+from include.pipeline.params import ParamError
+from include.pipeline.plan import deploy_decision, holdout_day, plan_names
 from include.pipeline.prepare import PartitionError, Window, read_day, source_archive
 from include.pipeline.spot import spot_definition, spot_settings_problems
-from include.pipeline.tuning_config import ParamError
+from tests.specs import FLIGHT, flight_rows, with_partitions
 
 ROOT = Path(__file__).resolve().parents[1]
 DAY = datetime.date(2013, 3, 5)
@@ -39,8 +40,16 @@ def test_window_trains_strictly_before_validation_and_holdout():
     window = Window.ending(DAY, 3)
     assert window.train_days == (datetime.date(2013, 3, 1), datetime.date(2013, 3, 2), datetime.date(2013, 3, 3))
     assert window.validation_day == datetime.date(2013, 3, 4)  # D-1
-    assert window.holdout_day == DAY  # D, never trained or validated on
+    assert window.holdout_day == DAY and window.holdout_days == (DAY,)  # D, never trained or validated on
     assert window.days == (*window.train_days, window.validation_day, window.holdout_day)
+
+
+def test_a_held_out_window_ends_at_the_day_and_comes_after_validation():
+    window = Window.ending(DAY, 2, validation_days=2, holdout_days=3)
+    assert window.holdout_days == (datetime.date(2013, 3, 3), datetime.date(2013, 3, 4), DAY)
+    assert window.validation_days == (datetime.date(2013, 3, 1), datetime.date(2013, 3, 2))
+    assert window.train_days == (datetime.date(2013, 2, 27), datetime.date(2013, 2, 28))
+    assert len(set(window.days)) == 7
 
 
 @pytest.mark.parametrize("training_days", [1, 14, 60])
@@ -73,93 +82,103 @@ def test_window_across_a_year_boundary():
 @pytest.fixture(scope="module")
 def day_rows() -> pd.DataFrame:
     """One real day of flight rows (DAY), built once for the module."""
-    flights, weather = load_nycflights13()
-    rows, _ = build_flight_rows(select_days(flights, DAY, DAY), weather)
+    rows = flight_rows(DAY, DAY)
     assert len(rows) > 100 and set(rows["date"]) == {DAY.isoformat()}
     return rows
 
 
-def put_partition(s3: Any, bucket: str, body: bytes | pd.DataFrame, day: datetime.date = DAY) -> str:
-    """Write one partition under a prefix of its own; return the prefix for read_day."""
-    prefix = f"units/{uuid.uuid4().hex}/raw/flights"
+def own_spec() -> Any:
+    """The flight spec with partitions under a prefix of the test's own."""
+    return with_partitions(FLIGHT, f"units/{uuid.uuid4().hex}/raw/flights")
+
+
+def put_partition(s3: Any, bucket: str, body: bytes | pd.DataFrame, day: datetime.date = DAY) -> Any:
+    """Write one partition under a prefix of its own; return the spec that reads it."""
+    spec = own_spec()
     if isinstance(body, pd.DataFrame):
         body = body.to_parquet(index=False, engine="pyarrow")
-    s3.put_object(Bucket=bucket, Key=partition_key(day, prefix), Body=body)
-    return prefix
+    s3.put_object(Bucket=bucket, Key=partition_key(spec, day), Body=body)
+    return spec
 
 
 def test_read_day_returns_a_valid_partition_unchanged(s3, bucket, day_rows):
-    prefix = put_partition(s3, bucket, day_rows)
-    pd.testing.assert_frame_equal(read_day(s3, bucket, DAY, prefix=prefix), day_rows)
+    spec = put_partition(s3, bucket, day_rows)
+    pd.testing.assert_frame_equal(read_day(s3, bucket, spec, DAY), day_rows)
 
 
 def test_a_missing_partition_names_the_date_and_what_to_run(s3, bucket):
-    prefix = f"units/{uuid.uuid4().hex}/raw/flights"
     with pytest.raises(PartitionError, match=r"partition 2013-03-05 \(s3://.*\) is missing: run ingest_flights"):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, own_spec(), DAY)
 
 
 def test_other_s3_errors_are_not_reported_as_a_missing_partition(s3):
     with pytest.raises(ClientError, match="NoSuchBucket"):
-        read_day(s3, f"no-such-bucket-{uuid.uuid4().hex[:8]}", DAY)
+        read_day(s3, f"no-such-bucket-{uuid.uuid4().hex[:8]}", FLIGHT, DAY)
 
 
 def test_a_corrupt_partition_is_not_readable_parquet(s3, bucket):
-    prefix = put_partition(s3, bucket, b"PAR1 this is not a parquet file")
+    spec = put_partition(s3, bucket, b"PAR1 this is not a parquet file")
     with pytest.raises(PartitionError, match="partition 2013-03-05 .* is not readable Parquet"):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, spec, DAY)
 
 
 def test_a_partition_without_rows_is_refused(s3, bucket, day_rows):
-    prefix = put_partition(s3, bucket, day_rows.iloc[0:0])
+    spec = put_partition(s3, bucket, day_rows.iloc[0:0])
     with pytest.raises(PartitionError, match="partition 2013-03-05 .* has no rows"):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, spec, DAY)
 
 
 def test_missing_columns_are_named(s3, bucket, day_rows):
-    prefix = put_partition(s3, bucket, day_rows.drop(columns=["dest", "temp"]))
+    spec = put_partition(s3, bucket, day_rows.drop(columns=["dest", "temp"]))
     with pytest.raises(PartitionError, match=r"2013-03-05 .* lacks columns \['dest', 'temp'\]"):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, spec, DAY)
 
 
 @pytest.mark.parametrize("bad_label", [2, -1, None])
 def test_labels_other_than_0_and_1_are_refused(s3, bucket, day_rows, bad_label):
     rows = day_rows.copy()
-    rows[LABEL_COLUMN] = rows[LABEL_COLUMN].astype("float64")
-    rows.loc[rows.index[:3], LABEL_COLUMN] = bad_label  # None becomes NaN: an unknown label is no label
-    prefix = put_partition(s3, bucket, rows)
+    rows["delayed"] = rows["delayed"].astype("float64")
+    rows.loc[rows.index[:3], "delayed"] = bad_label  # None becomes NaN: an unknown label is no label
+    spec = put_partition(s3, bucket, rows)
     with pytest.raises(PartitionError, match="2013-03-05 .* has labels other than 0/1 in 'delayed'"):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, spec, DAY)
 
 
 def test_rows_of_another_date_are_refused(s3, bucket, day_rows):
     rows = day_rows.copy()
     rows.loc[rows.index[:2], "date"] = "2013-03-04"  # e.g. a partition written under the wrong key
-    prefix = put_partition(s3, bucket, rows)
+    spec = put_partition(s3, bucket, rows)
     with pytest.raises(
         PartitionError, match=r"2013-03-05 .* holds rows of other dates: \['2013-03-04', '2013-03-05'\]"
     ):
-        read_day(s3, bucket, DAY, prefix=prefix)
+        read_day(s3, bucket, spec, DAY)
 
 
 # --------------------------------------------------------------------------------------------- source_archive
 
 
 def test_source_archive_is_the_same_bytes_twice_with_train_py_at_the_top():
-    first, second = source_archive(ROOT / "training_scripts"), source_archive(ROOT / "training_scripts")
+    first, second = (
+        source_archive(ROOT / "training_scripts" / "flight_delay"),
+        source_archive(ROOT / "training_scripts" / "flight_delay"),
+    )
     assert first == second
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as tar:
         names = tar.getnames()
         assert "train.py" in names  # at the top, as script mode's sagemaker_program expects
         assert all("/" not in n and not n.startswith(".") for n in names)
         assert {m.mtime for m in tar.getmembers()} == {0}
-        assert tar.extractfile("train.py").read() == (ROOT / "training_scripts" / "train.py").read_bytes()
+        assert (
+            tar.extractfile("train.py").read() == (ROOT / "training_scripts" / "flight_delay" / "train.py").read_bytes()
+        )
 
 
 def test_source_archive_does_not_depend_on_the_clock(monkeypatch):
     clock = itertools.count(1_700_000_000, 60)
     monkeypatch.setattr(gzip.time, "time", lambda: float(next(clock)))  # a minute passes between the two builds
-    assert source_archive(ROOT / "training_scripts") == source_archive(ROOT / "training_scripts")
+    assert source_archive(ROOT / "training_scripts" / "flight_delay") == source_archive(
+        ROOT / "training_scripts" / "flight_delay"
+    )
 
 
 def test_source_archive_of_a_directory_without_python_files_fails(tmp_path):
@@ -173,12 +192,31 @@ def test_source_archive_of_a_directory_without_python_files_fails(tmp_path):
 
 def test_the_holdout_date_param_wins_over_the_logical_date():
     logical = datetime.datetime(2013, 6, 1, tzinfo=datetime.UTC)
-    assert holdout_day("2013-02-27", logical) == datetime.date(2013, 2, 27)
+    assert holdout_day(datetime.date(2013, 2, 27), logical) == (datetime.date(2013, 2, 27), "the holdout_date Param")
 
 
-@pytest.mark.parametrize("value", [None, ""])
-def test_without_the_param_the_logical_date_is_the_holdout_day(value):
-    assert holdout_day(value, datetime.datetime(2013, 6, 1, 23, 30, tzinfo=datetime.UTC)) == datetime.date(2013, 6, 1)
+def test_without_the_param_the_logical_date_is_the_holdout_day():
+    day, why = holdout_day(None, datetime.datetime(2013, 6, 1, 23, 30, tzinfo=datetime.UTC), run_type="scheduled")
+    assert day == datetime.date(2013, 6, 1) and why == "the run's logical date"
+
+
+def test_a_manual_run_holds_out_the_newest_landed_day_up_to_its_logical_date():
+    landed = [datetime.date(2013, 2, 26), datetime.date(2013, 2, 27), datetime.date(2013, 3, 9)]
+    # Triggered from the UI today, with the defaults: the data ends years ago, so the newest landed day it is.
+    today = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
+    assert holdout_day(None, today, run_type="manual", landed=lambda: landed)[0] == datetime.date(2013, 3, 9)
+    logical = datetime.datetime(2013, 3, 1, tzinfo=datetime.UTC)
+    day, why = holdout_day(None, logical, run_type="manual", landed=lambda: landed)
+    assert day == datetime.date(2013, 2, 27) and why == "the newest landed partition up to the logical date"
+    # A scheduled run or a backfill means its logical date, landed or not (a missing day fails prepare, named).
+    assert holdout_day(None, logical, run_type="backfill", landed=lambda: landed)[0] == datetime.date(2013, 3, 1)
+
+
+def test_a_manual_run_with_no_landed_data_says_what_to_set():
+    with pytest.raises(
+        ParamError, match="no partition has landed up to 2013-03-01: land data first or set holdout_date"
+    ):
+        holdout_day(None, datetime.datetime(2013, 3, 1, tzinfo=datetime.UTC), run_type="manual", landed=list)
 
 
 def test_neither_param_nor_logical_date_names_the_param():
@@ -186,80 +224,54 @@ def test_neither_param_nor_logical_date_names_the_param():
         holdout_day(None, None)
 
 
-@pytest.mark.parametrize("value", ["27/02/2013", "2013-02-30", "tomorrow"])
-def test_a_holdout_date_that_is_not_a_date_names_the_param(value):
-    with pytest.raises(ParamError, match=f"Param holdout_date must be a date like 2013-02-27, got '{value}'"):
-        holdout_day(value, None)
+# --------------------------------------------------------------------------------------------- run names
 
 
-# --------------------------------------------------------------------------------------------- plan_run
+def names(run_id: str = "manual__2026-11-23T10:00:00+00:00", spec: Any = FLIGHT) -> Any:
+    return plan_names(spec, "hpo_nightly", run_id)
 
 
-def plan(run_id: str = "manual__2026-11-23T10:00:00+00:00", run_type: str = "manual", **params: Any) -> dict:
-    return plan_run(
-        {"holdout_date": "2013-03-05", **params},
-        dag_id="hpo_nightly",
-        run_id=run_id,
-        run_type=run_type,
-        logical_date=None,
-        settings=Settings(bucket="units-bucket"),
-    )
+def test_run_names_fit_sagemaker_and_keep_the_flight_models_prefixes():
+    planned = names()
+    assert len(planned.tuning_job) <= TUNING_JOB_MAX and NAME_PATTERN.fullmatch(planned.tuning_job)
+    assert planned.tuning_job.startswith("hpo-")  # what a deployment from before specs already has
+    for name in (planned.model, planned.endpoint_config):
+        assert len(name) <= RESOURCE_MAX and NAME_PATTERN.fullmatch(name)
+    assert planned.run_prefix.startswith("runs/run-")
 
 
-def test_plan_names_fit_sagemaker_and_everything_is_derived_from_the_run():
-    planned = plan()
-    name = planned["tuning_job_name"]
-    assert len(name) <= TUNING_JOB_MAX and NAME_PATTERN.fullmatch(name)
-    for key in ("model_name", "endpoint_config_name"):
-        assert len(planned[key]) <= RESOURCE_MAX and NAME_PATTERN.fullmatch(planned[key])
-    assert planned["holdout_day"] == DAY and planned["live"] is True
-    assert planned["checkpoint_uri"] == f"s3://units-bucket/checkpoints/{name}"
-    assert planned["report_uri"] == f"s3://units-bucket/reports/{name}/index.html"
-    assert planned["output_uri"] == f"s3://units-bucket/{planned['run_prefix']}/output"
-
-
-def test_plan_is_the_same_for_a_retry_and_different_for_another_run():
+def test_run_names_are_the_same_for_a_retry_and_different_for_another_run_or_model():
     # A retry or clear of the same run must find its own jobs; another run must not reuse them.
-    assert plan() == plan()
-    other = plan(run_id="manual__2026-11-23T10:00:01+00:00")
-    for key in ("tuning_job_name", "run_prefix", "model_name", "endpoint_config_name"):
-        assert other[key] != plan()[key], key
+    assert names() == names()
+    other = names(run_id="manual__2026-11-23T10:00:01+00:00")
+    hotel = FLIGHT.model_copy(update={"name": "hotel", "job_prefix": None, "storage_prefix": None})
+    another_model = plan_names(hotel, "hotel_nightly", "manual__2026-11-23T10:00:00+00:00")
+    for field in ("tuning_job", "run_prefix", "model", "endpoint_config"):
+        assert getattr(other, field) != getattr(names(), field), field
+        assert getattr(another_model, field) != getattr(names(), field), field
+    assert another_model.run_prefix.startswith("models/hotel/runs/")
 
 
 def test_a_backfill_run_is_not_live():
-    assert plan(run_type="backfill")["live"] is False
-    assert plan(run_type="scheduled")["live"] is True
-    # What a task really gets: the task SDK's enum, whose str() is "DagRunType.BACKFILL".
     from airflow.sdk.api.datamodels._generated import DagRunType
 
-    assert plan(run_type=DagRunType.BACKFILL)["live"] is False
-    assert plan(run_type=DagRunType.MANUAL)["live"] is True
+    from include.pipeline.plan import is_live
 
-
-@pytest.mark.parametrize("margin", [1.5, -2, "1.01"])
-def test_a_promotion_margin_outside_minus_1_to_1_names_the_param(margin):
-    with pytest.raises(ParamError, match="Param promotion_margin must be from -1 to 1"):
-        plan(promotion_margin=margin)
-
-
-def test_a_promotion_margin_that_is_not_a_number_names_the_param():
-    with pytest.raises(ParamError, match="promotion_margin"):
-        plan(promotion_margin="a lot")
-
-
-def test_invalid_tuning_params_fail_the_plan_naming_the_param():
-    with pytest.raises(ParamError, match="Param max_parallel_jobs"):
-        plan(max_jobs=2, max_parallel_jobs=3)
+    assert is_live("backfill") is False and is_live("scheduled") is True
+    # What a task really gets: the task SDK's enum, whose str() is "DagRunType.BACKFILL".
+    assert is_live(DagRunType.BACKFILL) is False and is_live(DagRunType.MANUAL) is True
 
 
 # --------------------------------------------------------------------------------------------- deploy_decision
 
 CHALLENGER_WINS = {
     "winner": "challenger",
-    "challenger_auc": 0.71,
-    "reason": "challenger AUC 0.71 beats champion 0.70 by 0.01",
+    "metric": "auc",
+    "challenger_score": 0.71,
+    "reason": "challenger auc 0.71 beats champion 0.70 by 0.01",
 }
-CHAMPION_STAYS = {"winner": "champion", "reason": "challenger AUC 0.69 is below champion 0.70"}
+CHAMPION_STAYS = {"winner": "champion", "metric": "auc", "reason": "challenger auc 0.69 is below champion 0.70"}
+ALWAYS = {"threshold": 0.5}
 
 
 @pytest.mark.parametrize(
@@ -272,21 +284,27 @@ CHAMPION_STAYS = {"winner": "champion", "reason": "challenger AUC 0.69 is below 
         (CHALLENGER_WINS, {"live": True, "deploy": True, "require_approval": False}, "deploy", "beats champion"),
         (
             CHALLENGER_WINS,
-            {"live": True, "deploy": True, "require_approval": False, "min_auc": 0.75},
+            {"live": True, "deploy": True, "require_approval": False, "threshold": 0.75},
             None,
-            "held-out AUC 0.7100 is below min_smoke_auc 0.75",
+            "held-out auc 0.7100 is below smoke_threshold 0.75",
+        ),
+        (
+            {**CHALLENGER_WINS, "metric": "rmse", "challenger_score": 31.5},
+            {"live": True, "deploy": True, "require_approval": False, "threshold": 30},
+            None,
+            "held-out rmse 31.5000 is above smoke_threshold 30",
         ),
     ],
-    ids=["backfill", "deploy-off", "champion-wins", "approval", "deploy", "below-floor"],
+    ids=["backfill", "deploy-off", "champion-wins", "approval", "deploy", "below-floor", "rmse-above-ceiling"],
 )
 def test_deploy_decision(record, flags, step, why):
-    chosen, reason = deploy_decision(record, **flags)
+    chosen, reason = deploy_decision(record, **{**ALWAYS, **flags})
     assert chosen == step
     assert why in reason
 
 
 def test_a_backfill_never_deploys_even_a_winner_waiting_for_approval():
-    assert deploy_decision(CHALLENGER_WINS, live=False, deploy=True, require_approval=True)[0] is None
+    assert deploy_decision(CHALLENGER_WINS, live=False, deploy=True, require_approval=True, threshold=0.5)[0] is None
 
 
 # --------------------------------------------------------------------------------------------- spot_settings_problems
@@ -426,15 +444,15 @@ GOOD = "0.1\n0.8\n0.3\n0.7\n0.9\n"  # ranks every delayed flight above every on-
 
 def test_a_sensible_endpoint_passes_and_is_scored():
     runtime = FakeRuntime(GOOD)
-    scored = check_endpoint(runtime, "flight-delay", "1,2\n3,4\n", LABELS, min_auc=0.5, expected_auc=1.0)
-    assert scored["auc"] == 1.0 and scored["rows"] == 5 and scored["positives"] == 3
+    scored = check_endpoint(runtime, "flight-delay", "1,2\n3,4\n", LABELS, "auc", 0.5, expected=1.0)
+    assert scored["auc"] == scored["score"] == 1.0 and scored["rows"] == 5 and scored["positives"] == 3
     assert runtime.requests == [
         {"EndpointName": "flight-delay", "ContentType": "text/csv", "Accept": "text/csv", "Body": "1,2\n3,4\n"}
     ]
 
 
 def test_one_comma_separated_line_is_read_as_well():
-    assert check_endpoint(FakeRuntime("0.1,0.8,0.3,0.7,0.9"), "e", "", LABELS, min_auc=0.5)["auc"] == 1.0
+    assert check_endpoint(FakeRuntime("0.1,0.8,0.3,0.7,0.9"), "e", "", LABELS, "auc", 0.5)["auc"] == 1.0
 
 
 @pytest.mark.parametrize(
@@ -444,23 +462,33 @@ def test_one_comma_separated_line_is_read_as_well():
         ("0.1\n0.8\n0.3\n0.7\n0.9\n0.5\n", "returned 6 predictions for 5 rows"),
         ('{"predictions": [0.1]}', "answered something other than numbers"),
         ("0.1\n0.8\nerror\n0.7\n0.9\n", "answered something other than numbers"),
-        ("0.1\n1.8\n0.3\n0.7\n0.9\n", r"returned 1 values that are not probabilities, e.g. \[1.8\]"),
-        ("-0.1\n0.8\n0.3\n0.7\n0.9\n", r"returned 1 values that are not probabilities, e.g. \[-0.1\]"),
-        ("0.1\nnan\n0.3\n0.7\n0.9\n", r"returned 1 values that are not probabilities, e.g. \[nan\]"),
-        ("0.9\n0.2\n0.7\n0.3\n0.1\n", "scores AUC 0.0000 on held-out rows, below 0.5"),
+        ("0.1\n1.8\n0.3\n0.7\n0.9\n", r": 1 predictions are not probabilities, e.g. 1.8"),
+        ("-0.1\n0.8\n0.3\n0.7\n0.9\n", r": 1 predictions are not probabilities, e.g. -0.1"),
+        ("0.1\nnan\n0.3\n0.7\n0.9\n", r": 1 predictions are not probabilities, e.g. nan"),
+        ("0.9\n0.2\n0.7\n0.3\n0.1\n", "scores auc 0.0000 on held-out rows, below 0.5"),
     ],
     ids=["too-few", "too-many", "json", "non-numeric", "above-1", "below-0", "nan", "auc-below-floor"],
 )
 def test_an_endpoint_answering_wrongly_fails_the_smoke_test(body, message):
-    with pytest.raises(SmokeTestError, match=f"endpoint flight-delay {message}"):
-        check_endpoint(FakeRuntime(body), "flight-delay", "", LABELS, min_auc=0.5)
+    with pytest.raises(SmokeTestError, match=f"endpoint flight-delay ?{message}"):
+        check_endpoint(FakeRuntime(body), "flight-delay", "", LABELS, "auc", 0.5)
 
 
 def test_an_auc_other_than_the_evaluated_models_means_another_model_is_served():
-    with pytest.raises(SmokeTestError, match="scores AUC 1.0000 where the evaluated model scored 0.7300"):
-        check_endpoint(FakeRuntime(GOOD), "flight-delay", "", LABELS, min_auc=0.5, expected_auc=0.73)
+    with pytest.raises(SmokeTestError, match="scores auc 1.0000 where the evaluated model scored 0.7300"):
+        check_endpoint(FakeRuntime(GOOD), "flight-delay", "", LABELS, "auc", 0.5, expected=0.73)
     # Within 1e-3 of the offline AUC is the same model (float formatting on the wire).
-    assert check_endpoint(FakeRuntime(GOOD), "flight-delay", "", LABELS, min_auc=0.5, expected_auc=0.9995)["auc"] == 1
+    assert check_endpoint(FakeRuntime(GOOD), "flight-delay", "", LABELS, "auc", 0.5, expected=0.9995)["auc"] == 1
+
+
+def test_a_regression_endpoint_is_held_to_a_ceiling_on_its_error():
+    labels = [100.0, 120.0, 80.0]
+    scored = check_endpoint(FakeRuntime("101\n118\n83\n"), "hotel", "", labels, "rmse", 5.0, expected=2.1602)
+    assert scored["rmse"] == pytest.approx((14 / 3) ** 0.5)
+    with pytest.raises(SmokeTestError, match="scores rmse 2.1602 on held-out rows, above 2.0"):
+        check_endpoint(FakeRuntime("101\n118\n83\n"), "hotel", "", labels, "rmse", 2.0)
+    with pytest.raises(SmokeTestError, match="1 predictions are not numbers, e.g. inf"):
+        check_endpoint(FakeRuntime("101\ninf\n83\n"), "hotel", "", labels, "rmse", 5.0)
 
 
 def test_waiter_max_attempts_covers_the_longest_of_several_definitions():
@@ -474,25 +502,21 @@ def test_waiter_max_attempts_covers_the_longest_of_several_definitions():
 
 
 def test_prepare_validates_on_each_of_the_validation_days(s3, bucket):
+    from include.pipeline.ingest import land
     from include.pipeline.prepare import prepare
-    from include.pipeline.seed import seed
 
-    raw = f"units/{uuid.uuid4().hex}/raw/flights"
-    seeded = seed(s3, bucket, DAY - datetime.timedelta(days=4), DAY, raw)
-    per_day = {key.split("date=")[1][:10]: key for key in seeded["keys"]}
-    prepared = prepare(
-        s3, bucket=bucket, holdout_day=DAY, training_days=2, validation_days=2, raw_prefix=raw,
-        run_prefix=f"units/{uuid.uuid4().hex}/run", source_dir=ROOT / "training_scripts",
-    )  # fmt: skip
-    assert prepared["train_days"] == ["2013-03-01", "2013-03-02"]
-    assert prepared["validation_days"] == ["2013-03-03", "2013-03-04"]
+    spec = own_spec()
+    land(s3, bucket, spec, DAY - datetime.timedelta(days=4), DAY)
+    window = Window.ending(DAY, 2, validation_days=2)
+    prepared = prepare(s3, spec, bucket=bucket, window=window, run_prefix=f"units/{uuid.uuid4().hex}/run")
 
-    def rows(day: str) -> int:
-        return len(read_day(s3, bucket, datetime.date.fromisoformat(day), prefix=raw))
+    def rows(day: datetime.date) -> int:
+        return len(read_day(s3, bucket, spec, day))
 
-    assert set(per_day) >= {"2013-03-03", "2013-03-04"}
-    assert prepared["rows"]["validation"] == rows("2013-03-03") + rows("2013-03-04")
-    assert prepared["rows"]["train"] == rows("2013-03-01") + rows("2013-03-02")
-    key = prepared["channels"]["validation"].split(f"s3://{bucket}/", 1)[1] + "validation.csv"
+    assert prepared.rows["validation"] == rows(datetime.date(2013, 3, 3)) + rows(datetime.date(2013, 3, 4))
+    assert prepared.rows["train"] == rows(datetime.date(2013, 3, 1)) + rows(datetime.date(2013, 3, 2))
+    assert prepared.rows["holdout"] == rows(DAY)
+    key = prepared.channels["validation"].split(f"s3://{bucket}/", 1)[1] + "validation.csv"
     body = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
-    assert len(body.splitlines()) == prepared["rows"]["validation"]
+    assert len(body.splitlines()) == prepared.rows["validation"]
+    assert prepared.code_uri and prepared.code_uri.endswith("/code/sourcedir.tar.gz")

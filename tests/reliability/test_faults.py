@@ -28,6 +28,7 @@ from tests.local_sagemaker import (
     wait_until,
 )
 from tests.reliability.figures import record
+from tests.specs import FLIGHT
 
 BUCKET = "reliability"
 HOLDOUT = datetime.date(2013, 1, 10)
@@ -56,7 +57,7 @@ def spot_seed() -> int:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory) -> Iterator[LocalSageMakerProcess]:
-    from include.pipeline.seed import seed
+    from include.pipeline.ingest import land
 
     process = LocalSageMakerProcess(
         tmp_path_factory.mktemp("faults") / "state",
@@ -69,33 +70,40 @@ def server(tmp_path_factory) -> Iterator[LocalSageMakerProcess]:
             *map(str, WINDOW),
         ],  # fmt: skip
     ).start()
-    seed(process.client("s3"), BUCKET, datetime.date(2013, 1, 1), HOLDOUT, "raw/flights")
+    land(process.client("s3"), BUCKET, FLIGHT, datetime.date(2013, 1, 1), HOLDOUT)
     yield process
     process.stop()
 
 
 def definition(server: LocalSageMakerProcess, run: str, use_spot: bool) -> dict[str, Any]:
-    from include.pipeline.prepare import prepare
+    from include.pipeline.prepare import Window, prepare
     from include.pipeline.spot import spot_definition
     from include.pipeline.tuning_config import training_definition
 
     data = prepare(
-        server.client("s3"), bucket=BUCKET, holdout_day=HOLDOUT, training_days=5, run_prefix=f"runs/{run}",
-        source_dir=ROOT / "training_scripts",
-    )  # fmt: skip
+        server.client("s3"), FLIGHT, bucket=BUCKET, window=Window.ending(HOLDOUT, 5), run_prefix=f"runs/{run}"
+    )
     plain = training_definition(
-        image=XGBOOST_IMAGE, role_arn=ROLE, code_uri=data["code_uri"], channels=data["channels"],
-        output_uri=f"s3://{BUCKET}/runs/{run}/output", num_round=NUM_ROUND, max_runtime=300,
+        FLIGHT, run_params(), image=XGBOOST_IMAGE, role_arn=ROLE, code_uri=data.code_uri, channels=data.channels,
+        output_uri=f"s3://{BUCKET}/runs/{run}/output",
     )  # fmt: skip
+    plain["StoppingCondition"]["MaxRuntimeInSeconds"] = 300
     return spot_definition(plain, use_spot=use_spot, checkpoint_uri=f"s3://{BUCKET}/checkpoints/{run}")
+
+
+def run_params() -> Any:
+    from include.pipeline.params import RunParams, defaults
+
+    values = {**defaults(FLIGHT), "strategy": "Random", "max_jobs": SPOT_JOBS, "max_parallel_jobs": 2,
+              "hyperparameters": {"num_round": NUM_ROUND}}  # fmt: skip
+    return RunParams.from_params(values, FLIGHT)
 
 
 def tune(server: LocalSageMakerProcess, name: str) -> list[dict[str, Any]]:
     """A seeded Random tuning job on managed spot; its training jobs, described."""
-    from include.pipeline.tuning_config import TuningParams, tuning_request
+    from include.pipeline.tuning_config import tuning_request
 
-    params = TuningParams(strategy="Random", max_jobs=SPOT_JOBS, max_parallel_jobs=2, num_round=NUM_ROUND)
-    request = tuning_request(name, params, definition(server, name, True), random_seed=7)
+    request = tuning_request(FLIGHT, name, run_params(), definition(server, name, True), random_seed=7)
     # No row or column sampling: XGBoost does not checkpoint its random state, so only a deterministic booster
     # trains the same trees whether or not it was interrupted and resumed.
     ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]
@@ -199,7 +207,7 @@ def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflo
     )  # fmt: skip
     monkeypatch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
     monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
-    dag = DagBag(dag_folder=str(ROOT / "dags" / "hpo_nightly.py")).dags["hpo_nightly"]
+    dag = DagBag(dag_folder=str(ROOT / "dags" / "flight_delay.py")).dags["hpo_nightly"]
     before = {
         j["HyperParameterTuningJobName"]
         for j in sm.list_hyper_parameter_tuning_jobs()["HyperParameterTuningJobSummaries"]
@@ -228,7 +236,7 @@ def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflo
 
     killer = threading.Thread(target=crash_after_the_first_finished_job, daemon=True)
     killer.start()
-    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 2, "num_round": 40,
+    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 2, "hyperparameters": {"num_round": 40},
             "training_window_days": 5, "holdout_date": HOLDOUT.isoformat(), "deploy": False}  # fmt: skip
     dagrun = dag.test(logical_date=None, run_conf=conf)
     killer.join(timeout=60)

@@ -24,16 +24,17 @@ from tests.reliability.figures import record
 
 BUCKET = "task-retry-tests"
 CONF = {
-    "strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "num_round": 60, "training_window_days": 5,
-    "holdout_date": "2013-01-12", "deploy": False,
+    "strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "hyperparameters": {"num_round": 60},
+    "training_window_days": 5, "holdout_date": "2013-01-12", "deploy": False,
 }  # fmt: skip
 
 
 @pytest.fixture(scope="module")
 def airflow(airflow_db, s3, tmp_path_factory) -> Iterator[Airflow]:
-    from include.pipeline.seed import seed
+    from include.pipeline.ingest import land
+    from tests.specs import FLIGHT
 
-    seed(s3, BUCKET, datetime.date(2013, 1, 5), datetime.date(2013, 1, 12), "raw/flights")
+    land(s3, BUCKET, FLIGHT, datetime.date(2013, 1, 5), datetime.date(2013, 1, 12))
     saved = {k: os.environ.get(k) for k in ("AIRFLOW_VAR_HPO_BUCKET", "AIRFLOW_VAR_HPO_POLL_SECONDS")}
     os.environ.update({"AIRFLOW_VAR_HPO_BUCKET": BUCKET, "AIRFLOW_VAR_HPO_POLL_SECONDS": "1"})
     running = Airflow(tmp_path_factory.mktemp("task-retry"))

@@ -264,7 +264,7 @@ class Stack:
             "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
             "AIRFLOW_VAR_HPO_BUCKET": self.bucket,
             "AIRFLOW_VAR_HPO_POLL_SECONDS": "1",
-            "AIRFLOW_VAR_HPO_ENDPOINT_NAME": f"{self.bucket}-endpoint",
+            "AIRFLOW_VAR_FLIGHT_DELAY_ENDPOINT_NAME": f"{self.bucket}-endpoint",
             **self.environment,
         }
 
@@ -447,9 +447,10 @@ class Stack:
 
     def seed(self, start: datetime.date, end: datetime.date) -> None:
         """Daily flight partitions start..end in the stack's bucket, as `make demo` seeds them."""
-        from include.pipeline.seed import seed
+        from include.pipeline.ingest import land
+        from tests.specs import FLIGHT
 
-        seed(self.sagemaker.client("s3"), self.bucket, start, end, "raw/flights")
+        land(self.sagemaker.client("s3"), self.bucket, FLIGHT, start, end)
 
 
 if __name__ == "__main__":  # python -m tests.scale.stack DIR: start a stack by hand and keep it up until Ctrl-C

@@ -29,8 +29,8 @@ from tests.local_sagemaker import wait_until
 from tests.scale.stack import INSTALL_HINT, Stack, missing_binaries
 
 CONF = {
-    "strategy": "Random", "max_jobs": 6, "max_parallel_jobs": 2, "num_round": 20, "training_window_days": 3,
-    "holdout_date": "2013-01-10", "deploy": False, "min_smoke_auc": 0.0,
+    "strategy": "Random", "max_jobs": 6, "max_parallel_jobs": 2, "hyperparameters": {"num_round": 20},
+    "training_window_days": 3, "holdout_date": "2013-01-10", "deploy": False, "smoke_threshold": 0.0,
 }  # fmt: skip
 INGESTED_DAY = datetime.date(2013, 1, 11)  # ingest_flights' logical date; the nightly runs use the seeded days
 DEFERRABLE = {"AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}

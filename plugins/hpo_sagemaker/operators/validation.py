@@ -35,6 +35,7 @@ class MetricRegexValidationOperator(BaseOperator):
     template_fields: Sequence[str] = (
         "metric_definitions",
         "objective_metric",
+        "intermediate",
         "sample_channels",
         "entry_point",
         "entry_point_args",
@@ -45,7 +46,7 @@ class MetricRegexValidationOperator(BaseOperator):
         *,
         metric_definitions: list[dict[str, str]],
         objective_metric: str,
-        intermediate: bool = False,
+        intermediate: bool | str = False,
         builtin_metrics: Sequence[str] = (),
         sample_log: list[str] | None = None,
         entry_point: str | None = None,
@@ -73,10 +74,10 @@ class MetricRegexValidationOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         lines = self.sample_log if self.sample_log is not None else self._run_entry_point()
+        # A Jinja template renders a bool as text; an XComArg gives the bool itself.
+        intermediate = self.intermediate if isinstance(self.intermediate, bool) else self.intermediate == "True"
         problems = check_definitions(self.metric_definitions, self.objective_metric, self.builtin_metrics)
-        problems += check_against_log(
-            self.metric_definitions, self.objective_metric, lines, intermediate=self.intermediate
-        )
+        problems += check_against_log(self.metric_definitions, self.objective_metric, lines, intermediate=intermediate)
         if problems:
             raise MetricDefinitionError(
                 f"{len(problems)} problem(s) with the metric definitions:\n" + "\n".join(str(p) for p in problems)
