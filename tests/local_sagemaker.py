@@ -35,6 +35,7 @@ class LocalSageMakerProcess:
     port: int = field(default_factory=free_port)
     extra_args: list[str] = field(default_factory=list)
     process: subprocess.Popen | None = None
+    env: dict[str, str] = field(default_factory=dict)  # added to this process's environment
 
     @property
     def url(self) -> str:
@@ -60,6 +61,7 @@ class LocalSageMakerProcess:
             [sys.executable, "-m", "include.local_sagemaker", "serve", "--port", str(self.port),
              "--state-dir", str(self.state_dir), *self.extra_args],
             cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env={**os.environ, **self.env} if self.env else None,
         )  # fmt: skip
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

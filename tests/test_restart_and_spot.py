@@ -275,6 +275,149 @@ def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
         second.stop()
 
 
+# Ordinary S3 keys that a gateway decoding the request path twice used to persist under another name, or not at
+# all (`a%20b` as `a b`, `é` as mojibake): they answered NoSuchKey after a restart.
+AWKWARD_KEYS = ["a%20b", "percent%25", "uni-é", "..%2F..%2Fx", "sp ace", "plus+sign", "q?x=1", "hash#frag"]
+
+
+def test_keys_with_percent_signs_and_non_ascii_survive_a_restart_on_every_write_path(tmp_path):
+    state = tmp_path / "state"
+    first = LocalSageMakerProcess(state).start()
+    try:
+        s3 = first.client("s3")
+        s3.create_bucket(Bucket="awkward")
+        for key in AWKWARD_KEYS:
+            s3.put_object(Bucket="awkward", Key=key, Body=key.encode(), Metadata={"k": "v"})
+        assert [s3.get_object(Bucket="awkward", Key=key)["Body"].read() for key in AWKWARD_KEYS] == [
+            key.encode() for key in AWKWARD_KEYS
+        ]
+        # Every other request that names a key: copy (an encoded source key too), metadata replaced by a copy
+        # onto itself, tagging, a multipart upload, a delete and a batch delete.
+        s3.copy_object(Bucket="awkward", Key="copy of a%20b", CopySource={"Bucket": "awkward", "Key": "a%20b"})
+        s3.copy_object(
+            Bucket="awkward",
+            Key="uni-é",
+            CopySource={"Bucket": "awkward", "Key": "uni-é"},
+            MetadataDirective="REPLACE",
+            Metadata={"k": "replaced"},
+        )
+        s3.put_object_tagging(Bucket="awkward", Key="percent%25", Tagging={"TagSet": [{"Key": "t", "Value": "é v"}]})
+        upload = s3.create_multipart_upload(Bucket="awkward", Key="multi%2Fpart é")["UploadId"]
+        part = s3.upload_part(Bucket="awkward", Key="multi%2Fpart é", UploadId=upload, PartNumber=1, Body=b"m")
+        s3.complete_multipart_upload(
+            Bucket="awkward",
+            Key="multi%2Fpart é",
+            UploadId=upload,
+            MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]},
+        )
+        for key in ("deleted%20", "batch-deleted-é"):
+            s3.put_object(Bucket="awkward", Key=key, Body=b"d")
+        s3.delete_object(Bucket="awkward", Key="deleted%20")
+        s3.delete_objects(Bucket="awkward", Delete={"Objects": [{"Key": "batch-deleted-é"}]})
+        expected = {
+            o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket="awkward")["Contents"]
+        }  # the service's own answer before the kill
+    finally:
+        first.kill()
+    assert sorted(expected) == sorted([*AWKWARD_KEYS, "copy of a%20b", "multi%2Fpart é"])
+
+    second = LocalSageMakerProcess(state).start()
+    try:
+        s3 = second.client("s3")
+        listed = {o["Key"]: o["ETag"] for o in s3.list_objects_v2(Bucket="awkward")["Contents"]}
+        assert listed == expected
+        for key in AWKWARD_KEYS:
+            assert s3.get_object(Bucket="awkward", Key=key)["Body"].read() == key.encode(), key
+        assert s3.get_object(Bucket="awkward", Key="copy of a%20b")["Body"].read() == b"a%20b"
+        assert s3.head_object(Bucket="awkward", Key="uni-é")["Metadata"] == {"k": "replaced"}
+        assert s3.head_object(Bucket="awkward", Key="a%20b")["Metadata"] == {"k": "v"}
+        assert s3.get_object_tagging(Bucket="awkward", Key="percent%25")["TagSet"] == [{"Key": "t", "Value": "é v"}]
+        assert s3.get_object(Bucket="awkward", Key="multi%2Fpart é")["Body"].read() == b"m"
+        assert "a b" not in listed and "deleted%20" not in listed and "batch-deleted-é" not in listed
+    finally:
+        second.stop()
+    # Each write was persisted by the request itself: the safety net (an ERROR and a reconcile) never had to act.
+    assert "ERROR include.local_sagemaker.s3_persistence" not in second.log_path.read_text()
+
+
+def test_every_version_and_delete_marker_and_open_uploads_survive_a_restart(tmp_path):
+    state = tmp_path / "state"
+    first = LocalSageMakerProcess(state, env={"S3_UPLOAD_PART_MIN_SIZE": "1"}).start()
+    try:
+        s3 = first.client("s3")
+        s3.create_bucket(Bucket="history")
+        s3.put_bucket_versioning(Bucket="history", VersioningConfiguration={"Status": "Enabled"})
+        old = s3.put_object(Bucket="history", Key="k é", Body=b"v1", Metadata={"rev": "1"}, Tagging="rev=1")
+        new = s3.put_object(Bucket="history", Key="k é", Body=b"v2", Metadata={"rev": "2"})
+        marker = s3.delete_object(Bucket="history", Key="k é")
+        upload = s3.create_multipart_upload(Bucket="history", Key="open%20upload", Metadata={"m": "1"})["UploadId"]
+        part = s3.upload_part(Bucket="history", Key="open%20upload", UploadId=upload, PartNumber=1, Body=b"p1")
+        before = s3.list_object_versions(Bucket="history")
+    finally:
+        first.kill()
+
+    second = LocalSageMakerProcess(state, env={"S3_UPLOAD_PART_MIN_SIZE": "1"}).start()
+    try:
+        s3 = second.client("s3")
+        after = s3.list_object_versions(Bucket="history")
+        for listing in ("Versions", "DeleteMarkers"):
+            assert [(v["Key"], v["VersionId"], v["IsLatest"], v["LastModified"]) for v in after[listing]] == [
+                (v["Key"], v["VersionId"], v["IsLatest"], v["LastModified"]) for v in before[listing]
+            ]
+        assert [m["VersionId"] for m in after["DeleteMarkers"]] == [marker["VersionId"]]
+        for version, body, rev in ((old, b"v1", "1"), (new, b"v2", "2")):
+            got = s3.get_object(Bucket="history", Key="k é", VersionId=version["VersionId"])
+            assert (got["Body"].read(), got["ETag"], got["Metadata"]) == (body, version["ETag"], {"rev": rev})
+        tags = s3.get_object_tagging(Bucket="history", Key="k é", VersionId=old["VersionId"])["TagSet"]
+        assert tags == [{"Key": "rev", "Value": "1"}]
+        # The upload keeps its id and its part: the client finishes it as if nothing had happened.
+        assert [u["UploadId"] for u in s3.list_multipart_uploads(Bucket="history")["Uploads"]] == [upload]
+        last = s3.upload_part(Bucket="history", Key="open%20upload", UploadId=upload, PartNumber=2, Body=b"p2")
+        s3.complete_multipart_upload(
+            Bucket="history",
+            Key="open%20upload",
+            UploadId=upload,
+            MultipartUpload={
+                "Parts": [{"PartNumber": 1, "ETag": part["ETag"]}, {"PartNumber": 2, "ETag": last["ETag"]}]
+            },
+        )
+        got = s3.get_object(Bucket="history", Key="open%20upload")
+        assert (got["Body"].read(), got["Metadata"]) == (b"p1p2", {"m": "1"})
+    finally:
+        second.stop()
+
+
+def test_s3_state_written_before_versions_were_kept_is_still_restored(tmp_path):
+    """State directories of earlier releases hold one row per key in an `objects` table."""
+    import hashlib
+    import sqlite3
+
+    s3_dir = tmp_path / "state" / "s3"
+    (s3_dir / "objects").mkdir(parents=True)
+    file = hashlib.sha256(b"old/k\u00e9").hexdigest()
+    (s3_dir / "objects" / file).write_bytes(b"kept")
+    with sqlite3.connect(s3_dir / "s3.sqlite3") as db:
+        db.execute("CREATE TABLE buckets (name TEXT PRIMARY KEY, region TEXT, versioning TEXT)")
+        db.execute(
+            "CREATE TABLE objects (bucket TEXT, key TEXT, file TEXT, etag TEXT, metadata TEXT, tags TEXT,"
+            " last_modified TEXT, PRIMARY KEY (bucket, key))"
+        )
+        db.execute("INSERT INTO buckets VALUES ('old', 'us-east-1', 'Enabled')")
+        db.execute(
+            "INSERT INTO objects VALUES ('old', 'ké', ?, '\"etag-1\"', '{\"Content-Type\": \"text/plain\"}',"
+            " '{\"t\": \"1\"}', '2026-01-02T03:04:05.123456')",  # moto's naive UTC, as stored
+            (file,),
+        )
+    with LocalSageMakerProcess(tmp_path / "state") as server:
+        s3 = server.client("s3")
+        got = s3.get_object(Bucket="old", Key="ké")
+        assert (got["Body"].read(), got["ETag"], got["ContentType"]) == (b"kept", '"etag-1"', "text/plain")
+        assert s3.get_object_tagging(Bucket="old", Key="ké")["TagSet"] == [{"Key": "t", "Value": "1"}]
+        assert s3.get_bucket_versioning(Bucket="old")["Status"] == "Enabled"
+        s3.put_object(Bucket="old", Key="ké", Body=b"newer")  # the migrated version stays, under a VersionId
+        assert [v["IsLatest"] for v in s3.list_object_versions(Bucket="old")["Versions"]] == [True, False]
+
+
 def test_a_relative_state_dir_works_for_script_mode_jobs(tmp_path):
     """`make demo` passes a relative --state-dir; the job runs elsewhere, so its paths must be absolute."""
     import os

@@ -7,10 +7,13 @@ server application in-process. Writes to S3 are mirrored to disk before the clie
 
 from __future__ import annotations
 
+import functools
 import io
 import json
 import logging
 import re
+import sys
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -34,6 +37,7 @@ class Gateway:
 
         self.runtime = runtime
         self.moto = DomainDispatcherApplication(create_backend_app)
+        _correct_moto_s3()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -52,16 +56,55 @@ class Gateway:
                 status, answer = simulate_principal_policy(body)
                 return self._reply(start_response, status, {"Content-Type": "text/xml"}, answer)
             environ["wsgi.input"] = io.BytesIO(body)  # moto reads the body again
+        if environ.get("REQUEST_METHOD") in _READ_ONLY or not self._is_s3(environ):
+            return self._moto(environ, start_response)
+        return self._s3_write(environ, start_response)
+
+    def _moto(self, environ: dict[str, Any], start_response: Any) -> Any:
         try:
-            response = self.moto(environ, start_response)
+            return self.moto(environ, start_response)
         except NotImplementedError as exc:
             # moto lacks some calls (IAM SimulatePrincipalPolicy, ...). An AWS-shaped error lets clients that
             # treat such calls as best-effort (the SageMaker SDK's role checks) carry on; an HTML 500 does not.
             return self._not_implemented(environ, start_response, str(exc))
-        if environ.get("REQUEST_METHOD") not in _READ_ONLY and _is_s3(environ):
-            bucket, key = _bucket_and_key(environ)
-            self.runtime.s3.sync(bucket, key, in_place="tagging" in environ.get("QUERY_STRING", ""))
-        return response
+
+    def _is_s3(self, environ: dict[str, Any]) -> bool:
+        """Whether moto answers this request with S3: its own routing decides, so unsigned writes count too."""
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(("/moto-api", "/latest/")) or path == "/favicon.ico":
+            return False
+        host = self.moto.infer_service_region_host(environ, path) or _MOTO_DEFAULT_HOST
+        return self.moto.get_backend_for_host(host) == "s3"
+
+    def _s3_write(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """Let moto answer, then persist what a successful write changed before the client sees the answer.
+
+        werkzeug sends nothing until the first chunk of the body is written, so the status moto chose can still
+        be replaced: a write that could not be persisted, even by a reconcile of the bucket, is answered 500.
+        """
+        write = s3_write(environ)
+        statuses: list[str] = []
+
+        def recording(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            statuses.append(status)
+            return start_response(status, headers, exc_info)
+
+        with self.runtime.s3.writing(write.bucket):
+            response = self._moto(environ, recording)
+            if not statuses or not statuses[-1].startswith("2"):
+                return response
+            if self.runtime.s3.after_write(write.bucket, write.key, write.expect):
+                return response
+        if hasattr(response, "close"):
+            response.close()
+        body = (
+            b"<Error><Code>InternalError</Code><Message>The request succeeded in memory but could not be persisted "
+            b"to the state directory; it may not survive a restart. Retry it.</Message></Error>"
+        )
+        try:
+            raise RuntimeError("S3 write not persisted")
+        except RuntimeError:
+            return self._reply(start_response, 500, {"Content-Type": "application/xml"}, body, sys.exc_info())
 
     def _not_implemented(self, environ: dict[str, Any], start_response: Any, message: str) -> list[bytes]:
         log.warning("not implemented by moto: %s", message)
@@ -75,30 +118,111 @@ class Gateway:
         return self._reply(start_response, 501, {"Content-Type": "text/xml"}, body)
 
     @staticmethod
-    def _reply(start_response: Any, status: int, headers: dict[str, str], body: bytes) -> list[bytes]:
+    def _reply(
+        start_response: Any, status: int, headers: dict[str, str], body: bytes, exc_info: Any = None
+    ) -> list[bytes]:
         from http import HTTPStatus
 
         reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
-        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))])
+        start_response(f"{status} {reason}", [*headers.items(), ("Content-Length", str(len(body)))], exc_info)
         return [body]
 
 
-def _is_s3(environ: dict[str, Any]) -> bool:
-    signed = environ.get("HTTP_AUTHORIZATION", "") + environ.get("QUERY_STRING", "")
-    return "/s3/aws4_request" in signed or "%2Fs3%2Faws4_request" in signed
+_MOTO_DEFAULT_HOST = "s3.us-east-1.amazonaws.com"  # where moto sends a request it cannot place otherwise
+
+# Query parameters that leave a request about the one key it names (or that key's multipart upload); a key
+# write with any other (RenameObject, RestoreObject, ones moto may learn later) is persisted bucket-wide.
+_KEY_SUBRESOURCES = {"tagging", "acl", "retention", "legal-hold", "uploads", "uploadId", "partNumber", "versionId"}
 
 
-def _bucket_and_key(environ: dict[str, Any]) -> tuple[str | None, str | None]:
-    """Path-style (/bucket/key) or virtual-hosted (bucket.host/key); (None, None) when unsure."""
-    from urllib.parse import unquote
+@dataclass(frozen=True)
+class S3Write:
+    """What a successful S3 write request changed, as moto understood it."""
 
-    host = environ.get("HTTP_HOST", "").split(":")[0]
-    path = unquote(environ.get("PATH_INFO", "")).lstrip("/")
-    labels = host.split(".")
-    if len(labels) > 1 and not host.replace(".", "").isdigit() and labels[0] not in ("s3", "localhost"):
-        return labels[0], path or None
-    bucket, _, key = path.partition("/")
-    return (bucket or None), (key or None)
+    bucket: str | None  # None: not known, persist every bucket
+    key: str | None  # None: any key of the bucket may have changed
+    expect: str | None = None  # what moto must hold at `key` afterwards: "new", "present" or "absent"
+
+
+def s3_write(environ: dict[str, Any]) -> S3Write:
+    """The bucket and key a write names, derived exactly as moto derives them, so that the two cannot differ.
+
+    moto reads the key from the raw request URI (werkzeug keeps it in RAW_URI), percent-decoded once as UTF-8
+    (S3Response.get_safe_path), path-style or virtual-hosted as S3Response.subdomain_based_buckets decides.
+    PATH_INFO will not do: werkzeug has already decoded it, and PEP 3333 makes it latin-1, so decoding it
+    again turns `a%20b` into `a b` and `é` into mojibake.
+    """
+    from urllib.parse import parse_qs, unquote
+
+    from moto.core.request import Request
+    from moto.s3.responses import S3Response
+    from moto.s3.responses import parse_key_name as hosted_key
+    from moto.s3.utils import bucket_name_from_url as hosted_bucket
+    from moto.s3bucket_path.utils import bucket_name_from_url as path_bucket
+    from moto.s3bucket_path.utils import parse_key_name as path_key
+
+    try:
+        request = Request(environ, populate_request=False, shallow=True)  # the body is moto's to read
+        path = unquote(request.raw_path)
+        if S3Response.subdomain_based_buckets(request):
+            bucket, key = hosted_bucket(request.raw_url), hosted_key(path)
+        else:
+            bucket, key = path_bucket(request.raw_url), path_key(path)
+    except Exception:  # a request moto could parse but we cannot: persist everything rather than guess
+        log.exception("cannot tell which S3 object a %s request names", environ.get("REQUEST_METHOD"))
+        return S3Write(None, None)
+    if not bucket:
+        return S3Write(None, None)
+    if not key:
+        return S3Write(bucket, None)
+    params = set(parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)) - {"x-id"}
+    if not params <= _KEY_SUBRESOURCES:
+        return S3Write(bucket, None)
+    method, versioned = environ.get("REQUEST_METHOD"), "versionId" in params
+    params.discard("versionId")
+    if versioned or ("uploadId" in params and method != "POST"):
+        expect = None  # an older version, a part or an abort: nothing to say about the latest object
+    elif method == "PUT" and not params:
+        expect = "new"  # PutObject, CopyObject: a new version, even of the same bytes
+    elif (method == "PUT" and params == {"tagging"}) or (method == "POST" and params == {"uploadId"}):
+        expect = "present"  # PutObjectTagging; CompleteMultipartUpload (a retry of one answers the same object)
+    elif method == "DELETE" and params <= {"tagging"}:
+        expect = "absent" if not params else "present"
+    else:
+        expect = None
+    return S3Write(bucket, key, expect)
+
+
+def _correct_moto_s3() -> None:
+    """Two defects of moto's S3 that the model test (tests/reliability/test_durability.py) ran into.
+
+    - CopyObject added the source's tags to whatever moto held for the target's ARN. Tags are held by ARN,
+      which ends with the VersionId, and in a bucket without versioning every version of a key is `null`: a copy
+      over an object, or over one deleted long before, got that object's tags back. S3 gives a copy the
+      source's tags and no others (TaggingDirective REPLACE is applied after this, as before).
+    - Deleting a key in a bucket whose versioning is Suspended, when the key has delete markers from when it was
+      Enabled, raised AttributeError (a delete marker has no `dispose`) after closing the buffers of the
+      versions before it: a 500, and those versions unreadable until a restart.
+    """
+    from moto.s3.models import FakeDeleteMarker, S3Backend
+
+    if not hasattr(FakeDeleteMarker, "dispose"):
+        FakeDeleteMarker.dispose = lambda self, garbage=False: None  # type: ignore[attr-defined]
+    copy_object = S3Backend.copy_object
+    if getattr(copy_object, "copies_only_the_source_tags", False):
+        return
+
+    @functools.wraps(copy_object)
+    def copy_with_source_tags(self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, *args: Any,
+                              **kwargs: Any) -> None:  # fmt: skip
+        tags = self.tagger.list_tags_for_resource(src_key.arn)["Tags"]  # before the copy: it may replace the source
+        copy_object(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs)
+        copied = self.get_object(dest_bucket_name, dest_key_name)
+        self.tagger.delete_all_tags_for_resource(copied.arn)
+        self.tagger.tag_resource(copied.arn, tags)
+
+    copy_with_source_tags.copies_only_the_source_tags = True  # type: ignore[attr-defined]
+    S3Backend.copy_object = copy_with_source_tags
 
 
 def _read_body(environ: dict[str, Any]) -> bytes:
