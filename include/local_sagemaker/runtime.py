@@ -120,6 +120,9 @@ class Runtime:
 
     def shutdown(self) -> None:
         self.endpoints.shutdown()
+        # Each S3 write was persisted before its answer; a last reconcile with moto stores, and logs at ERROR,
+        # anything a bug let through, so that a clean stop never loses it.
+        self.s3.reconcile()
         self.store.close()
         self.s3.close()
 
