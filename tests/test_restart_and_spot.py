@@ -249,8 +249,11 @@ def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
         s3.put_object(Bucket="versioned", Key="kept", Body=b"v1")
         s3.put_object(Bucket="versioned", Key="deleted", Body=b"d")
         s3.delete_object(Bucket="versioned", Key="deleted")  # a delete marker must not break persistence
-        s3.put_object(Bucket="plain", Key="after", Body=b"a")
-        expected = {key: s3.head_object(Bucket="plain", Key=key) for key in ("k", "tagged", "big.bin", "after")}
+        s3.put_object(Bucket="plain", Key="after", Body=b"a", StorageClass="STANDARD_IA", ChecksumAlgorithm="SHA256")
+        expected = {
+            key: s3.head_object(Bucket="plain", Key=key, ChecksumMode="ENABLED")
+            for key in ("k", "tagged", "big.bin", "after")
+        }
     finally:
         first.kill()
 
@@ -261,12 +264,15 @@ def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
             "after", "big.bin", "k", "tagged",
         ]  # fmt: skip
         for key, before in expected.items():
-            after = s3.head_object(Bucket="plain", Key=key)
+            after = s3.head_object(Bucket="plain", Key=key, ChecksumMode="ENABLED")
             assert after["ETag"] == before["ETag"], key
+            assert after.get("StorageClass") == before.get("StorageClass"), key
+            assert after.get("ChecksumSHA256") == before.get("ChecksumSHA256"), key
             assert after["ContentType"] == before["ContentType"], key
             assert after["Metadata"] == before["Metadata"], key
             assert after["LastModified"] == before["LastModified"], key
         assert s3.head_object(Bucket="plain", Key="k")["Metadata"] == {"rev": "2"}
+        assert (expected["after"]["StorageClass"], bool(expected["after"]["ChecksumSHA256"])) == ("STANDARD_IA", True)
         assert s3.get_object(Bucket="plain", Key="big.bin")["Body"].read() == big.read_bytes()
         assert s3.get_object_tagging(Bucket="plain", Key="tagged")["TagSet"] == [{"Key": "stage", "Value": "test"}]
         assert s3.get_bucket_versioning(Bucket="versioned")["Status"] == "Enabled"

@@ -5,9 +5,10 @@ moto's versions of that key (or, for a request that may change more, of every ke
 bucket's multipart uploads in progress with what is stored, and writes what changed before the client sees
 its success. `restore()` puts everything back into moto at start-up: every version of every object with its
 VersionId, in order, delete markers included; bytes, ETag (multipart ones too), Content-Type and metadata,
-tags, LastModified; each bucket's versioning status; multipart uploads in progress with their upload ids and
-parts. `benchmarks/s3_persistence.py` measures this against moto's own recorder, whose request replay loses
-multipart uploads (their upload ids do not survive).
+tags, LastModified, storage class, checksum, encryption and object lock settings; each bucket's versioning
+status; multipart uploads in progress with their upload ids and parts. `benchmarks/s3_persistence.py` measures
+this against moto's own recorder, whose request replay loses multipart uploads (their upload ids do not
+survive).
 
 A write that cannot be confirmed on disk is logged at ERROR with its bucket and key and followed by a reconcile
 of the bucket from moto's state: storing raised, or moto does not hold at the key what the request should have
@@ -66,8 +67,10 @@ class S3Persistence:
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS versions (bucket TEXT, key TEXT, position INTEGER, version_id TEXT,"
             " delete_marker INTEGER, file TEXT, etag TEXT, metadata TEXT, tags TEXT, last_modified TEXT,"
-            " multipart TEXT, PRIMARY KEY (bucket, key, position))"
+            " multipart TEXT, attributes TEXT, PRIMARY KEY (bucket, key, position))"
         )
+        if "attributes" not in {row[1] for row in self._db.execute("PRAGMA table_info(versions)")}:
+            self._db.execute("ALTER TABLE versions ADD COLUMN attributes TEXT")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, bucket TEXT, key TEXT, metadata TEXT,"
             " tags TEXT, storage TEXT)"
@@ -120,8 +123,8 @@ class S3Persistence:
                 self._keys[name] = {}
                 self._uploads[name] = {}
             rows = self._db.execute(
-                "SELECT bucket, key, version_id, delete_marker, file, etag, metadata, tags, last_modified, multipart"
-                " FROM versions ORDER BY bucket, key, position"
+                "SELECT bucket, key, version_id, delete_marker, file, etag, metadata, tags, last_modified, multipart,"
+                " attributes FROM versions ORDER BY bucket, key, position"
             ).fetchall()
             grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
             for row in rows:
@@ -145,7 +148,7 @@ class S3Persistence:
             return 0
         restored: list[Any] = []
         kept: list[_Version] = []
-        for version_id, marker, file, etag, metadata, tags, last_modified, multipart in rows:
+        for version_id, marker, file, etag, metadata, tags, last_modified, multipart, attributes in rows:
             if marker:
                 obj = _delete_marker(key_name, restored[-1] if restored else None)
             else:
@@ -167,6 +170,8 @@ class S3Persistence:
                     backend.tagger.tag_resource(obj.arn, backend.tagger.convert_dict_to_tags_input(json.loads(tags)))
                 if multipart:
                     obj.multipart = _completed_upload(backend, bucket, key_name, json.loads(multipart))
+                for name, value in json.loads(attributes or "{}").items():
+                    setattr(obj, name, value)
             restored.append(obj)
             kept.append((_signature(backend, obj), file))
         if restored:
@@ -344,7 +349,7 @@ class S3Persistence:
         kept: list[_Version] = []
         for position, (version, signature) in enumerate(zip(versions, signatures, strict=True)):
             if _is_delete_marker(version):
-                file, described = None, (1, None, None, None, None, None)
+                file, described = None, (1, None, None, None, None, None, None)
             else:
                 file = files.get(_content(signature)) or pending.write(self, version.value)
                 upload = version.multipart
@@ -355,17 +360,18 @@ class S3Persistence:
                     json.dumps(dict(version.metadata)),
                     json.dumps(_tags(backend, version)),
                     json.dumps({"id": upload.id, "parts": list(upload.partlist)}) if upload else None,
+                    json.dumps(_attributes(version)),
                 )
-            marker, file_column, etag, metadata, tags, multipart = described
+            marker, file_column, etag, metadata, tags, multipart, attributes = described
             rows.append(
                 (bucket.name, key_name, position, version.version_id, marker, file_column, etag, metadata, tags)
-                + (version.last_modified.isoformat(), multipart)
+                + (version.last_modified.isoformat(), multipart, attributes)
             )
             kept.append((signature, file))
         self._db.execute("DELETE FROM versions WHERE bucket = ? AND key = ?", (bucket.name, key_name))
         self._db.executemany(
             "INSERT INTO versions (bucket, key, position, version_id, delete_marker, file, etag, metadata, tags,"
-            " last_modified, multipart) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " last_modified, multipart, attributes) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
         pending.updates.append(lambda: self._remember_key(bucket.name, key_name, tuple(kept)))
@@ -493,7 +499,22 @@ def _signature(backend: Any, version: Any) -> tuple[Any, ...]:
         return ("marker", id(version), version.version_id, version.last_modified)
     content = (id(version), version.version_id, version.last_modified, version.etag)
     tags = tuple(sorted(_tags(backend, version).items()))
-    return ("object", content, tags, tuple(sorted(dict(version.metadata).items())))
+    changing = (tuple(sorted(dict(version.metadata).items())), tuple(sorted(_attributes(version).items())))
+    return ("object", content, tags, *changing)
+
+
+# What else a client set on a version and reads back (HEAD and GET answer them); moto keeps each as an attribute.
+# Object ACLs are not kept.
+_ATTRIBUTES = (
+    "_storage_class", "encryption", "kms_key_id", "bucket_key_enabled", "website_redirect_location",
+    "checksum_algorithm", "checksum_value", "checksum_type", "lock_mode", "lock_legal_status", "lock_until",
+)  # fmt: skip
+
+
+def _attributes(version: Any) -> dict[str, Any]:
+    values = {name: getattr(version, name, None) for name in _ATTRIBUTES}
+    # A checksum moto read from the body of a chunked upload is bytes.
+    return {k: v.decode() if isinstance(v, bytes) else v for k, v in values.items() if v is not None}
 
 
 def _content(signature: tuple[Any, ...]) -> Any:
