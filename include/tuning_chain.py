@@ -116,8 +116,8 @@ def evaluate(prepared: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
             holdout_date=plan.holdout_date, live=plan.live, margin=plan.run_params.promotion_margin,
             workdir=Path(workdir),
         )  # fmt: skip
-    print(f"Evaluation on {_days(plan.holdout_days)} ({record['rows']} rows): {record['reason']}")
-    return record
+    print(f"Evaluation on {_days(plan.holdout_days)} ({record.rows} rows): {record.reason}")
+    return record.to_xcom()
 
 
 def _days(days: list[str]) -> str:
@@ -126,11 +126,13 @@ def _days(days: list[str]) -> str:
 
 @task.branch
 def decide_deploy(prepared: dict[str, Any], record: dict[str, Any]) -> str | None:
+    from include.pipeline.champion import Evaluation
     from include.pipeline.plan import RunPlan, deploy_decision
 
-    run = RunPlan.from_xcom(prepared).run_params
+    plan = RunPlan.from_xcom(prepared)
+    run = plan.run_params
     follow, why = deploy_decision(
-        record, live=prepared["live"], deploy=run.deploy, require_approval=run.require_approval,
+        Evaluation.from_xcom(record), live=plan.live, deploy=run.deploy, require_approval=run.require_approval,
         threshold=run.smoke_threshold,
     )  # fmt: skip
     print(f"{'Next: ' + follow if follow else 'Not deploying'}: {why}")
@@ -138,50 +140,62 @@ def decide_deploy(prepared: dict[str, Any], record: dict[str, Any]) -> str | Non
 
 
 @task(trigger_rule="none_failed_min_one_success")
-def deploy(prepared: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
+def deploy(prepared: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any]:
+    import dataclasses
+
+    from include.pipeline.champion import Evaluation
     from include.pipeline.deploy import deploy_model, serving_environment
 
     plan, spec = _plan(prepared)
+    record = Evaluation.from_xcom(evaluated)
     (sm,) = _clients("sagemaker")
     deployed = deploy_model(
         sm, endpoint=plan.endpoint, model_name=plan.model_name, config_name=plan.endpoint_config_name,
-        image=plan.image, model_artifact=record["model_artifact"],
-        environment=serving_environment(record.get("code_uri"), spec.algorithm.entry_point),
+        image=plan.image, model_artifact=record.model_artifact,
+        environment=serving_environment(record.code_uri, spec.algorithm.entry_point),
         role_arn=plan.role_arn, instance_type=plan.hosting_instance_type, poll=2,
-        tags=[{"Key": "hpo:tuning-job", "Value": record["tuning_job_name"]}, {"Key": "hpo:model", "Value": spec.name}],
+        tags=[{"Key": "hpo:tuning-job", "Value": record.tuning_job_name}, {"Key": "hpo:model", "Value": spec.name}],
     )  # fmt: skip
-    print(f"Endpoint {deployed['endpoint']} {deployed['action']} on {deployed['endpoint_config']}")
-    return {**deployed, "record_key": record["record_key"], "challenger_score": record["challenger_score"]}
+    print(f"Endpoint {deployed.endpoint} {deployed.action} on {deployed.endpoint_config}")
+    return dataclasses.replace(deployed, record_key=record.record_key, expected_score=record.challenger_score).to_xcom()
 
 
 @task
-def smoke_test(prepared: dict[str, Any], deployed: dict[str, Any]) -> dict[str, Any]:
+def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str, Any]:
     from airflow.sdk.exceptions import AirflowFailException
     from botocore.exceptions import ClientError
 
     from include.pipeline.champion import update_record
     from include.pipeline.data import encode, feature_csv
-    from include.pipeline.deploy import DeploymentError, SmokeTestError, check_endpoint, retire, rollback
+    from include.pipeline.deploy import (
+        Deployment,
+        DeploymentError,
+        SmokeTestError,
+        check_endpoint,
+        retire,
+        rollback,
+    )  # fmt: skip
     from include.pipeline.prepare import read_holdout
 
     plan, spec = _plan(prepared)
+    deployed = Deployment.from_xcom(deployment)
     s3, sm, runtime = _clients("s3", "sagemaker", "sagemaker-runtime")
     rows = read_holdout(s3, plan.holdout_uri)  # the rows evaluate scored, so the scores must agree
     metric = spec.evaluation.metric
     try:
         scored = check_endpoint(
-            runtime, deployed["endpoint"], feature_csv(spec, rows), encode(spec, rows)[0].tolist(), metric,
-            plan.run_params.smoke_threshold, expected=deployed["challenger_score"],
+            runtime, deployed.endpoint, feature_csv(spec, rows), encode(spec, rows)[0].tolist(), metric,
+            plan.run_params.smoke_threshold, expected=deployed.expected_score,
         )  # fmt: skip
     except (SmokeTestError, DeploymentError, ClientError) as error:
         done = rollback(sm, deployed, poll=2)
-        update_record(s3, plan.bucket, deployed["record_key"], deployed=False, rolled_back=True,
+        update_record(s3, plan.bucket, deployed.record_key, deployed=False, rolled_back=True,
                       rollback_reason=str(error))  # fmt: skip
         # Failed for good: a retry would only test the model rolled back to.
         raise AirflowFailException(f"smoke test failed ({error}); {done}") from error
     retired = retire(sm, deployed)
-    update_record(s3, plan.bucket, deployed["record_key"], deployed=True, endpoint=deployed["endpoint"],
-                  endpoint_config=deployed["endpoint_config"])  # fmt: skip
+    update_record(s3, plan.bucket, deployed.record_key, deployed=True, endpoint=deployed.endpoint,
+                  endpoint_config=deployed.endpoint_config)  # fmt: skip
     print(f"Smoke test passed: {metric} {scored['score']:.4f} on {scored['rows']} held-out rows; retired {retired}")
     return scored
 

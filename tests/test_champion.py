@@ -134,7 +134,7 @@ def _evaluate(
     margin: float = 0.0,
     holdout_date: str = HOLDOUT_DATE,
 ) -> dict[str, Any]:
-    return evaluate(
+    evaluation = evaluate(
         s3,
         FLIGHT.model_copy(update={"storage_prefix": prefix}),
         bucket=bucket,
@@ -147,6 +147,8 @@ def _evaluate(
         margin=margin,
         workdir=tmp_path / run_id,
     )
+    assert champion.Evaluation.from_xcom(evaluation.to_xcom()) == evaluation  # what tasks pass as XCom
+    return evaluation.to_xcom()
 
 
 def _seed_record(

@@ -274,6 +274,14 @@ CHAMPION_STAYS = {"winner": "champion", "metric": "auc", "reason": "challenger a
 ALWAYS = {"threshold": 0.5}
 
 
+def evaluation(fields: dict[str, Any]) -> Any:
+    """An Evaluation as evaluate would return it, with these fields."""
+    from include.pipeline.champion import Evaluation
+
+    base = dict.fromkeys(Evaluation.__dataclass_fields__) | {"challenger_score": 0.7, "margin": 0.0}
+    return Evaluation.from_xcom({**base, **fields})
+
+
 @pytest.mark.parametrize(
     ("record", "flags", "step", "why"),
     [
@@ -298,13 +306,14 @@ ALWAYS = {"threshold": 0.5}
     ids=["backfill", "deploy-off", "champion-wins", "approval", "deploy", "below-floor", "rmse-above-ceiling"],
 )
 def test_deploy_decision(record, flags, step, why):
-    chosen, reason = deploy_decision(record, **{**ALWAYS, **flags})
+    chosen, reason = deploy_decision(evaluation(record), **{**ALWAYS, **flags})
     assert chosen == step
     assert why in reason
 
 
 def test_a_backfill_never_deploys_even_a_winner_waiting_for_approval():
-    assert deploy_decision(CHALLENGER_WINS, live=False, deploy=True, require_approval=True, threshold=0.5)[0] is None
+    assert deploy_decision(evaluation(CHALLENGER_WINS), live=False, deploy=True, require_approval=True,
+                           threshold=0.5)[0] is None  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------- spot_settings_problems

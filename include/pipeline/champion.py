@@ -230,6 +230,50 @@ def champion_for(history: list[dict[str, Any]], holdout_date: str, live: bool) -
 # -------------------------------------------------------------------------------------------- evaluation
 
 
+@dataclass(frozen=True)
+class Evaluation:
+    """One run's champion/challenger evaluation: what evaluate writes to the champion history and returns.
+
+    The history record is this object's to_xcom(), to which deploy and smoke_test later add `deployed`,
+    `rolled_back` and the endpoint with update_record. Records written before specs lack the metric fields;
+    champion_for and the warm start read only fields every record has.
+    """
+
+    model: str
+    dag_id: str
+    run_id: str
+    holdout_date: str
+    live: bool
+    evaluated_at: str
+    tuning_job_name: str
+    training_job_name: str
+    model_artifact: str
+    code_uri: str | None
+    rows: int
+    metric: str
+    direction: str
+    challenger_score: float
+    challenger_metrics: dict[str, float]
+    champion_training_job: str | None
+    champion_model_artifact: str | None
+    champion_code_uri: str | None
+    champion_score: float | None
+    champion_metrics: dict[str, float] | None
+    margin: float
+    winner: str
+    reason: str
+    record_key: str
+    deployed: bool = False
+    positives: int | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+    @classmethod
+    def from_xcom(cls, values: dict[str, Any]) -> Evaluation:
+        return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
+
+
 def decide(metric: Metric, challenger: float, champion: float | None, margin: float) -> tuple[str, str]:
     """(winner, reason): the challenger wins with no champion, or when it beats it by margin in the metric."""
     if champion is None:
@@ -255,7 +299,7 @@ def evaluate(
     live: bool,
     margin: float,
     workdir: Path,
-) -> dict[str, Any]:
+) -> Evaluation:
     """Score the challenger (and the champion, if there is one) on holdout_rows, decide, and record the result.
 
     Both are scored by the spec's evaluation metric (and its `also` metrics, reported only), with their own
@@ -290,32 +334,32 @@ def evaluate(
         champion_scores = scores_of(champion["model_artifact"], champion.get("code_uri"), "champion")
     winner, reason = decide(metric, challenger_scores[metric.name], champion_scores.get(metric.name), margin)
 
-    record = {
-        "model": spec.name,
-        "dag_id": dag_id,
-        "run_id": run_id,
-        "holdout_date": holdout_date,
-        "live": bool(live),
-        "evaluated_at": datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
-        **{name: challenger[name] for name in CHALLENGER_KEYS},
-        "code_uri": challenger.get("code_uri"),
-        "rows": challenger_scores["rows"],
-        "metric": metric.name,
-        "direction": metric.direction,
-        "challenger_score": challenger_scores[metric.name],
-        "challenger_metrics": {name: challenger_scores[name] for name in names},
-        "champion_training_job": champion.get("training_job_name") if champion else None,
-        "champion_model_artifact": champion["model_artifact"] if champion else None,
-        "champion_code_uri": champion.get("code_uri") if champion else None,
-        "champion_score": champion_scores.get(metric.name),
-        "champion_metrics": {name: champion_scores[name] for name in names} if champion else None,
-        "margin": float(margin),
-        "winner": winner,
-        "reason": reason,
-        "deployed": False,
-        "record_key": key,
-    }
-    if "positives" in challenger_scores:
-        record["positives"] = challenger_scores["positives"]
-    write_record(s3_client, bucket, key, record)
+    record = Evaluation(
+        model=spec.name,
+        dag_id=dag_id,
+        run_id=run_id,
+        holdout_date=holdout_date,
+        live=bool(live),
+        evaluated_at=datetime.datetime.now(datetime.UTC).isoformat(timespec="microseconds"),
+        tuning_job_name=challenger["tuning_job_name"],
+        training_job_name=challenger["training_job_name"],
+        model_artifact=challenger["model_artifact"],
+        code_uri=challenger.get("code_uri"),
+        rows=challenger_scores["rows"],
+        metric=metric.name,
+        direction=metric.direction,
+        challenger_score=challenger_scores[metric.name],
+        challenger_metrics={name: challenger_scores[name] for name in names},
+        champion_training_job=champion.get("training_job_name") if champion else None,
+        champion_model_artifact=champion["model_artifact"] if champion else None,
+        champion_code_uri=champion.get("code_uri") if champion else None,
+        champion_score=champion_scores.get(metric.name),
+        champion_metrics={name: champion_scores[name] for name in names} if champion else None,
+        margin=float(margin),
+        winner=winner,
+        reason=reason,
+        record_key=key,
+        positives=challenger_scores.get("positives"),
+    )
+    write_record(s3_client, bucket, key, record.to_xcom())
     return record

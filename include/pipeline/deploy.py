@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -18,6 +19,30 @@ from botocore.exceptions import ClientError
 PREVIOUS_CONFIG_TAG = "hpo:previous-endpoint-config"
 NO_PREVIOUS = "-"  # the tag value of a first deployment, which has no config to go back to
 SETTLING = {"Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting"}
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """What deploy_model did: the endpoint, the config it now serves, the one to roll back to, and how.
+
+    `record_key` and `expected_score` tie it to the champion-history record of the model and the score the
+    evaluation measured, which the smoke test must see again.
+    """
+
+    endpoint: str
+    endpoint_config: str
+    model: str
+    previous_config: str | None
+    action: str  # created, updated or unchanged
+    record_key: str | None = None
+    expected_score: float | None = None
+
+    def to_xcom(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_xcom(cls, values: dict[str, Any]) -> Deployment:
+        return cls(**values)
 
 
 class DeploymentError(RuntimeError):
@@ -68,7 +93,7 @@ def deploy_model(
     tags: Sequence[dict[str, str]] = (),
     poll: float = 5,
     timeout: float = 3600,
-) -> dict[str, Any]:
+) -> Deployment:
     """Create (or reuse) the model and endpoint config, then create or update the endpoint and wait."""
     current = _describe(sm.describe_endpoint, EndpointName=endpoint)
     if current is not None and current["EndpointStatus"] in SETTLING:
@@ -117,13 +142,7 @@ def deploy_model(
             f"endpoint {endpoint} is {described['EndpointStatus']} on {described['EndpointConfigName']}, not on "
             f"{config_name}: {described.get('FailureReason', 'no reason given')}"
         )
-    return {
-        "endpoint": endpoint,
-        "endpoint_config": config_name,
-        "model": model_name,
-        "previous_config": previous,
-        "action": action,
-    }
+    return Deployment(endpoint, config_name, model_name, previous, action)
 
 
 def _previous_config(sm: Any, config_arn: str) -> str | None:
@@ -188,9 +207,9 @@ def check_endpoint(
     return {**scored, "score": value}
 
 
-def rollback(sm: Any, deployed: dict[str, Any], *, poll: float = 5, timeout: float = 3600) -> str:
+def rollback(sm: Any, deployed: Deployment, *, poll: float = 5, timeout: float = 3600) -> str:
     """Undo deploy_model: back to the previous config, or no endpoint if there was none. Returns what it did."""
-    endpoint, previous = deployed["endpoint"], deployed["previous_config"]
+    endpoint, previous = deployed.endpoint, deployed.previous_config
     if previous is None:
         sm.delete_endpoint(EndpointName=endpoint)
         done = f"deleted endpoint {endpoint}, which had no earlier model to go back to"
@@ -203,14 +222,14 @@ def rollback(sm: Any, deployed: dict[str, Any], *, poll: float = 5, timeout: flo
                 f"{described['EndpointConfigName']} ({described.get('FailureReason', 'no reason given')})"
             )
         done = f"rolled endpoint {endpoint} back to {previous}"
-    sm.delete_endpoint_config(EndpointConfigName=deployed["endpoint_config"])
+    sm.delete_endpoint_config(EndpointConfigName=deployed.endpoint_config)
     return done
 
 
-def retire(sm: Any, deployed: dict[str, Any]) -> str | None:
+def retire(sm: Any, deployed: Deployment) -> str | None:
     """Delete the endpoint config the endpoint no longer uses (models stay: the champion history names them)."""
-    previous = deployed["previous_config"]
-    if previous is None or previous == deployed["endpoint_config"]:
+    previous = deployed.previous_config
+    if previous is None or previous == deployed.endpoint_config:
         return None
     if _describe(sm.describe_endpoint_config, EndpointConfigName=previous) is not None:
         sm.delete_endpoint_config(EndpointConfigName=previous)

@@ -21,6 +21,7 @@ from .params import ParamError, RunParams
 from .scoring import METRICS
 
 if TYPE_CHECKING:
+    from .champion import Evaluation
     from .spec import ModelSpec
 
 BACKFILL_RUN_TYPE = "backfill"
@@ -176,24 +177,24 @@ def is_live(run_type: Any) -> bool:
 
 
 def deploy_decision(
-    record: dict[str, Any], *, live: bool, deploy: bool, require_approval: bool, threshold: float
+    record: Evaluation, *, live: bool, deploy: bool, require_approval: bool, threshold: float
 ) -> tuple[str | None, str]:
     """Which task comes after evaluate ("approve", "deploy" or none) and why, for the log."""
     if not live:
         return None, "a backfill run never deploys: it must not replace the model serving today"
     if not deploy:
         return None, "the deploy Param is off"
-    if record["winner"] != "challenger":
-        return None, f"the champion stays: {record['reason']}"
-    metric = METRICS[record["metric"]]
-    score = record["challenger_score"]
+    if record.winner != "challenger":
+        return None, f"the champion stays: {record.reason}"
+    metric = METRICS[record.metric]
+    score = record.challenger_score
     if not metric.better(score, threshold):
         # The smoke test would measure the same score on the same rows and roll it back: do not deploy it at all.
         side = "below" if metric.maximize else "above"
         return None, f"the challenger's held-out {metric.name} {score:.4f} is {side} smoke_threshold {threshold}"
     if require_approval:
-        return "approve", f"{record['reason']}; waiting for approval"
-    return "deploy", record["reason"]
+        return "approve", f"{record.reason}; waiting for approval"
+    return "deploy", record.reason
 
 
 def make_plan(

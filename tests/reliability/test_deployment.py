@@ -95,7 +95,7 @@ def artifacts(sm, s3, bucket, channels) -> dict[str, str]:
     return out
 
 
-def deploy(sm: Any, endpoint: str, artifact: str, code: str) -> dict[str, Any]:
+def deploy(sm: Any, endpoint: str, artifact: str, code: str) -> Any:
     return deploy_model(
         sm, endpoint=endpoint, model_name=unique("model"), config_name=unique("config"), image=XGBOOST_IMAGE,
         model_artifact=artifact, environment=serving_environment(code, "train.py"), role_arn=ROLE, poll=0.2,
@@ -106,12 +106,12 @@ def deploy(sm: Any, endpoint: str, artifact: str, code: str) -> dict[str, Any]:
 def test_no_invocation_fails_during_an_update_and_a_rollback(sm, sm_runtime, artifacts):
     endpoint = unique("safe-deploy")
     first = deploy(sm, endpoint, artifacts["2"], artifacts["code"])
-    assert first["action"] == "created"
+    assert first.action == "created"
 
     with Invocations(sm_runtime, endpoint, limit=scaled(120, 600)) as update:
         second = deploy(sm, endpoint, artifacts["4"], artifacts["code"])
-    assert second["action"] == "updated" and second["previous_config"] == first["endpoint_config"]
-    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == second["endpoint_config"]
+    assert second.action == "updated" and second.previous_config == first.endpoint_config
+    assert sm.describe_endpoint(EndpointName=endpoint)["EndpointConfigName"] == second.endpoint_config
 
     # The smoke test of the new model fails (here: it cannot score the AUC the evaluation promised) ...
     with pytest.raises(SmokeTestError):
@@ -119,9 +119,9 @@ def test_no_invocation_fails_during_an_update_and_a_rollback(sm, sm_runtime, art
     # ... and the smoke_test task rolls back, while clients keep calling.
     with Invocations(sm_runtime, endpoint, limit=scaled(120, 600)) as back:
         done = rollback(sm, second, poll=0.2, timeout=120)
-    assert done == f"rolled endpoint {endpoint} back to {first['endpoint_config']}"
+    assert done == f"rolled endpoint {endpoint} back to {first.endpoint_config}"
     described = sm.describe_endpoint(EndpointName=endpoint)
-    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == first["endpoint_config"]
+    assert described["EndpointStatus"] == "InService" and described["EndpointConfigName"] == first.endpoint_config
 
     for loop in (update, back):
         assert loop.failures == [], loop.failures[:5]
