@@ -117,6 +117,13 @@ def test_the_pipelines_xgboost_metrics_are_the_local_algorithms():
 # ------------------------------------------------------------------------------------------ refusals
 
 
+def scripted(*definitions: dict[str, str]) -> dict[str, Any]:
+    """MINIMAL in script mode (any directory with a train.py), its objective read by these metric definitions."""
+    script = {"kind": "script", "source_dir": "training_scripts/flight_delay", "entry_point": "train.py"}
+    objective = {"metric": "validation:rmse", "type": "Minimize", "metric_definitions": list(definitions)}
+    return {**changed(MINIMAL, "algorithm", script), "objective": objective}
+
+
 BAD: dict[str, tuple[dict[str, Any], str]] = {
     "unknown top-level field": (changed(MINIMAL, "colour", "blue"), "colour: unknown field"),
     "unknown nested field": (changed(MINIMAL, "data.label.weight", 2), "data.label.weight: unknown field"),
@@ -130,35 +137,10 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
         "ranges.eta: Logarithmic scaling needs min > 0",
     ),
     "objective nobody captures": (
-        {
-            **changed(
-                MINIMAL,
-                "algorithm",
-                {"kind": "script", "source_dir": "training_scripts/flight_delay", "entry_point": "train.py"},
-            ),
-            "objective": {
-                "metric": "validation:rmse",
-                "type": "Minimize",
-                "metric_definitions": [{"name": "validation:mse", "regex": "mse=([0-9.]+)"}],
-            },
-        },
+        scripted({"name": "validation:mse", "regex": "mse=([0-9.]+)"}),
         "objective: metric 'validation:rmse' (regex ''): is the objective but has no metric definition",
-    ),  # fmt: skip
-    "regex without a group": (
-        {
-            **changed(
-                MINIMAL,
-                "algorithm",
-                {"kind": "script", "source_dir": "training_scripts/flight_delay", "entry_point": "train.py"},
-            ),
-            "objective": {
-                "metric": "validation:rmse",
-                "type": "Minimize",
-                "metric_definitions": [{"name": "validation:rmse", "regex": "rmse=[0-9.]+"}],
-            },
-        },
-        "has 0 capture groups",
-    ),  # fmt: skip
+    ),
+    "regex without a group": (scripted({"name": "validation:rmse", "regex": "rmse=[0-9.]+"}), "has 0 capture groups"),
     "built-in metric not emitted": (
         changed(MINIMAL, "objective.metric", "validation:auc"),
         "objective.metric: the algorithm emits ['rmse'] with these static hyperparameters; add 'auc' to eval_metric",

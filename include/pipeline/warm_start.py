@@ -14,8 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from .champion import champion_for
+from .params import MAX_PARENTS
 
-MAX_PARENTS = 5
 TERMINAL = {"Completed", "Stopped", "Failed"}
 RANGE_KINDS = ("Integer", "Continuous", "Categorical")
 # AMT adds this static hyperparameter to every training job itself; it says nothing about compatibility.
