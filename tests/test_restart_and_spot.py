@@ -441,3 +441,28 @@ def test_a_relative_state_dir_works_for_script_mode_jobs(tmp_path):
         assert model_txt(server.client("s3"), job)["steps"] == 2  # written where SM_MODEL_DIR pointed
     finally:
         server.stop()
+
+
+def test_a_deleted_resources_tags_go_with_it_and_stay_gone_after_a_restart(tmp_path):
+    """Re-creating a model, endpoint config or tuning job under a deleted one's name starts untagged, as on AWS."""
+    server = LocalSageMakerProcess(tmp_path / "state").start()
+    try:
+        sm = server.client("sagemaker")
+        container = {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"}
+        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container,
+                        Tags=[{"Key": "team", "Value": "old"}])  # fmt: skip
+        arn = sm.describe_model(ModelName="tagged")["ModelArn"]
+        sm.delete_model(ModelName="tagged")
+        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container)
+        assert sm.list_tags(ResourceArn=arn)["Tags"] == []
+        sm.delete_model(ModelName="tagged")
+        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container,
+                        Tags=[{"Key": "team", "Value": "old"}])  # fmt: skip
+        sm.delete_model(ModelName="tagged")
+        server.kill()
+        server.start()  # the deletion of the tags was persisted too
+        sm = server.client("sagemaker")
+        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container)
+        assert sm.list_tags(ResourceArn=arn)["Tags"] == []
+    finally:
+        server.stop()

@@ -26,6 +26,7 @@ from .runtime import Runtime
 log = logging.getLogger(__name__)
 
 HEALTH_PATH = "/_local_sagemaker/health"
+MOTO_INTERNAL = "/moto-api"
 _READ_ONLY = {"GET", "HEAD", "OPTIONS"}
 
 
@@ -43,6 +44,11 @@ class Gateway:
         path = environ.get("PATH_INFO", "")
         if path == HEALTH_PATH:
             return self._reply(start_response, 200, {"Content-Type": "application/json"}, b'{"status": "ok"}')
+        if path.startswith(MOTO_INTERNAL):
+            # moto's own API (reset, seed, state dump, recorder) is no AWS API: a reset would empty the services in
+            # memory while the state directory keeps everything, and a dump would show every object to anyone.
+            body = json.dumps({"__type": "NotFound", "message": f"{path} is not an AWS API"}).encode()
+            return self._reply(start_response, 404, {"Content-Type": "application/json"}, body)
         if is_sagemaker(environ):
             status, headers, body = handle_sagemaker(self.runtime, environ, _read_body(environ))
             return self._reply(start_response, status, headers, body)

@@ -354,3 +354,18 @@ def test_bandit_finds_nothing_of_high_severity() -> None:
     assert not high, "bandit, high severity:\n" + "\n".join(high)
     record("security", "bandit high-severity findings", len(high))
     record("security", "bandit medium-severity findings", totals["SEVERITY.MEDIUM"])
+
+
+def test_motos_internal_api_is_not_reachable_through_the_gateway(server: LocalSageMakerProcess, code: str) -> None:
+    """moto's reset would empty the services in memory (the state directory keeping everything); its dump would
+    show every object. Neither is an AWS API."""
+    import urllib.error
+    import urllib.request
+
+    for method, path in (("POST", "/moto-api/reset"), ("GET", "/moto-api/data.json"), ("GET", "/moto-api/")):
+        request = urllib.request.Request(server.url + path, data=b"" if method == "POST" else None, method=method)
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)  # noqa: S310 (the test's loopback server)
+        assert refused.value.code == 404, path
+    listed = client(server, "s3").list_objects_v2(Bucket=BUCKET)["Contents"]
+    assert {o["Key"] for o in listed} >= {"data/train/part-0.csv", "code/entry.tar.gz"}  # nothing was reset

@@ -55,6 +55,11 @@ class SageMakerBackend:
         elif kind == "tags":
             self.tags[name] = body["tags"]
 
+    def _drop_tags(self, resource_arn: str) -> None:
+        """A deleted resource's tags go with it: a new resource of the same name starts untagged, as on AWS."""
+        if self.tags.pop(resource_arn, None) is not None:
+            self.store.delete(self.region, "tags", resource_arn)
+
     def _set_tags(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
         merged = {t["Key"]: t for t in self.tags.get(resource_arn, [])}
         merged.update({t["Key"]: t for t in tags})
@@ -183,6 +188,7 @@ class SageMakerBackend:
                 )
             del self.tuning_jobs[tuning.name]
             self.store.delete(self.region, TuningJob.kind, tuning.name)
+            self._drop_tags(tuning.arn)
         return {}
 
     def list_training_jobs_for_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -228,6 +234,7 @@ class SageMakerBackend:
             model = self._model(params["ModelName"])
             del self.models[model.name]
             self.store.delete(self.region, Model.kind, model.name)
+            self._drop_tags(model.arn)
         return {}
 
     def list_models(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -265,6 +272,7 @@ class SageMakerBackend:
             config = self._endpoint_config(params["EndpointConfigName"])
             del self.endpoint_configs[config.name]
             self.store.delete(self.region, EndpointConfig.kind, config.name)
+            self._drop_tags(config.arn)
         return {}
 
     def list_endpoint_configs(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -316,6 +324,7 @@ class SageMakerBackend:
             endpoint = self._endpoint(params["EndpointName"])
             del self.endpoints[endpoint.name]
             self.store.delete(self.region, Endpoint.kind, endpoint.name)
+            self._drop_tags(endpoint.arn)
         self.runtime.endpoints.undeploy(endpoint)
         return {}
 
