@@ -9,7 +9,7 @@ def test_the_demo_runs_hpo_nightly_and_shows_tuning_evaluation_and_predictions(l
     from include import demo
 
     # Fewer, shorter jobs than `make demo` (20 jobs of 100 rounds): the suite must stay quick.
-    small = {"max_jobs": 4, "hyperparameters": {"num_round": 30}, "training_window_days": 7}
+    small = {"max_jobs": 2, "hyperparameters": {"num_round": 15}, "training_window_days": 7}
     assert demo.main(conf=small, home=tmp_path / "airflow") == 0
     out = capsys.readouterr().out
     assert "1. seeded 59 days of flights" in out
@@ -24,5 +24,5 @@ def test_the_demo_runs_hpo_nightly_and_shows_tuning_evaluation_and_predictions(l
         sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=match.group(1))[
             "HyperParameterTuningJobConfig"
         ]["ResourceLimits"]["MaxNumberOfTrainingJobs"]
-        == 4
+        == 2
     )

@@ -44,11 +44,14 @@ def nightly(airflow_db, s3, local_sagemaker):
     return DagBag(dag_folder=str(ROOT / "dags" / "flight_delay.py")).dags["hpo_nightly"]
 
 
-@pytest.fixture(autouse=True)
-def variables(monkeypatch):
-    monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
-    monkeypatch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
-    monkeypatch.setenv("AIRFLOW_VAR_FLIGHT_DELAY_ENDPOINT_NAME", ENDPOINT)
+@pytest.fixture(scope="module", autouse=True)
+def variables():
+    # Module-wide, so that the scheduler the module starts once (below) sees them too.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
+        patch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
+        patch.setenv("AIRFLOW_VAR_FLIGHT_DELAY_ENDPOINT_NAME", ENDPOINT)
+        yield
 
 
 def run(dag: Any, **conf: Any) -> tuple[Any, dict[str, str]]:
@@ -186,9 +189,9 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     assert f"flight_delay: image {image}, 3 jobs; train on 2013-01-06 to 2013-01-10, validate on 2013-01-11" in out
 
 
-@pytest.fixture
-def airflow(nightly, tmp_path):
-    running = Airflow(tmp_path)
+@pytest.fixture(scope="module")
+def airflow(nightly, tmp_path_factory):
+    running = Airflow(tmp_path_factory.mktemp("scheduler"))
     running.start("api-server", "scheduler")
     # The scheduler starts no run of a paused DAG, backfills included. Unpausing schedules one run, for today,
     # which skips: the data ends on 2013-12-31.
