@@ -11,7 +11,12 @@ After the counted runs, one more run per file under `python -X importtime` names
 pulled in (importtime inflates every figure, so only their order and share mean something), and every run lists
 the heavy modules (pandas, xgboost, ...) found in sys.modules after the parse.
 
-    .venv/bin/python benchmarks/parse_time.py [--repeats N] [--budget-ms MS] [dag files ...]
+Every model's DAG file loads its spec, and a spec is checked against the other specs in its folder (two with one
+name both fail), so a parse costs more as models are added. The default run measures the DAG files of `--specs`
+models (10) side by side in one temporary project: the two shipped specs and copies of them under other names,
+each with the three-line DAG file docs/your-model.md describes. `--shipped` measures dags/*.py as they are.
+
+    .venv/bin/python benchmarks/parse_time.py [--repeats N] [--budget-ms MS] [--specs 10 | --shipped | dag files ...]
 """
 
 from __future__ import annotations
@@ -70,6 +75,35 @@ class FileResult:
     @property
     def name(self) -> str:
         return self.path.name
+
+
+def models_side_by_side(root: Path, count: int) -> list[Path]:
+    """DAG files of `count` models whose specs share one folder: the shipped specs, then renamed copies of them."""
+    import yaml
+
+    shipped = sorted((ROOT / "include" / "models").glob("*.yaml"))
+    specs, dags = root / "models", root / "dags"
+    specs.mkdir()
+    dags.mkdir()
+    files = []
+    for index in range(count):
+        values = yaml.safe_load(shipped[index % len(shipped)].read_text())
+        if index >= len(shipped):  # a copy: its own name, and none of the ids, prefixes or Asset its original keeps
+            values["name"] = f"{values['name']}_{index}"
+            for kept in ("dag_ids", "job_prefix", "storage_prefix"):
+                values.pop(kept, None)
+            values["data"].pop("asset", None)
+            values.get("deployment", {}).pop("endpoint_name", None)
+        spec = specs / f"{values['name']}.yaml"
+        spec.write_text(yaml.safe_dump(values, sort_keys=False))
+        dag = dags / f"{values['name']}.py"
+        dag.write_text(
+            f'"""Airflow DAGs of the {values["name"]} model."""\n\n'
+            "from include.dag_factory import model_dags\n\n"
+            f"model_dags({str(spec)!r})\n"
+        )
+        files.append(dag)
+    return files
 
 
 def probe_env(airflow_home: Path) -> dict[str, str]:
@@ -200,11 +234,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=7, help="counted runs per DAG file (default 7)")
     parser.add_argument("--budget-ms", type=float, default=BUDGET_MS, help=f"budget per file (default {BUDGET_MS:g})")
-    parser.add_argument("dag_files", nargs="*", type=Path, help="default: dags/*.py")
+    parser.add_argument("--specs", type=int, default=10, help="models side by side (default 10)")
+    parser.add_argument("--shipped", action="store_true", help="measure dags/*.py as they are")
+    parser.add_argument("dag_files", nargs="*", type=Path, help="measure these DAG files")
     args = parser.parse_args()
-    dag_files = [p.resolve() for p in args.dag_files] or sorted((ROOT / "dags").glob("*.py"))
-    results = measure(dag_files, args.repeats)
+    with tempfile.TemporaryDirectory(prefix="parse-time-models-") as project:
+        if args.dag_files:
+            dag_files, setting = [p.resolve() for p in args.dag_files], "the DAG files given"
+        elif args.shipped:
+            dag_files, setting = sorted((ROOT / "dags").glob("*.py")), "dags/*.py as shipped"
+        else:
+            dag_files = models_side_by_side(Path(project), args.specs)
+            setting = (
+                f"{args.specs} models whose specs share one folder (the 2 shipped specs and renamed copies), "
+                "each with its three-line DAG file"
+            )
+        results = measure(dag_files, args.repeats)
     table, interpretation = report(results, args.repeats, args.budget_ms)
+    interpretation.insert(0, f"Measured: {setting}.")
     print(table)
     print()
     print("\n".join(interpretation))
@@ -217,7 +264,7 @@ def main() -> None:
         f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
         f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, {platform.machine()}, "
         f"Python {platform.python_version()}, Airflow {airflow.__version__}\n"
-        f"- command: `{command}` (N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms)\n"
+        f"- command: `{command}` (N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms); {setting}\n"
         "- each run is a fresh interpreter (cwd the repo root, PYTHONPATH the repo root and plugins/, a temporary "
         "AIRFLOW_HOME) that times `import airflow.sdk` (the baseline) and then `runpy.run_path(<dag file>)`; parse "
         "time is the second. Runs are interleaved across files after one uncounted warm-up run per file. Verdict on "

@@ -1,8 +1,13 @@
-"""The provider's SageMakerTuningOperator, made safe to retry, clear and kill.
+"""A SageMaker tuning operator that is safe to retry, clear and kill.
 
-Upstream, a retried task whose first try created the tuning job fails with ResourceInUse, a Stopped tuning
-job counts as success on the synchronous path, `on_kill` does nothing and the XCom is the whole describe
-result. Here the job name is the caller's deterministic per-run name (include/pipeline/naming.py) and:
+It does what the provider's SageMakerTuningOperator does (integer fields of a templated config cast, the role
+expanded, the provider's SageMakerHook and SageMakerTrigger), but stands on BaseOperator and imports the
+provider only when it runs: the provider's operator module pulls in boto3, which DAG files must not pay for at
+parse time (about 80 ms of a 200 ms budget).
+
+Upstream, a retried task whose first try created the tuning job fails with ResourceInUse, a Stopped tuning job
+counts as success on the synchronous path, `on_kill` does nothing and the XCom is the whole describe result.
+Here the job name is the caller's deterministic per-run name (include/pipeline/naming.py) and:
 
 - before creating, Describe: a missing job (ResourceNotFound) is created with a tag holding the hash of its
   config; an existing one with the same hash is reattached (waited for, or its result returned); one with a
@@ -22,19 +27,51 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTuningOperator
-from botocore.exceptions import ClientError
+from airflow.configuration import conf
+from airflow.sdk import BaseOperator
 
 from hpo_sagemaker.links import REPORT_URL_KEY, TuningReportLink
 from include.pipeline.spot import spot_settings_problems
 from include.pipeline.tuning_summary import CONFIG_HASH_TAG, config_hash, progress_line, summarize
 
 if TYPE_CHECKING:
+    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.sdk import Context
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
+# Fields a Jinja-rendered config holds as text; SageMaker wants integers (the provider's list, both config forms).
+INTEGER_FIELDS = (
+    ("HyperParameterTuningJobConfig", "ResourceLimits", "MaxNumberOfTrainingJobs"),
+    ("HyperParameterTuningJobConfig", "ResourceLimits", "MaxParallelTrainingJobs"),
+    ("HyperParameterTuningJobConfig", "ResourceLimits", "MaxRuntimeInSeconds"),
+    *(
+        (form, *path)
+        for form in ("TrainingJobDefinition", "TrainingJobDefinitions")
+        for path in (
+            ("ResourceConfig", "InstanceCount"),
+            ("ResourceConfig", "VolumeSizeInGB"),
+            ("StoppingCondition", "MaxRuntimeInSeconds"),
+            ("StoppingCondition", "MaxWaitTimeInSeconds"),
+        )
+    ),
+)
+
+
+def cast_integers(config: Any, path: tuple[str, ...]) -> None:
+    """Cast the field at path (through lists, as in TrainingJobDefinitions) to int, where it is present."""
+    if isinstance(config, list):
+        for item in config:
+            cast_integers(item, path)
+        return
+    if not isinstance(config, dict) or path[0] not in config:
+        return
+    if len(path) == 1:
+        config[path[0]] = int(config[path[0]])
+    else:
+        cast_integers(config[path[0]], path[1:])
 
 
 class TuningJobError(Exception):
@@ -69,13 +106,17 @@ def waiter_max_attempts(config: dict[str, Any], check_interval: float) -> int:
     return math.ceil(longest * 1.1 / check_interval) + 10
 
 
-class ReattachingTuningOperator(SageMakerTuningOperator):
+class ReattachingTuningOperator(BaseOperator):
     template_fields: Sequence[str] = (
-        *SageMakerTuningOperator.template_fields,
+        "config",
+        "aws_conn_id",
+        "region_name",
+        "verify",
         "training_job_definition",
         "report_uri",
         "check_interval",
     )
+    template_fields_renderers = {"config": "json", "training_job_definition": "json"}
     operator_extra_links = (TuningReportLink(),)
 
     def __init__(
@@ -86,13 +127,48 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
         report_uri: str | None = None,
         check_interval: int | str = 30,
         child_check_timeout: float = 300,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        verify: bool | str | None = None,
+        botocore_config: dict | None = None,
+        deferrable: bool = conf.getboolean("operators", "default_deferrable", fallback=False),
         **kwargs: Any,
     ) -> None:
-        super().__init__(config=config, check_interval=check_interval, wait_for_completion=True, **kwargs)
+        super().__init__(**kwargs)
+        self.config = config
+        self.check_interval = check_interval
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.verify = verify
+        self.botocore_config = botocore_config
+        self.deferrable = deferrable
         self.training_job_definition = training_job_definition
         self.report_uri = report_uri
         self.child_check_timeout = child_check_timeout
         self._created: str | None = None
+
+    @cached_property
+    def hook(self) -> SageMakerHook:
+        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+
+        return SageMakerHook(
+            aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
+        )
+
+    def preprocess_config(self) -> None:
+        """As the provider does: integer fields cast (a rendered template holds text), a role name made an ARN."""
+        if "S3Operations" in self.config:
+            raise TuningJobError("S3Operations in a tuning config are not supported here: upload beforehand")
+        for path in INTEGER_FIELDS:
+            cast_integers(self.config, path)
+        definitions = training_job_definitions(self.config)
+        if any(not str(d.get("RoleArn", "arn:")).startswith("arn:") for d in definitions):
+            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+
+            iam = AwsBaseHook(self.aws_conn_id, client_type="iam")
+            for definition in definitions:
+                if "RoleArn" in definition:
+                    definition["RoleArn"] = iam.expand_role(definition["RoleArn"])
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.check_interval = int(self.check_interval)  # may come from a template, as text
@@ -142,6 +218,8 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
         return self._finish(self._describe_terminal(name))
 
     def on_kill(self) -> None:
+        from botocore.exceptions import ClientError
+
         if not self._created:
             return
         try:
@@ -152,6 +230,8 @@ class ReattachingTuningOperator(SageMakerTuningOperator):
 
     # --- helpers ---------------------------------------------------------------------------------
     def _describe_or_none(self, name: str) -> dict[str, Any] | None:
+        from botocore.exceptions import ClientError
+
         try:
             return self.hook.get_conn().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
         except ClientError as exc:
