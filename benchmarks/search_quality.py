@@ -10,8 +10,8 @@ Objectives, all maximised, 100 rounds (epochs) per job:
   caravan   XGBoost on ISLR Caravan (label Purchase == "Yes"), fixed stratified 50/25/25 split; validation AUC
   flights   XGBoost on the project's flight-delay rows: train 1-21 Jan 2013, validate 22-25 Jan, test 26-31 Jan
   hartmann6 -Hartmann6 on [0, 1]^6 with a made-up learning curve (final value -hartmann6(x) - a shortfall)
-XGBoost jobs use training_scripts/train.py's own parameters (`booster_params`), so a job here trains the same
-model as a training job of the service; each job's curve is computed once and cached in the worker.
+XGBoost jobs use training_scripts/flight_delay/train.py's own parameters (`booster_params`), so a job here trains
+the same model as a training job of the service; each job's curve is computed once and cached in the worker.
 
     .venv/bin/python benchmarks/search_quality.py [--seeds 10] [--quick] [--processes 2] [--skip-service]
 
@@ -42,8 +42,10 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training_scripts"))
+sys.path.insert(0, str(ROOT / "training_scripts" / "flight_delay"))
 from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, Strategy, make_strategy  # noqa: E402
+from include.pipeline.spec import load_spec  # noqa: E402
+from include.pipeline.tuning_config import parameter_ranges  # noqa: E402
 from include.progress import note, progress  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "search_quality.md"
@@ -63,15 +65,9 @@ P2_GOAL_SAVED, P2_GOAL_LOSS = 0.60, 0.005
 # Seed offsets keep the arms' RandomSeeds apart: P1 compares Bayesian seed s with Random seed 1000 + s.
 RANDOM_SEED_OFFSET, CHILD_SEED_OFFSET = 1000, 2000
 
-XGB_RANGES: dict[str, Any] = {
-    "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "10", "ScalingType": "Linear"}],
-    "ContinuousParameterRanges": [
-        {"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Logarithmic"},
-        {"Name": "min_child_weight", "MinValue": "1", "MaxValue": "20", "ScalingType": "Logarithmic"},
-        {"Name": "subsample", "MinValue": "0.5", "MaxValue": "1", "ScalingType": "Linear"},
-        {"Name": "colsample_bytree", "MinValue": "0.5", "MaxValue": "1", "ScalingType": "Linear"},
-    ],
-}
+FLIGHT = load_spec(ROOT / "include" / "models" / "flight_delay.yaml")
+# The flight model's ranges, as its DAGs tune them.
+XGB_RANGES: dict[str, Any] = parameter_ranges(FLIGHT, "Bayesian")
 HARTMANN_RANGES: dict[str, Any] = {
     "ContinuousParameterRanges": [
         {"Name": f"x{i}", "MinValue": "0", "MaxValue": "1", "ScalingType": "Linear"} for i in range(1, 7)
@@ -136,7 +132,7 @@ class XGBoostObjective(Objective):
 
     def params(self, hyperparameters: dict[str, str]) -> dict[str, Any]:
         """train.py's booster parameters for these hyperparameters: the model a training job would fit."""
-        import train  # training_scripts/train.py
+        import train  # training_scripts/flight_delay/train.py
 
         argv = [f"--{name}={value}" for name, value in hyperparameters.items()]
         args = train.parse_hyperparameters([*argv, f"--num_round={self.rounds}", "--eval_metric=auc"])
@@ -242,13 +238,10 @@ FLIGHT_DAYS = {
 
 
 def flight_rows() -> dict[str, Any]:
-    """Readable rows (include/pipeline/data.py) per part, strictly by time."""
-    from include.pipeline import data
+    """The flight model's rows (its spec's data source) per part, strictly by time."""
+    from include.models.flight_delay import rows as source
 
-    flights, weather = data.load_nycflights13()
-    rows, _dropped = data.build_flight_rows(
-        data.select_days(flights, FLIGHT_DAYS["train"][0], FLIGHT_DAYS["test"][1]), weather
-    )
+    rows = source(FLIGHT_DAYS["train"][0], FLIGHT_DAYS["test"][1])
     dates = rows["date"]
     return {
         part: rows[(dates >= start.isoformat()) & (dates <= end.isoformat())].reset_index(drop=True)
@@ -257,13 +250,13 @@ def flight_rows() -> dict[str, Any]:
 
 
 def flights_objective(rows: dict[str, Any] | None = None) -> XGBoostObjective:
-    from include.pipeline import data
+    from include.pipeline.data import encode
 
     rows = rows or flight_rows()
-    splits = {
-        part: (data.encode_features(r).to_numpy(dtype=np.float64), r[data.LABEL_COLUMN].to_numpy(dtype=np.int64))
-        for part, r in rows.items()
-    }
+    splits = {}
+    for part, r in rows.items():
+        labels, features = encode(FLIGHT, r)
+        splits[part] = (features, labels.astype(np.int64))
     return XGBoostObjective("flights", "XGBoost, flight delays (nycflights13)", splits)
 
 
@@ -585,13 +578,12 @@ def latency_table(results: dict[str, list[dict[str, Any]]]) -> list[str]:
 
 
 def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], list[dict[str, Any]]]:
-    """Small tuning jobs of training_scripts/train.py on the flights task, through boto3 and the local SageMaker.
+    """Small tuning jobs of the flight model's train.py on the flights task, through boto3 and the local SageMaker.
 
     Random with 2 in flight and Bayesian one at a time are deterministic given RandomSeed, so the in-process
     driver must suggest the same hyperparameters in the same order and find the same best job.
     """
-    from include.pipeline.data import to_training_csv
-    from include.pipeline.metrics import TRAINING_SCRIPT_METRIC_DEFINITIONS
+    from include.pipeline.data import training_channel
     from tests.local_sagemaker import ROLE, XGBOOST_IMAGE, LocalSageMakerProcess, upload_source, wait_for_tuning
 
     rows = flight_rows()
@@ -606,8 +598,12 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
             bucket = "search-quality"
             s3.create_bucket(Bucket=bucket)
             for part in ("train", "validation"):
-                s3.put_object(Bucket=bucket, Key=f"flights/{part}/part-0.csv", Body=to_training_csv(rows[part]))
-            code = upload_source(s3, bucket, {"train.py": ROOT / "training_scripts" / "train.py"}, "code/src.tar.gz")
+                s3.put_object(
+                    Bucket=bucket, Key=f"flights/{part}/part-0.csv", Body=training_channel(FLIGHT, rows[part])
+                )
+            code = upload_source(
+                s3, bucket, {"train.py": ROOT / "training_scripts" / "flight_delay" / "train.py"}, "code/src.tar.gz"
+            )
             for strategy, parallel, seed, jobs in runs:
                 name = f"sq-{strategy.lower()}-{int(time.time()) % 100000}"
                 started = time.perf_counter()
@@ -616,7 +612,10 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
                     HyperParameterTuningJobConfig={
                         "Strategy": strategy,
                         "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
-                        "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": "validation:auc"},
+                        "HyperParameterTuningJobObjective": {
+                            "Type": FLIGHT.objective.type,
+                            "MetricName": FLIGHT.objective.metric,
+                        },
                         "ParameterRanges": XGB_RANGES,
                         "RandomSeed": seed,
                     },
@@ -624,7 +623,7 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
                         "AlgorithmSpecification": {
                             "TrainingImage": XGBOOST_IMAGE,
                             "TrainingInputMode": "File",
-                            "MetricDefinitions": TRAINING_SCRIPT_METRIC_DEFINITIONS,
+                            "MetricDefinitions": FLIGHT.metric_definitions,
                         },
                         "RoleArn": ROLE,
                         "StaticHyperParameters": {
@@ -841,7 +840,8 @@ def main() -> None:
         sections.append(
             (
                 f"The service end to end (Random {service_jobs[0]} jobs, Bayesian {service_jobs[1]} jobs of "
-                "training_scripts/train.py on the flights task, through boto3 and a LocalSageMakerProcess)",
+                "training_scripts/flight_delay/train.py on the flights task, through boto3 and a "
+                "LocalSageMakerProcess)",
                 service_lines,
             )
         )

@@ -2,7 +2,7 @@
 
 A TransferLearning retune can only be as good as the parents' days predict the child's. This runs one Random
 tuning job per holdout day with the same RandomSeed, so every day trains the same N hyperparameter
-configurations (training_scripts/train.py, the DAG's ranges and data preparation, validation_days 7 as
+configurations (training_scripts/flight_delay/train.py, the DAG's ranges and data preparation, validation_days 7 as
 hpo_on_new_data), and reports how the days agree: correlations of the N validation AUCs between day pairs, and
 where each day's best configuration lands on the next day.
 
@@ -25,9 +25,10 @@ from scipy.stats import spearmanr
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
-from warm_start import TUNING_TIMEOUT, Bench, local_bench  # noqa: E402
+from warm_start import FLIGHT, NIGHTLY, RETUNE, TUNING_TIMEOUT, Bench, local_bench  # noqa: E402
 
-from include.pipeline.tuning_config import RETUNE_DEFAULTS, TuningParams, tuning_request  # noqa: E402
+from include.pipeline.params import RunParams  # noqa: E402
+from include.pipeline.tuning_config import tuning_request  # noqa: E402
 from tests.local_sagemaker import wait_for_tuning  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start_carryover.md"
@@ -37,7 +38,8 @@ SEED = 7
 def surface(bench: Bench, day: dt.date, jobs: int) -> dict[tuple[tuple[str, str], ...], float]:
     """Validation AUC by configuration (the tuned hyperparameters) of one Random tuning job on `day`."""
     name = f"carry-{day:%Y%m%d}"
-    request = tuning_request(name, TuningParams(strategy="Random", max_jobs=jobs), bench.definition(day), SEED)
+    run = RunParams.from_params({**NIGHTLY, "strategy": "Random", "max_jobs": jobs}, FLIGHT)
+    request = tuning_request(FLIGHT, name, run, bench.definition(day), SEED)
     bench.sm.create_hyper_parameter_tuning_job(**request)
     wait_for_tuning(bench.sm, name, TUNING_TIMEOUT)
     return {
@@ -76,7 +78,7 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
     days = [args.start + dt.timedelta(days=i) for i in range(args.days)]
-    validation_days = RETUNE_DEFAULTS["validation_days"]
+    validation_days = RETUNE["validation_days"]
     started = time.perf_counter()
     surfaces = []
     with local_bench(days[0], days[-1], validation_days, "carryover-bench-") as (bench, _):
@@ -94,7 +96,8 @@ def main() -> None:
         "",
         f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}; command: `{command}`; wall {wall / 60:.1f} min",
-        f"- per holdout day, one Random tuning job of training_scripts/train.py, {args.jobs} jobs, RandomSeed {SEED}: "
+        f"- per holdout day, one Random tuning job of training_scripts/flight_delay/train.py, {args.jobs} jobs, "
+        f"RandomSeed {SEED}: "
         f"the same {len(common)} configurations every day, on the DAG's ranges, validation_days {validation_days} "
         "and training_window_days 14 (hpo_on_new_data's defaults), so consecutive days share 6 of 7 validation "
         "days and 13 of 14 training days",

@@ -3,7 +3,7 @@
 What hpo_on_new_data does every day, measured end to end through a private local SageMaker: for each holdout day
 D the data are prepared as include/tuning_chain.py's prepare_data prepares them (include/pipeline/prepare.py, a
 14-day training window, then validation on the validation_days before D: hpo_on_new_data's default, 7, unless
---validation-days says otherwise), and three Bayesian tuning jobs of training_scripts/train.py run on them:
+--validation-days says otherwise), and three Bayesian tuning jobs of training_scripts/flight_delay/train.py run on them:
 
   cold   20 jobs, no warm start: the bar (its best validation AUC after 20 jobs, "cold best@20")
   warm   10 jobs, TransferLearning from parents chosen by include/pipeline/warm_start.choose_parents over a
@@ -46,18 +46,15 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-from include.pipeline.champion import load_model, score  # noqa: E402
-from include.pipeline.data import LABEL_COLUMN, encode_features  # noqa: E402
+from include.pipeline.champion import load_model  # noqa: E402
+from include.pipeline.data import encode  # noqa: E402
+from include.pipeline.ingest import land  # noqa: E402
+from include.pipeline.params import ON_NEW_DATA, RunParams, defaults  # noqa: E402
 from include.pipeline.plan import Settings  # noqa: E402
-from include.pipeline.prepare import prepare, read_holdout  # noqa: E402
-from include.pipeline.seed import seed  # noqa: E402
-from include.pipeline.tuning_config import (  # noqa: E402
-    RETUNE_DEFAULTS,
-    TuningParams,
-    training_definition,
-    tuning_request,
-    xgboost_image,
-)
+from include.pipeline.prepare import Prepared, Window, prepare, read_holdout  # noqa: E402
+from include.pipeline.scoring import score  # noqa: E402
+from include.pipeline.spec import load_spec  # noqa: E402
+from include.pipeline.tuning_config import image_uri, training_definition, tuning_request  # noqa: E402
 from include.pipeline.warm_start import choose_parents  # noqa: E402
 from include.progress import note, progress  # noqa: E402
 from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
@@ -65,8 +62,11 @@ from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa
 RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
 # A hand-written section from this heading on (repeat runs, variants tried by scratch scripts) survives a re-run.
 KEPT_HEADING = "## Follow-up measurements"
+# What the flight model's DAGs run: hpo_nightly's defaults for the cold arms, hpo_on_new_data's for the warm one.
+FLIGHT = load_spec(ROOT / "include" / "models" / "flight_delay.yaml")
+NIGHTLY, RETUNE = defaults(FLIGHT), defaults(FLIGHT, ON_NEW_DATA)
 COLD_JOBS = 20
-WARM_JOBS = RETUNE_DEFAULTS["max_jobs"]  # hpo_on_new_data's budget
+WARM_JOBS = RETUNE["max_jobs"]  # hpo_on_new_data's budget
 GOAL_JOBS = 7
 ARMS = ("cold", "warm", "other")  # the RandomSeed of arm k on day index i is 100 * i + k + 1
 TUNING_TIMEOUT = 1800
@@ -141,20 +141,18 @@ class Bench:
         self.image = image
         self.validation_days = validation_days
         self.history: list[dict[str, Any]] = []  # what include/pipeline/champion.py would have recorded
-        self.prepared: dict[dt.date, dict[str, Any]] = {}  # holdout day -> what prepare wrote for it
+        self.prepared: dict[dt.date, Prepared] = {}  # holdout day -> what prepare wrote for it
 
     def definition(self, day: dt.date) -> dict[str, Any]:
         """prepare_data's prepare + training_definition for holdout day `day` (shared by the day's arms)."""
-        where, tuning = self.settings, TuningParams(validation_days=self.validation_days)
+        where = self.settings
+        run = RunParams.from_params({**NIGHTLY, "validation_days": self.validation_days}, FLIGHT)
         run_prefix = f"runs/warm-start-bench-{day.isoformat()}"
-        data = self.prepared[day] = prepare(
-            self.s3, bucket=where.bucket, holdout_day=day, training_days=tuning.training_window_days,
-            run_prefix=run_prefix, source_dir=ROOT / "training_scripts", validation_days=tuning.validation_days,
-        )  # fmt: skip
+        window = Window.ending(day, run.training_window_days, run.validation_days)
+        data = self.prepared[day] = prepare(self.s3, FLIGHT, bucket=where.bucket, window=window, run_prefix=run_prefix)
         return training_definition(
-            image=self.image, role_arn=where.role_arn, code_uri=data["code_uri"], channels=data["channels"],
-            output_uri=f"s3://{where.bucket}/{run_prefix}/output", num_round=tuning.num_round,
-            instance_type=where.instance_type, max_runtime=where.max_runtime_seconds,
+            FLIGHT, run, image=self.image, role_arn=where.role_arn, code_uri=data.code_uri, channels=data.channels,
+            output_uri=f"s3://{where.bucket}/{run_prefix}/output",
         )  # fmt: skip
 
     def requests(self, day: dt.date, index: int, definition: dict[str, Any], arms: tuple[str, ...]) -> dict[str, Any]:
@@ -164,15 +162,16 @@ class Bench:
             name = f"ws-{day:%Y%m%d}-{arm}"
             random_seed = 100 * index + ARMS.index(arm) + 1
             if arm != "warm":
-                out[arm] = tuning_request(name, TuningParams(max_jobs=COLD_JOBS), definition, random_seed)
+                cold = RunParams.from_params({**NIGHTLY, "max_jobs": COLD_JOBS}, FLIGHT)
+                out[arm] = tuning_request(FLIGHT, name, cold, definition, random_seed)
                 continue
-            tuning = TuningParams.from_params(RETUNE_DEFAULTS)
-            request = tuning_request(name, tuning, definition, random_seed)
+            tuning = RunParams.from_params(RETUNE, FLIGHT)
+            request = tuning_request(FLIGHT, name, tuning, definition, random_seed)
             parents, skipped = choose_parents(self.history, self.describe, request)
             if skipped:
                 print(f"  {day}: {'; '.join(skipped)}", file=sys.stderr)
             tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
-            out[arm] = tuning_request(name, tuning, definition, random_seed)
+            out[arm] = tuning_request(FLIGHT, name, tuning, definition, random_seed)
         return out
 
     def describe(self, name: str) -> dict[str, Any] | None:
@@ -203,16 +202,15 @@ class Bench:
     def heldout(self, day: dt.date, runs: dict[str, list[Job]]) -> dict[str, float]:
         """evaluate_model's AUC on the held-out day of the model each arm would pick after n jobs (PICKS)."""
         data = self.prepared[day]
-        rows = read_holdout(self.s3, data["holdout_uri"])
-        features, labels = encode_features(rows).to_numpy(dtype="float64"), rows[LABEL_COLUMN].to_numpy()
+        labels, features = encode(FLIGHT, read_holdout(self.s3, data.holdout_uri))
         out: dict[str, float] = {}
         with tempfile.TemporaryDirectory(prefix="warm-start-models-") as tmp:
             for arm, n in PICKS:
                 job = pick(runs.get(arm, []), n)
                 if job is not None:
                     artifact = self.sm.describe_training_job(TrainingJobName=job.name)["ModelArtifacts"]
-                    model = load_model(self.s3, artifact["S3ModelArtifacts"], data["code_uri"], Path(tmp))
-                    out[f"{arm}@{n}"] = score(labels, model.predict(features))["auc"]
+                    model = load_model(self.s3, artifact["S3ModelArtifacts"], data.code_uri, Path(tmp))
+                    out[f"{arm}@{n}"] = score(labels, model.predict(features), ("auc",))["auc"]
         return out
 
     def run_day(self, day: dt.date, index: int, arms: tuple[str, ...]) -> DayResult:
@@ -250,10 +248,10 @@ def local_bench(first: dt.date, last: dt.date, validation_days: int, prefix: str
     with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
         with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
             settings, s3 = Settings(), server.client("s3")
-            before = dt.timedelta(days=TuningParams().training_window_days + validation_days)
+            before = dt.timedelta(days=NIGHTLY["training_window_days"] + validation_days)
             span = {"first": first - before, "last": last}
-            seed(s3, settings.bucket, span["first"], span["last"])
-            yield Bench(server, settings, xgboost_image(s3.meta.region_name), validation_days), span
+            land(s3, settings.bucket, FLIGHT, span["first"], span["last"])
+            yield Bench(server, settings, image_uri(FLIGHT, s3.meta.region_name), validation_days), span
 
 
 # ------------------------------------------------------------------------------------------------ report
@@ -467,7 +465,7 @@ def main() -> None:
     parser.add_argument(
         "--validation-days",
         type=int,
-        default=RETUNE_DEFAULTS["validation_days"],
+        default=RETUNE["validation_days"],
         help="the validation_days Param (default: hpo_on_new_data's)",
     )
     parser.add_argument("--output", type=Path, default=RESULTS)
