@@ -128,7 +128,7 @@ def run_configuration(workers: int, deferrable: bool, args: argparse.Namespace, 
         done = threading.Event()
         sampler = threading.Thread(target=sample, args=(stack, outcome, done, measure_memory), daemon=True)
         start = time.monotonic()
-        stack.api(
+        stack.airflow.call(
             "POST",
             "/backfills",
             {
