@@ -26,6 +26,10 @@ SLOW_FIRST = (
     "tests/test_demo.py",
     "tests/test_training_jobs.py",
     "tests/test_tuning.py",
+    "tests/reliability/test_durability.py",
+    "tests/test_hotel_rates.py",
+    "tests/test_restart_and_spot.py",
+    "tests/test_your_model.py",
 )
 
 

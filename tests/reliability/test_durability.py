@@ -1130,7 +1130,7 @@ def test_acknowledged_writes_survive_random_kills(tmp_path):
     """A random walk of writes with kill -9 at random moments: after each restart the state is what was told."""
     seed = int(os.environ.get("DURABILITY_SEED") or random.SystemRandom().randrange(1 << 32))
     rng = random.Random(seed)
-    operations, crash_every = scaled(400, 5000), 12  # a kill about every 25 operations (a burst runs until it lands)
+    operations, crash_every = scaled(250, 5000), 12  # a kill about every 25 operations (a burst runs until it lands)
     walk = Walk(seed, tmp_path / "state")
     try:
         walk.setup()
