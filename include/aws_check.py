@@ -166,11 +166,10 @@ def check(session: Any, endpoint_url: str | None, bucket: str, role_arn: str) ->
         return f"list calls allowed ({'has' if tuning else 'no'} tuning jobs yet)"
 
     def images() -> str:
-        from include.pipeline.seed import SPECS
-        from include.pipeline.spec import load_spec
+        from include.pipeline.spec import SPECS_DIR, load_spec
         from include.pipeline.tuning_config import image_uri
 
-        specs = [load_spec(path) for path in sorted(SPECS.glob("*.yaml"))]
+        specs = [load_spec(path) for path in sorted(SPECS_DIR.glob("*.yaml"))]
         return "; ".join(f"{spec.name}: {image_uri(spec, region)}" for spec in specs)
 
     role_ok = step("SageMaker execution role", role)

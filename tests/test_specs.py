@@ -175,6 +175,10 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
         "static_hyperparameters: ['sagemaker_program'] are set by the pipeline",
     ),
     "default out of bounds": (changed(MINIMAL, "tuning", {"max_jobs": 0}), "tuning.max_jobs: Param max_jobs must be"),
+    "a retune default that contradicts the retune": (
+        changed(MINIMAL, "on_new_data", {"parent_tuning_jobs": ["hpo-a"]}),
+        "on_new_data.parent_tuning_jobs: Param parent_tuning_jobs must be empty with warm_start=auto",
+    ),
     "unknown default": (changed(MINIMAL, "on_new_data", {"max_job": 5}), "on_new_data.max_job: 'max_job' is not"),
     "bad name": (changed(MINIMAL, "name", "Tiny Model"), "name: 'Tiny Model': use lowercase letters"),
     "source without its module": (

@@ -169,14 +169,23 @@ def defaults(spec: ModelSpec, variant: str = NIGHTLY) -> dict[str, Any]:
     return values
 
 
-def check_defaults(overrides: Mapping[str, Any], spec: ModelSpec) -> None:
-    """A spec's tuning or on_new_data section: known Params whose values pass the same checks as a run's."""
-    unknown = sorted(set(overrides) - set(ROWS))
-    if unknown:
-        raise ParamError(f"{unknown[0]!r} is not a Param (known: {', '.join(ROWS)})", unknown[0])
-    base = {row.name: row.default for row in PARAM_TABLE}
-    base.update(promotion_margin=spec.evaluation.margin, smoke_threshold=spec.evaluation.smoke_threshold)
-    RunParams.from_params({**base, **spec.tuning, **overrides}, spec)
+def check_defaults(spec: ModelSpec) -> None:
+    """The defaults of each of the model's DAGs (its `tuning` section, `on_new_data` over it) are known Params that
+    pass the same checks as a run's. ParamError.param is then the spec's field: `<section>.<Param>`."""
+    for variant, section in ((NIGHTLY, "tuning"), (ON_NEW_DATA, "on_new_data")):
+        values = getattr(spec, section)
+        unknown = sorted(set(values) - set(ROWS))
+        if unknown:
+            raise ParamError(f"{unknown[0]!r} is not a Param (known: {', '.join(ROWS)})", f"{section}.{unknown[0]}")
+        try:
+            RunParams.from_params(defaults(spec, variant), spec)
+        except ParamError as error:
+            where = (
+                "tuning"
+                if variant == NIGHTLY or (error.param in spec.tuning and error.param not in values)
+                else section
+            )
+            raise ParamError(str(error), f"{where}.{error.param}") from None
 
 
 # ---------------------------------------------------------------------------------------------- checking

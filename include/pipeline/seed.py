@@ -15,17 +15,16 @@ import os
 from pathlib import Path
 
 from include.pipeline.ingest import land
-from include.pipeline.spec import ModelSpec, SpecError, load_spec
+from include.pipeline.spec import SPECS_DIR, ModelSpec, SpecError, load_spec
 
 DEFAULT_BUCKET = "hpo-demo"
-SPECS = Path(__file__).resolve().parents[1] / "models"
 
 
 def spec_named(name_or_path: str) -> ModelSpec:
     """A spec by name (include/models/<name>.yaml) or by path."""
     path = Path(name_or_path)
     if path.suffix not in (".yaml", ".yml"):
-        path = SPECS / f"{name_or_path}.yaml"
+        path = SPECS_DIR / f"{name_or_path}.yaml"
     return load_spec(path)
 
 

@@ -29,6 +29,7 @@ from .params import ParamError, check_defaults
 from .scoring import METRICS
 
 ROOT = Path(__file__).resolve().parents[2]
+SPECS_DIR = ROOT / "include" / "models"  # where the shipped specs live; a spec may live anywhere
 SPEC_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 DAG_ID = re.compile(r"[a-zA-Z0-9_.-]{1,250}")
 FUNCTION_REF = re.compile(r"([A-Za-z_][\w]*(?:\.[A-Za-z_][\w]*)*):([A-Za-z_]\w*)")
@@ -375,11 +376,10 @@ class ModelSpec(_Part):
                 "evaluation.metric",
                 f"{self.evaluation.metric} scores {label_kind} labels but data.label.kind is {self.data.label.kind}",
             )
-        for variant in ("tuning", "on_new_data"):
-            try:
-                check_defaults(getattr(self, variant), self)
-            except ParamError as error:
-                raise _field_error(f"{variant}.{error.param}" if error.param else variant, str(error)) from None
+        try:
+            check_defaults(self)
+        except ParamError as error:
+            raise _field_error(error.param or "tuning", str(error)) from None
         return self
 
     # ---------------------------------------------------------------------------------------- derived names
