@@ -38,8 +38,23 @@ class SageMakerBackend:
 
     # --- persistence ---------------------------------------------------------------------------
     def save(self, resource: Any) -> None:
+        """Store a resource's current state, unless it was deleted meanwhile.
+
+        Deployments and jobs report back from their own threads; one that ends after its resource was
+        deleted (an endpoint deleted while Creating, say) must not write it back.
+        """
         with self.lock:
-            self.store.put(self.region, resource.kind, resource.name, resource.record())
+            if self._registry(resource.kind).get(resource.name) is resource:
+                self.store.put(self.region, resource.kind, resource.name, resource.record())
+
+    def _registry(self, kind: str) -> dict[str, Any]:
+        return {
+            TrainingJob.kind: self.training_jobs,
+            Model.kind: self.models,
+            EndpointConfig.kind: self.endpoint_configs,
+            Endpoint.kind: self.endpoints,
+            TuningJob.kind: self.tuning_jobs,
+        }[kind]
 
     def restore(self, kind: str, name: str, body: dict[str, Any]) -> None:
         if kind == TrainingJob.kind:
