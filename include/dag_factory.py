@@ -93,7 +93,7 @@ def _day(value: datetime.date) -> pendulum.DateTime:
 def _tuning_dag(spec: ModelSpec, spec_file: str, variant: str) -> DAG:
     params = airflow_params(spec, variant)
     nightly = variant == NIGHTLY
-    values = defaults(spec, variant)
+    values = {name: param.value for name, param in params.items()}  # the form's defaults
     if nightly:
         what = (
             f"Every night, tunes `{spec.name}` on the trailing window of daily partitions that ends at the logical "

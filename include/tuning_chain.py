@@ -166,7 +166,7 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
     from botocore.exceptions import ClientError
 
     from include.pipeline.champion import update_record
-    from include.pipeline.data import encode, feature_csv
+    from include.pipeline.data import csv_rows, encode
     from include.pipeline.deploy import (
         Deployment,
         DeploymentError,
@@ -182,9 +182,10 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
     s3, sm, runtime = _clients("s3", "sagemaker", "sagemaker-runtime")
     rows = read_holdout(s3, plan.holdout_uri)  # the rows evaluate scored, so the scores must agree
     metric = spec.evaluation.metric
+    labels, features = encode(spec, rows)
     try:
         scored = check_endpoint(
-            runtime, deployed.endpoint, feature_csv(spec, rows), encode(spec, rows)[0].tolist(), metric,
+            runtime, deployed.endpoint, csv_rows(features), labels.tolist(), metric,
             plan.run_params.smoke_threshold, expected=deployed.expected_score,
         )  # fmt: skip
     except (SmokeTestError, DeploymentError, ClientError) as error:

@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
+
+# Airflow reads AIRFLOW_HOME once, at its first import, and keeps the metadata DB it found there. A test that
+# imports Airflow before any fixture ran (a DAG factory unit test, say) must already see the session's home, or
+# the session's DB, migrated later by airflow_db, is not the one this process talks to.
+AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
+os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
+atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 
 CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default connection's secret key, per session
 
@@ -56,7 +66,7 @@ def local_sagemaker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalS
             "extra": {"endpoint_url": server.url, "region_name": REGION},
         }
     )
-    os.environ["AIRFLOW_HOME"] = str(tmp_path_factory.mktemp("airflow-home"))
+    os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
     yield server
     server.stop()
     for key, value in saved.items():

@@ -139,7 +139,8 @@ def encode(spec: ModelSpec, rows: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]
     return labels, features
 
 
-def _csv(matrix: np.ndarray) -> str:
+def csv_rows(matrix: np.ndarray) -> str:
+    """Rows of numbers as CSV without header or index, an empty field for a missing value."""
     import pandas as pd
 
     # Default float formatting is the shortest round-trip repr, so parsing gives back the exact values.
@@ -157,9 +158,9 @@ def training_channel(spec: ModelSpec, rows: pd.DataFrame) -> bytes:
             pairs = " ".join(f"{i}:{value!r}" for i, value in enumerate(row.tolist()) if not np.isnan(value))
             lines.append(f"{label:g} {pairs}".rstrip())
         return ("\n".join(lines) + "\n").encode()
-    return _csv(np.column_stack([labels, features])).encode()
+    return csv_rows(np.column_stack([labels, features])).encode()
 
 
 def feature_csv(spec: ModelSpec, rows: pd.DataFrame) -> str:
     """What an endpoint is sent: the features only, no label, no header, one row per line."""
-    return _csv(encode(spec, rows)[1])
+    return csv_rows(encode(spec, rows)[1])

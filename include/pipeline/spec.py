@@ -284,10 +284,6 @@ class Evaluation(_Part):
             raise ValueError(f"direction {self.direction} contradicts {self.metric}, where {natural} is better")
         return self
 
-    @property
-    def better(self) -> str:
-        return METRICS[self.metric].direction
-
 
 class Deployment(_Part):
     endpoint_name: str | None = None
@@ -428,10 +424,6 @@ class ModelSpec(_Part):
     def metric_definitions(self) -> list[dict[str, str]]:
         """SageMaker's MetricDefinitions; empty for the built-in algorithm, whose definitions AWS supplies."""
         return [{"Name": d.name, "Regex": d.regex} for d in self.objective.metric_definitions]
-
-    @property
-    def maximize(self) -> bool:
-        return self.objective.type == "Maximize"
 
 
 def _field_error(field: str, message: str) -> ValueError:
