@@ -217,10 +217,14 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> tuple[str, list
     for phase in PHASES:
         jobs = [*sm["serial"], sm["warmup"]]
         values = [(t := j.transition(phase))["EndTime"].timestamp() - t["StartTime"].timestamp() for j in jobs]
-        lines.append(f"| SecondaryStatusTransitions {phase} (whole) | {statistics.median(values[:-1]):.3f} | "
-                     f"{pct(values[:-1], 0.95):.3f} | {values[-1]:.3f} | |")  # fmt: skip
-    lines.append(f"| **overhead** | {statistics.median(sm_over):.3f} | {pct(sm_over, 0.95):.3f} | "
-                 f"{sm['warmup'].overhead:.3f} | {statistics.median(sp_over):.3f} |")  # fmt: skip
+        lines.append(
+            f"| SecondaryStatusTransitions {phase} (whole) | {statistics.median(values[:-1]):.3f} | "
+            f"{pct(values[:-1], 0.95):.3f} | {values[-1]:.3f} | |"
+        )
+    lines.append(
+        f"| **overhead** | {statistics.median(sm_over):.3f} | {pct(sm_over, 0.95):.3f} | "
+        f"{sm['warmup'].overhead:.3f} | {statistics.median(sp_over):.3f} |"
+    )
     median, biggest = statistics.median(sm_over), max(splits[0], key=lambda p: statistics.median(s[p] for s in splits))
     verdict = "meets" if median <= GOAL else "misses"
     interpretation = [

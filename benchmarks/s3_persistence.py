@@ -98,8 +98,12 @@ class MotoServer:
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
             [sys.executable, __file__, "--serve-moto", str(port)],
-            cwd=self.workdir, env=env, stdout=subprocess.PIPE, stderr=log, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+            cwd=self.workdir,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=log,
+            stdin=subprocess.DEVNULL,
+        )
         log.close()
         assert self.process.stdout is not None
         ready, _, _ = select.select([self.process.stdout], [], [], timeout)

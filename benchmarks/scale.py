@@ -114,9 +114,13 @@ def run_configuration(workers: int, deferrable: bool, args: argparse.Namespace, 
     outcome = Outcome(workers=workers, deferrable=deferrable)
     last_day = FIRST_DAY + datetime.timedelta(days=args.days - 1)
     conf = {
-        "strategy": "Random", "max_jobs": args.jobs, "max_parallel_jobs": args.parallel,
-        "hyperparameters": {"num_round": 20}, "training_window_days": WINDOW_DAYS, "smoke_threshold": 0.0,
-    }  # fmt: skip
+        "strategy": "Random",
+        "max_jobs": args.jobs,
+        "max_parallel_jobs": args.parallel,
+        "hyperparameters": {"num_round": 20},
+        "training_window_days": WINDOW_DAYS,
+        "smoke_threshold": 0.0,
+    }
     began = time.monotonic()
     stack = Stack(root, workers=workers, concurrency=args.slots, environment=DEFERRABLE if deferrable else {})
     with stack:

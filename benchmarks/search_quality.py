@@ -679,9 +679,11 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
         jobs = run["requested"]
         local = simulate(strategy, objective, jobs, parallel=run["parallel"])
         service = run["jobs"]
-        same = sum(
-            s["TunedHyperParameters"] == j.hyperparameters for s, j in zip(service, local, strict=False)
-        ) if len(service) == len(local) else 0  # fmt: skip
+        same = (
+            sum(s["TunedHyperParameters"] == j.hyperparameters for s, j in zip(service, local, strict=False))
+            if len(service) == len(local)
+            else 0
+        )
         values = [s.get("FinalHyperParameterTuningJobObjectiveMetric", {}).get("Value", math.nan) for s in service]
         delta = max((abs(v - j.value) for v, j in zip(values, local, strict=False)), default=math.nan)
         service_best = max(range(len(values)), key=lambda i: values[i])

@@ -151,9 +151,14 @@ class Bench:
         window = Window.ending(day, run.training_window_days, run.validation_days)
         data = self.prepared[day] = prepare(self.s3, FLIGHT, bucket=where.bucket, window=window, run_prefix=run_prefix)
         return training_definition(
-            FLIGHT, run, image=self.image, role_arn=where.role_arn, code_uri=data.code_uri, channels=data.channels,
+            FLIGHT,
+            run,
+            image=self.image,
+            role_arn=where.role_arn,
+            code_uri=data.code_uri,
+            channels=data.channels,
             output_uri=f"s3://{where.bucket}/{run_prefix}/output",
-        )  # fmt: skip
+        )
 
     def requests(self, day: dt.date, index: int, definition: dict[str, Any], arms: tuple[str, ...]) -> dict[str, Any]:
         """The arms' CreateHyperParameterTuningJob requests; the warm one picks its parents as prepare_data does."""
@@ -326,23 +331,32 @@ def heldout_table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
     picks = [f"{arm}@{n}" for arm, n in PICKS if f"{arm}@{n}" in days[0].heldout]
     rivals = [p for p in picks if p != target]
     lines = [
-        "| holdout day | " + " | ".join(f"{p} pick" for p in picks) + " | "
-        + " | ".join(f"{p} − {target}" for p in rivals) + " |",
+        "| holdout day | "
+        + " | ".join(f"{p} pick" for p in picks)
+        + " | "
+        + " | ".join(f"{p} − {target}" for p in rivals)
+        + " |",
         "|---|" + "---:|" * (len(picks) + len(rivals)),
-    ]  # fmt: skip
+    ]
     diffs: dict[str, list[float]] = {p: [] for p in rivals}
     for d in days:
         for p in rivals:
             diffs[p].append(d.heldout[p] - d.heldout[target])
         lines.append(
-            f"| {d.day} | " + " | ".join(f"{d.heldout[p]:.4f}" for p in picks) + " | "
-            + " | ".join(f"{diffs[p][-1]:+.4f}" for p in rivals) + " |"
-        )  # fmt: skip
+            f"| {d.day} | "
+            + " | ".join(f"{d.heldout[p]:.4f}" for p in picks)
+            + " | "
+            + " | ".join(f"{diffs[p][-1]:+.4f}" for p in rivals)
+            + " |"
+        )
     stats = {p: median(v) for p, v in diffs.items()} | {f"{p} wins": sum(x >= 0 for x in v) for p, v in diffs.items()}
     lines.append(
-        "| **median** | " + " | ".join(f"{median([d.heldout[p] for d in days]):.4f}" for p in picks) + " | "
-        + " | ".join(f"{stats[p]:+.4f} (≥ 0 on {stats[p + ' wins']}/{len(days)})" for p in rivals) + " |"
-    )  # fmt: skip
+        "| **median** | "
+        + " | ".join(f"{median([d.heldout[p] for d in days]):.4f}" for p in picks)
+        + " | "
+        + " | ".join(f"{stats[p]:+.4f} (≥ 0 on {stats[p + ' wins']}/{len(days)})" for p in rivals)
+        + " |"
+    )
     return lines, stats
 
 
@@ -407,8 +421,15 @@ def heldout_interpretation(stats: dict[str, Any], n: int) -> str:
     return text
 
 
-def write_results(args: argparse.Namespace, sections: list[tuple[str, list[str]]], notes: list[str],
-                  days: list[DayResult], seeded: dict[str, Any], wall: float, load: str) -> None:  # fmt: skip
+def write_results(
+    args: argparse.Namespace,
+    sections: list[tuple[str, list[str]]],
+    notes: list[str],
+    days: list[DayResult],
+    seeded: dict[str, Any],
+    wall: float,
+    load: str,
+) -> None:
     import optuna
     import xgboost
 

@@ -93,9 +93,11 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     counters = tuning["TrainingJobStatusCounters"]
     best = tuning.get("BestTrainingJob") or {}
     objective = best.get("FinalHyperParameterTuningJobObjectiveMetric", {})
-    print(f"3. tuning job {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
-          f"{counters.get('Completed', 0)} completed, {counters.get('Stopped', 0)} stopped, "
-          f"{counters.get('NonRetryableError', 0)} failed")  # fmt: skip
+    print(
+        f"3. tuning job {tuning['HyperParameterTuningJobName']}: {tuning['HyperParameterTuningJobStatus']}, "
+        f"{counters.get('Completed', 0)} completed, {counters.get('Stopped', 0)} stopped, "
+        f"{counters.get('NonRetryableError', 0)} failed"
+    )
     if best:
         tuned = ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(best["TunedHyperParameters"].items()))
         print(f"   best {best['TrainingJobName']}: {objective['MetricName']}={objective['Value']:.4f} ({tuned})")
@@ -123,8 +125,10 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     for (_, row), score in zip(holdout.iterrows(), scores, strict=True):
         dep = f"{int(row['sched_dep_hour']):02d}:{int(row['sched_dep_minute']):02d}"
         actual = "delayed" if row["delayed"] else "on time"
-        print(f"   {row['carrier'] + str(row['flight']):<10} {row['origin'] + '-' + row['dest']:<9} {dep:>5}  "
-              f"{score:>12.3f}  {actual}")  # fmt: skip
+        print(
+            f"   {row['carrier'] + str(row['flight']):<10} {row['origin'] + '-' + row['dest']:<9} {dep:>5}  "
+            f"{score:>12.3f}  {actual}"
+        )
     outcome = "succeeded" if code == 0 else f"FAILED, see {log}"
     print(f"Done in {time.monotonic() - started:.0f} s; hpo_nightly {outcome}.")
     return code

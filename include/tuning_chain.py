@@ -82,12 +82,20 @@ def prepare_data(
     s3, sm = _clients("s3", "sagemaker")
     try:
         plan = make_plan(
-            s3, sm, spec, spec_file=spec_file, values=dict(params or {}), dag_id=dag_run.dag_id,
-            run_id=dag_run.run_id, run_type=dag_run.run_type, logical_date=logical_date,
-            event_dates=asset_event_dates(triggering_asset_events, where.bucket), settings=where,
+            s3,
+            sm,
+            spec,
+            spec_file=spec_file,
+            values=dict(params or {}),
+            dag_id=dag_run.dag_id,
+            run_id=dag_run.run_id,
+            run_type=dag_run.run_type,
+            logical_date=logical_date,
+            event_dates=asset_event_dates(triggering_asset_events, where.bucket),
+            settings=where,
             region=AwsBaseHook(aws_conn_id=AWS_CONN_ID, client_type="sagemaker").conn_region_name,
             log=logging.getLogger(__name__),
-        )  # fmt: skip
+        )
     except (ParamError, PartitionError) as error:
         raise AirflowFailException(str(error)) from error  # bad input: a retry would fail the same way
     except PastTheData as error:
@@ -107,15 +115,23 @@ def evaluate(prepared: dict[str, Any], tuned: dict[str, Any]) -> dict[str, Any]:
     (s3,) = _clients("s3")
     with tempfile.TemporaryDirectory(prefix="evaluate-") as workdir:
         record = compare(
-            s3, spec, bucket=plan.bucket,
+            s3,
+            spec,
+            bucket=plan.bucket,
             challenger={
-                "tuning_job_name": tuned["tuning_job_name"], "training_job_name": tuned["best_training_job"],
-                "model_artifact": tuned["best_model_artifact"], "code_uri": plan.code_uri,
+                "tuning_job_name": tuned["tuning_job_name"],
+                "training_job_name": tuned["best_training_job"],
+                "model_artifact": tuned["best_model_artifact"],
+                "code_uri": plan.code_uri,
             },
-            holdout_rows=read_holdout(s3, plan.holdout_uri), run_id=plan.run_id, dag_id=plan.dag_id,
-            holdout_date=plan.holdout_date, live=plan.live, margin=plan.run_params.promotion_margin,
+            holdout_rows=read_holdout(s3, plan.holdout_uri),
+            run_id=plan.run_id,
+            dag_id=plan.dag_id,
+            holdout_date=plan.holdout_date,
+            live=plan.live,
+            margin=plan.run_params.promotion_margin,
             workdir=Path(workdir),
-        )  # fmt: skip
+        )
     print(f"Evaluation on {_days(plan.holdout_days)} ({record.rows} rows): {record.reason}")
     return record.to_xcom()
 
@@ -132,9 +148,12 @@ def decide_deploy(prepared: dict[str, Any], record: dict[str, Any]) -> str | Non
     plan = RunPlan.from_xcom(prepared)
     run = plan.run_params
     follow, why = deploy_decision(
-        Evaluation.from_xcom(record), live=plan.live, deploy=run.deploy, require_approval=run.require_approval,
+        Evaluation.from_xcom(record),
+        live=plan.live,
+        deploy=run.deploy,
+        require_approval=run.require_approval,
         threshold=run.smoke_threshold,
-    )  # fmt: skip
+    )
     print(f"{'Next: ' + follow if follow else 'Not deploying'}: {why}")
     return follow
 
@@ -150,12 +169,18 @@ def deploy(prepared: dict[str, Any], evaluated: dict[str, Any]) -> dict[str, Any
     record = Evaluation.from_xcom(evaluated)
     (sm,) = _clients("sagemaker")
     deployed = deploy_model(
-        sm, endpoint=plan.endpoint, model_name=plan.model_name, config_name=plan.endpoint_config_name,
-        image=plan.image, model_artifact=record.model_artifact,
+        sm,
+        endpoint=plan.endpoint,
+        model_name=plan.model_name,
+        config_name=plan.endpoint_config_name,
+        image=plan.image,
+        model_artifact=record.model_artifact,
         environment=serving_environment(record.code_uri, spec.algorithm.entry_point),
-        role_arn=plan.role_arn, instance_type=plan.hosting_instance_type, poll=2,
+        role_arn=plan.role_arn,
+        instance_type=plan.hosting_instance_type,
+        poll=2,
         tags=[{"Key": "hpo:tuning-job", "Value": record.tuning_job_name}, {"Key": "hpo:model", "Value": spec.name}],
-    )  # fmt: skip
+    )
     print(f"Endpoint {deployed.endpoint} {deployed.action} on {deployed.endpoint_config}")
     return dataclasses.replace(deployed, record_key=record.record_key, expected_score=record.challenger_score).to_xcom()
 
@@ -174,7 +199,7 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
         check_endpoint,
         retire,
         rollback,
-    )  # fmt: skip
+    )
     from include.pipeline.prepare import read_holdout
 
     plan, spec = _plan(prepared)
@@ -185,18 +210,30 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
     labels, features = encode(spec, rows)
     try:
         scored = check_endpoint(
-            runtime, deployed.endpoint, csv_rows(features), labels.tolist(), metric,
-            plan.run_params.smoke_threshold, expected=deployed.expected_score,
-        )  # fmt: skip
+            runtime,
+            deployed.endpoint,
+            csv_rows(features),
+            labels.tolist(),
+            metric,
+            plan.run_params.smoke_threshold,
+            expected=deployed.expected_score,
+        )
     except (SmokeTestError, DeploymentError, ClientError) as error:
         done = rollback(sm, deployed, poll=2)
-        update_record(s3, plan.bucket, deployed.record_key, deployed=False, rolled_back=True,
-                      rollback_reason=str(error))  # fmt: skip
+        update_record(
+            s3, plan.bucket, deployed.record_key, deployed=False, rolled_back=True, rollback_reason=str(error)
+        )
         # Failed for good: a retry would only test the model rolled back to.
         raise AirflowFailException(f"smoke test failed ({error}); {done}") from error
     retired = retire(sm, deployed)
-    update_record(s3, plan.bucket, deployed.record_key, deployed=True, endpoint=deployed.endpoint,
-                  endpoint_config=deployed.endpoint_config)  # fmt: skip
+    update_record(
+        s3,
+        plan.bucket,
+        deployed.record_key,
+        deployed=True,
+        endpoint=deployed.endpoint,
+        endpoint_config=deployed.endpoint_config,
+    )
     print(f"Smoke test passed: {metric} {scored['score']:.4f} on {scored['rows']} held-out rows; retired {retired}")
     return scored
 

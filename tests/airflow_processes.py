@@ -87,9 +87,13 @@ class Airflow:
         self.commands[name] = (list(args), dict(env or {}))
         with (self.logs / f"{name}.log").open("ab") as log:
             self.processes[name] = subprocess.Popen(
-                [sys.executable, "-m", "airflow", *args], env={**self.env, **(env or {})}, stdout=log,
-                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            )  # fmt: skip
+                [sys.executable, "-m", "airflow", *args],
+                env={**self.env, **(env or {})},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
         return self.processes[name]
 
     def restart(self, name: str, env: Mapping[str, str] | None = None) -> subprocess.Popen:

@@ -58,11 +58,23 @@ class LocalSageMakerProcess:
     def start(self, timeout: float = 60) -> LocalSageMakerProcess:
         log = open(self.log_path, "ab")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "include.local_sagemaker", "serve", "--port", str(self.port),
-             "--state-dir", str(self.state_dir), *self.extra_args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "include.local_sagemaker",
+                "serve",
+                "--port",
+                str(self.port),
+                "--state-dir",
+                str(self.state_dir),
+                *self.extra_args,
+            ],
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
             env={**os.environ, **self.env} if self.env else None,
-        )  # fmt: skip
+        )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -109,8 +121,9 @@ TERMINAL = {"Completed", "Failed", "Stopped"}
 T = TypeVar("T")
 
 
-def wait_until(describe: Callable[[], T], done: Callable[[T], bool], what: str,
-               timeout: float = 120, interval: float = 0.2) -> T:  # fmt: skip
+def wait_until(
+    describe: Callable[[], T], done: Callable[[T], bool], what: str, timeout: float = 120, interval: float = 0.2
+) -> T:
     """Poll `describe` until `done` holds: its last answer on success, a TimeoutError naming `what` if not."""
     deadline = time.monotonic() + timeout
     while True:

@@ -35,10 +35,15 @@ def definition_for(spec: ModelSpec, params, **overrides):  # noqa: ANN001, ANN20
     from include.pipeline.tuning_config import training_definition
 
     return training_definition(
-        spec, params, image=XGBOOST_IMAGE, role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
-        channels={"train": "s3://b/train/", "validation": "s3://b/validation/"}, output_uri="s3://b/models",
-        code_uri=None if spec.builtin else "s3://b/code/sourcedir.tar.gz", **overrides,
-    )  # fmt: skip
+        spec,
+        params,
+        image=XGBOOST_IMAGE,
+        role_arn="arn:aws:iam::123456789012:role/SageMakerRole",
+        channels={"train": "s3://b/train/", "validation": "s3://b/validation/"},
+        output_uri="s3://b/models",
+        code_uri=None if spec.builtin else "s3://b/code/sourcedir.tar.gz",
+        **overrides,
+    )
 
 
 def write_dag_file(folder: Path, spec_file: Path) -> Path:

@@ -170,7 +170,13 @@ def test_endpoint_config_for_a_missing_model_is_refused(sm):
     code, message, _ = error_of(
         sm.create_endpoint_config,
         EndpointConfigName=unique("cfg"),
-        ProductionVariants=[{"VariantName": "AllTraffic", "ModelName": "ghost-model", "InitialInstanceCount": 1,
-                             "InstanceType": "ml.m5.large"}],
-    )  # fmt: skip
+        ProductionVariants=[
+            {
+                "VariantName": "AllTraffic",
+                "ModelName": "ghost-model",
+                "InitialInstanceCount": 1,
+                "InstanceType": "ml.m5.large",
+            }
+        ],
+    )
     assert code == "ValidationException" and "ghost-model" in message

@@ -469,9 +469,15 @@ def test_evaluate_refuses_an_empty_holdout_naming_the_day(
         _evaluate(s3, bucket, _prefix("empty"), models["strong"], empty, tmp_path, run_id="run")
     with pytest.raises(ValueError, match="margin must be a finite number"):
         _evaluate(
-            s3, bucket, _prefix("margin"), models["strong"], flight_rows["holdout"], tmp_path, run_id="run",
+            s3,
+            bucket,
+            _prefix("margin"),
+            models["strong"],
+            flight_rows["holdout"],
+            tmp_path,
+            run_id="run",
             margin=float("nan"),
-        )  # fmt: skip
+        )
 
 
 @pytest.mark.parametrize(

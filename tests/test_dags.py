@@ -22,9 +22,13 @@ def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
     bag = DagBag(dag_folder=str(DAGS))
     assert bag.import_errors == {}
     assert set(bag.dag_ids) == {
-        "ingest_flights", "hpo_nightly", "hpo_on_new_data",  # the flight model keeps the ids it had before specs
-        "hotel_rates_ingest", "hotel_rates_nightly", "hotel_rates_on_new_data",
-    }  # fmt: skip
+        "ingest_flights",
+        "hpo_nightly",
+        "hpo_on_new_data",  # the flight model keeps the ids it had before specs
+        "hotel_rates_ingest",
+        "hotel_rates_nightly",
+        "hotel_rates_on_new_data",
+    }
     for dag in bag.dags.values():
         assert "hpo" in dag.tags
         assert all(task.retries >= 2 for task in dag.tasks), dag.dag_id
@@ -47,9 +51,14 @@ def test_dag_files_parse_without_heavy_imports(dag_file):
         f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120,
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
         env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"},
-    ).stdout  # fmt: skip
+    ).stdout
     assert json.loads(out.strip().splitlines()[-1]) == []
 
 
@@ -74,8 +83,11 @@ def test_the_plugin_folder_loads_cleanly_and_registers_the_report_link():
         "import json; from airflow import plugins_manager as pm; "
         "print(json.dumps([pm.get_import_errors(), [type(link).__name__ for link in pm.get_operator_extra_links()]]))"
     )
-    env = {**os.environ, "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
+        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
+    }
     out = subprocess.run(
         [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120, env=env
     ).stdout

@@ -235,8 +235,9 @@ def test_seed_defaults_and_a_spec_by_name_or_path() -> None:
     args, spec = seed_module.parse_args(["--model", "flight_delay", "--from", "2013-01-01", "--to", "2013-01-31"])
     assert (args.start, args.end) == (FIRST, datetime.date(2013, 1, 31))
     assert args.bucket == "hpo-demo" and spec == FLIGHT
-    by_path = seed_module.parse_args(["--model", str(SPECS / "flight_delay.yaml"), "--from", "2013-01-01",
-                                      "--to", "2013-01-02"])[1]  # fmt: skip
+    by_path = seed_module.parse_args(
+        ["--model", str(SPECS / "flight_delay.yaml"), "--from", "2013-01-01", "--to", "2013-01-02"]
+    )[1]
     assert by_path == FLIGHT
 
 
@@ -270,11 +271,27 @@ def test_seed_module_cli_rejects_reversed_range() -> None:
 
 def _seed_cli(local_sagemaker: Any, bucket: str, stderr: Any) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "include.pipeline.seed", "--model", "flight_delay", "--from", "2013-03-01", "--to",
-         "2013-03-03", "--bucket", bucket],
-        cwd=REPO_ROOT, env={**os.environ, **local_sagemaker.environ()}, stdout=subprocess.PIPE, stderr=stderr,
-        text=True, timeout=120, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "include.pipeline.seed",
+            "--model",
+            "flight_delay",
+            "--from",
+            "2013-03-01",
+            "--to",
+            "2013-03-03",
+            "--bucket",
+            bucket,
+        ],
+        cwd=REPO_ROOT,
+        env={**os.environ, **local_sagemaker.environ()},
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        timeout=120,
+        check=True,
+    )
 
 
 def test_the_seed_cli_draws_a_progress_bar_on_a_terminal_only(local_sagemaker) -> None:

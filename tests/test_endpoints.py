@@ -33,11 +33,15 @@ def script_model(sm, s3, bucket, channels) -> dict[str, str]:
             name,
             channels,
             f"s3://{bucket}/output",
-            hyperparameters={"num_round": "5", "max_depth": "3", "sagemaker_program": "train.py",
-                             "sagemaker_submit_directory": code},
+            hyperparameters={
+                "num_round": "5",
+                "max_depth": "3",
+                "sagemaker_program": "train.py",
+                "sagemaker_submit_directory": code,
+            },
             AlgorithmSpecification={"MetricDefinitions": FLIGHT_METRIC_DEFINITIONS},
         )
-    )  # fmt: skip
+    )
     job = wait_for_job(sm, name)
     assert job["TrainingJobStatus"] == "Completed", job.get("FailureReason")
     models = {}

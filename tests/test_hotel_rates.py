@@ -19,9 +19,14 @@ from tests.specs import HOTEL
 BUCKET = "hotel-rates-tests"
 ENDPOINT = "hotel-rates-tests"
 SMALL = {
-    "strategy": "Random", "max_jobs": 2, "max_parallel_jobs": 2, "training_window_days": 21, "validation_days": 7,
-    "holdout_days": 7, "hyperparameters": {"num_round": 30},
-}  # fmt: skip
+    "strategy": "Random",
+    "max_jobs": 2,
+    "max_parallel_jobs": 2,
+    "training_window_days": 21,
+    "validation_days": 7,
+    "holdout_days": 7,
+    "hyperparameters": {"num_round": 30},
+}
 LAST_DAY = datetime.date(2016, 8, 10)
 
 
@@ -74,8 +79,9 @@ def test_the_regression_tunes_deploys_and_keeps_its_champion(nightly, sm, s3, sm
     definition = tuning["TrainingJobDefinition"]
     assert definition["AlgorithmSpecification"].get("MetricDefinitions", []) == []  # the built-in algorithm's own
     assert tuning["HyperParameterTuningJobConfig"]["HyperParameterTuningJobObjective"] == {
-        "Type": "Minimize", "MetricName": "validation:rmse"
-    }  # fmt: skip
+        "Type": "Minimize",
+        "MetricName": "validation:rmse",
+    }
     assert {c["ContentType"] for c in definition["InputDataConfig"]} == {"text/libsvm"}
     best = tuning["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]
     assert best["MetricName"] == "validation:rmse" and best["Value"] > 0
@@ -94,8 +100,9 @@ def test_the_regression_tunes_deploys_and_keeps_its_champion(nightly, sm, s3, sm
     serving = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
 
     # A two-round challenger on the same days: a far higher RMSE, so the champion stays and keeps serving.
-    dagrun, states = run(nightly, holdout_date="2016-08-10", max_jobs=1, max_parallel_jobs=1,
-                         hyperparameters={"num_round": 2})  # fmt: skip
+    dagrun, states = run(
+        nightly, holdout_date="2016-08-10", max_jobs=1, max_parallel_jobs=1, hyperparameters={"num_round": 2}
+    )
     out = capfd.readouterr().out
     assert dagrun.state == "success"
     assert states["deploy"] == "skipped" and states["smoke_test"] == "skipped" and states["report"] == "success"

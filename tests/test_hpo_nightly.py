@@ -94,10 +94,17 @@ def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capf
     out = capfd.readouterr().out
     assert dagrun.state == "success", failures(out)
     assert states == {
-        "prepare_data": "success", "validate_metrics": "success", "spot_config": "success", "tune": "success",
-        "evaluate": "success", "decide_deploy": "success", "approve": "skipped", "deploy": "success",
-        "smoke_test": "success", "report": "success",
-    }  # fmt: skip
+        "prepare_data": "success",
+        "validate_metrics": "success",
+        "spot_config": "success",
+        "tune": "success",
+        "evaluate": "success",
+        "decide_deploy": "success",
+        "approve": "skipped",
+        "deploy": "success",
+        "smoke_test": "success",
+        "report": "success",
+    }
     assert re.search(r"\d/3 jobs done, \d running", out)  # the tune task's progress lines
     assert "no champion yet" in out
 
@@ -245,18 +252,24 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
     # answer once the scheduler has logged the exit (a fixed sleep was not enough on a busy CI machine).
     wait_until(
         lambda: (airflow.logs / "scheduler.log").read_text(errors="replace"),
-        lambda log: re.search(
-            rf"TaskInstance Finished: dag_id=hpo_nightly, task_id=approve, run_id={re.escape(dagrun.run_id)},"
-            r".*state=awaiting_input", log
-        ) is not None,
+        lambda log: (
+            re.search(
+                rf"TaskInstance Finished: dag_id=hpo_nightly, task_id=approve, run_id={re.escape(dagrun.run_id)},"
+                r".*state=awaiting_input",
+                log,
+            )
+            is not None
+        ),
         "the scheduler seeing the parked approval task's worker exit",
         timeout=60,
         interval=1,
-    )  # fmt: skip
+    )
     answer = airflow.call(
-        "PATCH", f"/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
-        {"chosen_options": ["Approve"]}, timeout=30,
-    )  # fmt: skip
+        "PATCH",
+        f"/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
+        {"chosen_options": ["Approve"]},
+        timeout=30,
+    )
     assert answer["chosen_options"] == ["Approve"]
 
     [dagrun] = finished_runs("manual", 1, run_id=dagrun.run_id)

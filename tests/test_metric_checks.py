@@ -42,8 +42,12 @@ def test_the_projects_definitions_pass_on_the_scripts_real_output(tmp_path):
     }
     out = subprocess.run(
         [sys.executable, str(root / "training_scripts" / "flight_delay" / "train.py"), "--num_round", "3"],
-        env=env, capture_output=True, text=True, check=True, timeout=60,
-    ).stdout.splitlines()  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout.splitlines()
     assert problems(FLIGHT_METRIC_DEFINITIONS, out, intermediate=True) == []
 
 
@@ -62,62 +66,89 @@ BAD = {
     ),
     "no capture group": (
         [{"Name": "validation:auc", "Regex": r"validation:auc=[0-9.]+;"}],
-        SCRIPT_LOG, "validation:auc", "0 capture groups",
+        SCRIPT_LOG,
+        "validation:auc",
+        "0 capture groups",
     ),
     "two capture groups": (
         [{"Name": "validation:auc", "Regex": r"(validation):auc=([0-9.]+);"}],
-        SCRIPT_LOG, "validation:auc", "2 capture groups",
+        SCRIPT_LOG,
+        "validation:auc",
+        "2 capture groups",
     ),
     "does not compile": (
         [{"Name": "validation:auc", "Regex": r"validation:auc=([0-9.]+;"}],
-        SCRIPT_LOG, "validation:auc", "does not compile",
+        SCRIPT_LOG,
+        "validation:auc",
+        "does not compile",
     ),
     "objective never defined": (
         [{"Name": "validation:acc", "Regex": rf"validation:auc={NUMBER};"}],
-        SCRIPT_LOG, "validation:auc", "has no metric definition",
+        SCRIPT_LOG,
+        "validation:auc",
+        "has no metric definition",
     ),
     "captures text": (
         [{"Name": "validation:auc", "Regex": r"validation:auc=(\S+)"}],
-        SCRIPT_LOG, "validation:auc", "not a number",
+        SCRIPT_LOG,
+        "validation:auc",
+        "not a number",
     ),
     "integer-only pattern truncates": (
         [{"Name": "validation:auc", "Regex": r"validation:auc=([0-9]+)"}],
-        SCRIPT_LOG, "validation:auc", "the number goes on",
+        SCRIPT_LOG,
+        "validation:auc",
+        "the number goes on",
     ),
     "no exponent support": (
         [{"Name": "validation:logloss", "Regex": r"validation:logloss=([0-9.]+)"}],
-        SCRIPT_LOG, "validation:logloss", "the number goes on",
+        SCRIPT_LOG,
+        "validation:logloss",
+        "the number goes on",
     ),
     "tab instead of #011": (
         [{"Name": "validation:auc", "Regex": r"\[\d+\]\tvalidation-auc:([0-9.]+)"}],
-        BUILTIN_LOG, "validation:auc", "#011",
+        BUILTIN_LOG,
+        "validation:auc",
+        "#011",
     ),
     "unescaped brackets": (
         [{"Name": "validation:auc", "Regex": r"[0]#011train-auc:[0-9.]+#011validation-auc:([0-9.]+)"}],
-        BUILTIN_LOG, "validation:auc", "matches no line",
+        BUILTIN_LOG,
+        "validation:auc",
+        "matches no line",
     ),
     "spaces around the separator": (
         [{"Name": "validation:auc", "Regex": rf"validation:auc={NUMBER}"}],
         ["epoch 1 validation:auc = 0.71", "epoch 2 validation:auc = 0.74"],
-        "validation:auc", "with spaces",
+        "validation:auc",
+        "with spaces",
     ),
     "other case": (
         [{"Name": "Validation:AUC", "Regex": rf"Validation:AUC={NUMBER}"}],
-        SCRIPT_LOG, "Validation:AUC", "another case",
+        SCRIPT_LOG,
+        "Validation:AUC",
+        "another case",
     ),
     "duplicate definition": (
         [{"Name": "validation:auc", "Regex": rf"validation:auc={NUMBER};"}] * 2,
-        SCRIPT_LOG, "validation:auc", "more than once",
+        SCRIPT_LOG,
+        "validation:auc",
+        "more than once",
     ),
     "objective only at the end, with Hyperband": (
         [{"Name": "validation:auc", "Regex": rf"final validation:auc={NUMBER}"}],
-        ["training...", "final validation:auc=0.8"], "validation:auc", "every epoch",
+        ["training...", "final validation:auc=0.8"],
+        "validation:auc",
+        "every epoch",
     ),
     "catastrophic backtracking": (
         [{"Name": "validation:auc", "Regex": r"validation:auc=((?:\d+)*)*x"}],
-        ["validation:auc=" + "1" * 40], "validation:auc", "catastrophic backtracking",
+        ["validation:auc=" + "1" * 40],
+        "validation:auc",
+        "catastrophic backtracking",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.mark.parametrize("case", sorted(BAD))

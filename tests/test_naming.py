@@ -9,8 +9,13 @@ from hypothesis import strategies as st
 from include.pipeline.naming import NAME_PATTERN, job_name_for
 
 
-@given(prefix=st.text(max_size=60), dag=st.text(max_size=40), run=st.text(max_size=80), task=st.text(max_size=40),
-       max_length=st.integers(16, 63))  # fmt: skip
+@given(
+    prefix=st.text(max_size=60),
+    dag=st.text(max_size=40),
+    run=st.text(max_size=80),
+    task=st.text(max_size=40),
+    max_length=st.integers(16, 63),
+)
 def test_names_are_valid_for_sagemaker_and_deterministic(prefix, dag, run, task, max_length):
     name = job_name_for(prefix, dag, run, task, max_length=max_length)
     assert NAME_PATTERN.fullmatch(name)

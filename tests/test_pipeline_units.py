@@ -312,8 +312,10 @@ def test_deploy_decision(record, flags, step, why):
 
 
 def test_a_backfill_never_deploys_even_a_winner_waiting_for_approval():
-    assert deploy_decision(evaluation(CHALLENGER_WINS), live=False, deploy=True, require_approval=True,
-                           threshold=0.5)[0] is None  # fmt: skip
+    assert (
+        deploy_decision(evaluation(CHALLENGER_WINS), live=False, deploy=True, require_approval=True, threshold=0.5)[0]
+        is None
+    )
 
 
 # --------------------------------------------------------------------------------------------- spot_settings_problems

@@ -261,8 +261,11 @@ def test_s3_survives_kill_9_with_metadata_tags_etags_and_deletes(tmp_path):
     try:
         s3 = second.client("s3")
         assert sorted(o["Key"] for o in s3.list_objects_v2(Bucket="plain")["Contents"]) == [
-            "after", "big.bin", "k", "tagged",
-        ]  # fmt: skip
+            "after",
+            "big.bin",
+            "k",
+            "tagged",
+        ]
         for key, before in expected.items():
             after = s3.head_object(Bucket="plain", Key=key, ChecksumMode="ENABLED")
             assert after["ETag"] == before["ETag"], key
@@ -449,15 +452,23 @@ def test_a_deleted_resources_tags_go_with_it_and_stay_gone_after_a_restart(tmp_p
     try:
         sm = server.client("sagemaker")
         container = {"Image": XGBOOST_IMAGE, "ModelDataUrl": "s3://b/model.tar.gz"}
-        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container,
-                        Tags=[{"Key": "team", "Value": "old"}])  # fmt: skip
+        sm.create_model(
+            ModelName="tagged",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container,
+            Tags=[{"Key": "team", "Value": "old"}],
+        )
         arn = sm.describe_model(ModelName="tagged")["ModelArn"]
         sm.delete_model(ModelName="tagged")
         sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container)
         assert sm.list_tags(ResourceArn=arn)["Tags"] == []
         sm.delete_model(ModelName="tagged")
-        sm.create_model(ModelName="tagged", ExecutionRoleArn=ROLE, PrimaryContainer=container,
-                        Tags=[{"Key": "team", "Value": "old"}])  # fmt: skip
+        sm.create_model(
+            ModelName="tagged",
+            ExecutionRoleArn=ROLE,
+            PrimaryContainer=container,
+            Tags=[{"Key": "team", "Value": "old"}],
+        )
         sm.delete_model(ModelName="tagged")
         server.kill()
         server.start()  # the deletion of the tags was persisted too

@@ -50,13 +50,37 @@ def user_environ(local_sagemaker: Any, home: Path) -> dict[str, str]:
 def example(local_sagemaker, bucket, channels, tmp_path_factory) -> dict[str, Any]:
     """One run of the example: its output and the names it printed."""
     env = user_environ(local_sagemaker, tmp_path_factory.mktemp("home"))
-    assert set(env) == {"PATH", "HOME", "AWS_ENDPOINT_URL", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
-                        "AWS_SECRET_ACCESS_KEY"}  # fmt: skip
+    assert set(env) == {
+        "PATH",
+        "HOME",
+        "AWS_ENDPOINT_URL",
+        "AWS_DEFAULT_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+    }
     run = subprocess.run(
-        [sys.executable, str(EXAMPLE), "--bucket", bucket, "--train", channels["train"],
-         "--validation", channels["validation"], "--rounds", "3", "--max-jobs", "2", "--max-parallel-jobs", "2"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=240,
-    )  # fmt: skip
+        [
+            sys.executable,
+            str(EXAMPLE),
+            "--bucket",
+            bucket,
+            "--train",
+            channels["train"],
+            "--validation",
+            channels["validation"],
+            "--rounds",
+            "3",
+            "--max-jobs",
+            "2",
+            "--max-parallel-jobs",
+            "2",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-4000:]
     printed = dict(re.findall(r"^(training job|tuning job|best training job): (\S+)$", run.stdout, re.MULTILINE))
     return {"stdout": run.stdout, "stderr": run.stderr, **printed}
@@ -77,9 +101,12 @@ def read_stream(logs: Any, stream: str, limit: int = 10000) -> tuple[list[dict[s
     token, pages = None, 0
     while True:
         page = logs.get_log_events(
-            logGroupName=TRAINING_LOG_GROUP, logStreamName=stream, startFromHead=True, limit=limit,
+            logGroupName=TRAINING_LOG_GROUP,
+            logStreamName=stream,
+            startFromHead=True,
+            limit=limit,
             **({"nextToken": token} if token else {}),
-        )  # fmt: skip
+        )
         if not page["events"]:
             assert page["nextForwardToken"] == token  # polled again later, the same token yields what is new
             return events, pages, token
@@ -152,8 +179,12 @@ def timestamps(shape: Any, value: Any, path: str = "") -> list[tuple[str, Any]]:
     if shape.type_name == "timestamp":
         return [(path, value)]
     if shape.type_name == "structure":
-        return [hit for name, member in shape.members.items() if name in value
-                for hit in timestamps(member, value[name], f"{path}.{name}")]  # fmt: skip
+        return [
+            hit
+            for name, member in shape.members.items()
+            if name in value
+            for hit in timestamps(member, value[name], f"{path}.{name}")
+        ]
     if shape.type_name == "list":
         return [hit for i, item in enumerate(value) for hit in timestamps(shape.member, item, f"{path}[{i}]")]
     if shape.type_name == "map":
@@ -266,13 +297,21 @@ print("last line")
 """
 
 
-def test_script_mode_decodes_json_encoded_hyperparameters_and_logs_before_completed(local_sagemaker, sm, s3, bucket,
-                                                                                    channels):  # fmt: skip
+def test_script_mode_decodes_json_encoded_hyperparameters_and_logs_before_completed(
+    local_sagemaker, sm, s3, bucket, channels
+):
     name = unique("json-hps")
     source = upload_source(s3, bucket, {"probe.py": PROBE}, f"probe/{name}/sourcedir.tar.gz")
     # As the SageMaker Python SDK's estimators send them: every value JSON-encoded.
-    encoded = {"sagemaker_program": "probe.py", "sagemaker_submit_directory": source, "num_round": 3, "eta": 0.25,
-               "early_stop": True, "layers": [64, 32], "name": "a b"}  # fmt: skip
+    encoded = {
+        "sagemaker_program": "probe.py",
+        "sagemaker_submit_directory": source,
+        "num_round": 3,
+        "eta": 0.25,
+        "early_stop": True,
+        "layers": [64, 32],
+        "name": "a b",
+    }
     hyperparameters = {key: json.dumps(value) for key, value in encoded.items()} | {"booster": "gbtree"}
     sm.create_training_job(**training_request(name, channels, f"s3://{bucket}/out", hyperparameters))
     described = wait_for_job(sm, name)
@@ -283,11 +322,29 @@ def test_script_mode_decodes_json_encoded_hyperparameters_and_logs_before_comple
     assert max(event["ingestionTime"] for event in events) <= described["TrainingEndTime"].timestamp() * 1000
     # SageMaker's training toolkit decodes each value and passes str() of it, sorted by name.
     argv = json.loads(next(line for line in lines if line.startswith("argv="))[5:])
-    assert argv == ["--booster", "gbtree", "--early_stop", "True", "--eta", "0.25", "--layers", "[64, 32]",
-                    "--name", "a b", "--num_round", "3"]  # fmt: skip
+    assert argv == [
+        "--booster",
+        "gbtree",
+        "--early_stop",
+        "True",
+        "--eta",
+        "0.25",
+        "--layers",
+        "[64, 32]",
+        "--name",
+        "a b",
+        "--num_round",
+        "3",
+    ]
     hps = json.loads(next(line for line in lines if line.startswith("hps="))[4:])
-    assert hps == {"booster": "gbtree", "early_stop": True, "eta": 0.25, "layers": [64, 32], "name": "a b",
-                   "num_round": 3}  # fmt: skip
+    assert hps == {
+        "booster": "gbtree",
+        "early_stop": True,
+        "eta": 0.25,
+        "layers": [64, 32],
+        "name": "a b",
+        "num_round": 3,
+    }
     assert "hp_eta=0.25 hp_name=a b" in lines
 
 
@@ -297,8 +354,9 @@ def run_cli(env: dict[str, str], *args: str) -> dict[str, Any]:
     return json.loads(done.stdout)
 
 
-def test_the_aws_cli_creates_describes_and_lists_a_tuning_job_from_a_json_file(local_sagemaker, sm, s3, bucket,
-                                                                               channels, tmp_path):  # fmt: skip
+def test_the_aws_cli_creates_describes_and_lists_a_tuning_job_from_a_json_file(
+    local_sagemaker, sm, s3, bucket, channels, tmp_path
+):
     config = json.loads((ASSETS / "cli_tuning_job.json").read_text())
     definition = config["TrainingJobDefinition"]
     assert definition["StaticHyperParameters"]["sagemaker_submit_directory"] == f"s3://{bucket}/cli/sourcedir.tar.gz"
@@ -310,8 +368,14 @@ def test_the_aws_cli_creates_describes_and_lists_a_tuning_job_from_a_json_file(l
     name = unique("cli-create")[:32]
 
     config_file = f"file://{ASSETS / 'cli_tuning_job.json'}"
-    created = run_cli(env, "create-hyper-parameter-tuning-job", "--cli-input-json", config_file,
-                      "--hyper-parameter-tuning-job-name", name)  # fmt: skip
+    created = run_cli(
+        env,
+        "create-hyper-parameter-tuning-job",
+        "--cli-input-json",
+        config_file,
+        "--hyper-parameter-tuning-job-name",
+        name,
+    )
     assert created["HyperParameterTuningJobArn"].endswith(f":hyper-parameter-tuning-job/{name}")
     wait_for_tuning(sm, name)
     described = run_cli(env, "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", name)
@@ -323,10 +387,20 @@ def test_the_aws_cli_creates_describes_and_lists_a_tuning_job_from_a_json_file(l
     assert described["TrainingJobStatusCounters"]["Completed"] == 2
     assert described["BestTrainingJob"]["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == "validation:auc"
     listed = run_cli(env, "list-hyper-parameter-tuning-jobs", "--name-contains", name)
-    assert [(j["HyperParameterTuningJobName"], j["HyperParameterTuningJobStatus"])
-            for j in listed["HyperParameterTuningJobSummaries"]] == [(name, "Completed")]  # fmt: skip
-    trials = run_cli(env, "list-training-jobs-for-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name",
-                     name, "--sort-by", "FinalObjectiveMetricValue", "--sort-order", "Descending")  # fmt: skip
+    assert [
+        (j["HyperParameterTuningJobName"], j["HyperParameterTuningJobStatus"])
+        for j in listed["HyperParameterTuningJobSummaries"]
+    ] == [(name, "Completed")]
+    trials = run_cli(
+        env,
+        "list-training-jobs-for-hyper-parameter-tuning-job",
+        "--hyper-parameter-tuning-job-name",
+        name,
+        "--sort-by",
+        "FinalObjectiveMetricValue",
+        "--sort-order",
+        "Descending",
+    )
     summaries = trials["TrainingJobSummaries"]
     assert len(summaries) == 2
     assert summaries[0]["TrainingJobName"] == described["BestTrainingJob"]["TrainingJobName"]

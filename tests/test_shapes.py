@@ -109,8 +109,17 @@ def recorded(local_sagemaker, bucket, channels) -> dict[str, list[dict[str, Any]
 
 def _tuning_request(name: str, channels: dict[str, str], bucket: str) -> dict[str, Any]:
     job = training_request("unused", channels, f"s3://{bucket}/out")
-    definition = {k: job[k] for k in ("AlgorithmSpecification", "RoleArn", "InputDataConfig", "OutputDataConfig",
-                                       "ResourceConfig", "StoppingCondition")}  # fmt: skip
+    definition = {
+        k: job[k]
+        for k in (
+            "AlgorithmSpecification",
+            "RoleArn",
+            "InputDataConfig",
+            "OutputDataConfig",
+            "ResourceConfig",
+            "StoppingCondition",
+        )
+    }
     definition["StaticHyperParameters"] = {"num_round": "4", "objective": "binary:logistic", "eval_metric": "auc"}
     return {
         "HyperParameterTuningJobName": name,

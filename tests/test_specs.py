@@ -80,8 +80,10 @@ def test_the_shipped_specs_load_and_keep_their_names_apart():
     assert FLIGHT.name == "flight_delay" and HOTEL.name == "hotel_rates"
     # The flight model predates specs: its DAG ids, job names and S3 prefixes are what deployments have.
     assert (FLIGHT.nightly_dag_id, FLIGHT.on_new_data_dag_id, FLIGHT.ingest_dag_id) == (
-        "hpo_nightly", "hpo_on_new_data", "ingest_flights",
-    )  # fmt: skip
+        "hpo_nightly",
+        "hpo_on_new_data",
+        "ingest_flights",
+    )
     assert (FLIGHT.jobs_prefix, FLIGHT.history_prefix, FLIGHT.key("reports", "x")) == (
         "hpo",
         "champion/history",
@@ -89,8 +91,11 @@ def test_the_shipped_specs_load_and_keep_their_names_apart():
     )
     # A new model is namespaced by its name everywhere.
     assert (HOTEL.nightly_dag_id, HOTEL.jobs_prefix, HOTEL.history_prefix, HOTEL.endpoint_name) == (
-        "hotel_rates_nightly", "hotel-rates", "models/hotel_rates/champion/history", "hotel-rates",
-    )  # fmt: skip
+        "hotel_rates_nightly",
+        "hotel-rates",
+        "models/hotel_rates/champion/history",
+        "hotel-rates",
+    )
     assert HOTEL.builtin and HOTEL.metric_definitions == [] and not FLIGHT.builtin
 
 
@@ -160,7 +165,7 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
             {"kind": "script", "source_dir": "training_scripts/flight_delay", "entry_point": "serve.py"},
         ),
         "algorithm: entry_point 'serve.py': no such file in",
-    ),  # fmt: skip
+    ),
     "metric for other labels": (changed(MINIMAL, "evaluation.metric", "auc"), "evaluation.metric: auc scores binary"),
     "direction contradicted": (
         changed(MINIMAL, "evaluation.direction", "Maximize"),
@@ -255,16 +260,38 @@ def _leaves(values: Any, prefix: str = "") -> list[str]:
 FLIGHT_VALUES = yaml.safe_load(FLIGHT_SPEC_FILE.read_text())
 LEAVES = _leaves(FLIGHT_VALUES)
 # Fields the flight spec cannot do without (the rest have defaults): removing one must be refused.
-REQUIRED = ["name", "data.partitions", "data.first_day", "data.label.column", "data.label.kind", "data.features",
-            "algorithm.kind", "algorithm.source_dir", "algorithm.entry_point", "objective.metric", "objective.type",
-            "objective.metric_definitions", "evaluation.metric", "evaluation.smoke_threshold", "ranges",
-            "static_hyperparameters.num_round", "data", "algorithm", "objective", "evaluation"]  # fmt: skip
+REQUIRED = [
+    "name",
+    "data.partitions",
+    "data.first_day",
+    "data.label.column",
+    "data.label.kind",
+    "data.features",
+    "algorithm.kind",
+    "algorithm.source_dir",
+    "algorithm.entry_point",
+    "objective.metric",
+    "objective.type",
+    "objective.metric_definitions",
+    "evaluation.metric",
+    "evaluation.smoke_threshold",
+    "ranges",
+    "static_hyperparameters.num_round",
+    "data",
+    "algorithm",
+    "objective",
+    "evaluation",
+]
 BREAKS = st.one_of(
     st.tuples(st.just("remove"), st.sampled_from(REQUIRED)),
-    st.tuples(st.just("unknown"), st.sampled_from(["", "data.", "algorithm.", "objective.", "evaluation.",
-                                                   "deployment.", "data.label.", "ranges.eta."])),
+    st.tuples(
+        st.just("unknown"),
+        st.sampled_from(
+            ["", "data.", "algorithm.", "objective.", "evaluation.", "deployment.", "data.label.", "ranges.eta."]
+        ),
+    ),
     st.tuples(st.just("wrong type"), st.sampled_from(LEAVES)),
-)  # fmt: skip
+)
 
 
 @settings(max_examples=scaled(60, 1000), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -354,13 +381,16 @@ def test_airflow_lists_the_broken_spec_with_the_field(tmp_path, airflow_db):
     specs.mkdir()
     write_dag_file(dags, write(specs, MINIMAL))
     write_dag_file(dags, write(specs, changed(MINIMAL | {"name": "broken"}, "colour", "blue"), "broken"))
-    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags),
-           "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}  # fmt: skip
+    env = {**os.environ, "AIRFLOW__CORE__DAGS_FOLDER": str(dags), "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
     env.pop("AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST", None)
     listed = subprocess.run(
         [sys.executable, "-m", "airflow", "dags", "list-import-errors", "--local", "--output", "json"],
-        env=env, capture_output=True, text=True, timeout=180, check=False,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
+    )
     errors = json.loads(listed.stdout.strip().splitlines()[-1])
     assert [e["filepath"] for e in errors] == [str(dags / "broken.py")], listed.stdout
     assert f"{specs / 'broken.yaml'}: colour: unknown field" in errors[0]["error"]

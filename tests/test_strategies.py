@@ -59,11 +59,13 @@ def test_scaling_puts_the_samples_where_aws_says():
 
 def test_auto_scaling_goes_logarithmic_over_two_orders_of_magnitude():
     space = SearchSpace.from_ranges(
-        {"ContinuousParameterRanges": [
-            {"Name": "wide", "MinValue": "0.001", "MaxValue": "1"},
-            {"Name": "narrow", "MinValue": "0.1", "MaxValue": "1"},
-        ]}
-    )  # fmt: skip
+        {
+            "ContinuousParameterRanges": [
+                {"Name": "wide", "MinValue": "0.001", "MaxValue": "1"},
+                {"Name": "narrow", "MinValue": "0.1", "MaxValue": "1"},
+            ]
+        }
+    )
     scaling = {p.name: p.scaling for p in space.parameters}
     assert scaling == {"wide": "Logarithmic", "narrow": "Linear"}
 

@@ -347,13 +347,18 @@ def test_the_aws_cli_reads_tuning_jobs(local_sagemaker, sm, curve):
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "cli", "AWS_SECRET_ACCESS_KEY": "cli"}
     described = subprocess.run(
         [*aws, "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", name],
-        capture_output=True, text=True, env=env, check=True,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     assert json.loads(described.stdout)["HyperParameterTuningJobStatus"] == "Completed"
     missing = subprocess.run(
         [*aws, "sagemaker", "describe-hyper-parameter-tuning-job", "--hyper-parameter-tuning-job-name", "nope"],
-        capture_output=True, text=True, env=env,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert missing.returncode != 0 and "ResourceNotFound" in missing.stderr
 
 
@@ -366,9 +371,14 @@ def test_multi_algorithm_definitions_share_one_search(sm, curve):
     for kind in ("a", "b"):
         statics = {**curve["StaticHyperParameters"], "kind": kind}
         definitions.append(
-            {**curve, "DefinitionName": f"curve-{kind}", "TuningObjective": objective, "HyperParameterRanges": ranges,
-             "StaticHyperParameters": statics}
-        )  # fmt: skip
+            {
+                **curve,
+                "DefinitionName": f"curve-{kind}",
+                "TuningObjective": objective,
+                "HyperParameterRanges": ranges,
+                "StaticHyperParameters": statics,
+            }
+        )
     del request["TrainingJobDefinition"]
     request["TrainingJobDefinitions"] = definitions
     sm.create_hyper_parameter_tuning_job(**request)

@@ -47,8 +47,10 @@ def test_the_flight_request_is_the_one_before_specs():
     run = RunParams.from_params(defaults(FLIGHT), FLIGHT)
     definition = definition_for(FLIGHT, run)
     assert definition["StaticHyperParameters"] == {
-        "num_round": "100", "sagemaker_program": "train.py", "sagemaker_submit_directory": "s3://b/code/sourcedir.tar.gz"
-    }  # fmt: skip
+        "num_round": "100",
+        "sagemaker_program": "train.py",
+        "sagemaker_submit_directory": "s3://b/code/sourcedir.tar.gz",
+    }
     assert definition["AlgorithmSpecification"]["MetricDefinitions"] == FLIGHT.metric_definitions
     assert parameter_ranges(FLIGHT, "Bayesian") == {
         "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "10", "ScalingType": "Linear"}],
@@ -131,8 +133,9 @@ def test_a_regression_metric_has_no_upper_bound_on_its_margin_or_threshold():
 
 
 def test_hyperband_takes_its_resource_from_the_runs_static_hyperparameter():
-    run = RunParams.from_params({**defaults(FLIGHT), "strategy": "Hyperband", "hyperparameters": {"num_round": 40}},
-                                FLIGHT)  # fmt: skip
+    run = RunParams.from_params(
+        {**defaults(FLIGHT), "strategy": "Hyperband", "hyperparameters": {"num_round": 40}}, FLIGHT
+    )
     request = tuning_request(FLIGHT, "hpo-hb", run, definition_for(FLIGHT, run))
     config = request["HyperParameterTuningJobConfig"]["StrategyConfig"]["HyperbandStrategyConfig"]
     assert config == {"MinResource": 5, "MaxResource": 40}

@@ -39,8 +39,11 @@ def test_a_new_model_from_the_guide_parses_and_runs_nightly(airflow_db, model_da
     from include.pipeline.spec import load_spec
 
     files = guide_files()
-    assert set(files) == {"include/models/weather_temp.yaml", "training_scripts/weather_temp/train.py",
-                          "dags/weather_temp.py"}  # fmt: skip
+    assert set(files) == {
+        "include/models/weather_temp.yaml",
+        "training_scripts/weather_temp/train.py",
+        "dags/weather_temp.py",
+    }
     before = tracked_changes()
     home = model_dags_folder / "weather"  # the user's project: the guide's paths, under a folder of the test's
     script = home / "training_scripts" / "weather_temp" / "train.py"

@@ -219,8 +219,9 @@ def _correct_moto_s3() -> None:
         return
 
     @functools.wraps(copy_object)
-    def copy_with_source_tags(self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, *args: Any,
-                              **kwargs: Any) -> None:  # fmt: skip
+    def copy_with_source_tags(
+        self: Any, src_key: Any, dest_bucket_name: str, dest_key_name: str, *args: Any, **kwargs: Any
+    ) -> None:
         tags = self.tagger.list_tags_for_resource(src_key.arn)["Tags"]  # before the copy: it may replace the source
         copy_object(self, src_key, dest_bucket_name, dest_key_name, *args, **kwargs)
         copied = self.get_object(dest_bucket_name, dest_key_name)

@@ -506,9 +506,18 @@ def _signature(backend: Any, version: Any) -> tuple[Any, ...]:
 # What else a client set on a version and reads back (HEAD and GET answer them); moto keeps each as an attribute.
 # Object ACLs are not kept.
 _ATTRIBUTES = (
-    "_storage_class", "encryption", "kms_key_id", "bucket_key_enabled", "website_redirect_location",
-    "checksum_algorithm", "checksum_value", "checksum_type", "lock_mode", "lock_legal_status", "lock_until",
-)  # fmt: skip
+    "_storage_class",
+    "encryption",
+    "kms_key_id",
+    "bucket_key_enabled",
+    "website_redirect_location",
+    "checksum_algorithm",
+    "checksum_value",
+    "checksum_type",
+    "lock_mode",
+    "lock_legal_status",
+    "lock_until",
+)
 
 
 def _attributes(version: Any) -> dict[str, Any]:

@@ -62,8 +62,13 @@ class ParamRow:
 SEARCH, WARM, DATA, MODEL, PROMOTION = "Search", "Warm start", "Data", "Model", "Promotion and deployment"
 PARAM_TABLE: tuple[ParamRow, ...] = (
     ParamRow(
-        "strategy", "Search strategy", SEARCH, "How SageMaker picks the hyperparameters of the next job.", "string",
-        "Bayesian", enum=STRATEGIES,
+        "strategy",
+        "Search strategy",
+        SEARCH,
+        "How SageMaker picks the hyperparameters of the next job.",
+        "string",
+        "Bayesian",
+        enum=STRATEGIES,
         values_display={
             "Bayesian": "Bayesian: a model of the results so far picks the next job",
             "Random": "Random: independent draws from the ranges",
@@ -71,19 +76,51 @@ PARAM_TABLE: tuple[ParamRow, ...] = (
             "Hyperband": "Hyperband: many short jobs, the promising ones run longer",
         },
     ),
-    ParamRow("max_jobs", "Training jobs", SEARCH, "Most training jobs to run (Grid runs its grid).", "integer", 20,
-             minimum=1, maximum=500),
-    ParamRow("max_parallel_jobs", "Jobs at once", SEARCH, "Training jobs running at the same time.", "integer", 2,
-             minimum=1, maximum=100),
     ParamRow(
-        "early_stopping", "Early stopping", SEARCH, "Stop jobs whose objective trails the median of earlier jobs.",
-        "string", "Off", enum=("Off", "Auto"),
+        "max_jobs",
+        "Training jobs",
+        SEARCH,
+        "Most training jobs to run (Grid runs its grid).",
+        "integer",
+        20,
+        minimum=1,
+        maximum=500,
+    ),
+    ParamRow(
+        "max_parallel_jobs",
+        "Jobs at once",
+        SEARCH,
+        "Training jobs running at the same time.",
+        "integer",
+        2,
+        minimum=1,
+        maximum=100,
+    ),
+    ParamRow(
+        "early_stopping",
+        "Early stopping",
+        SEARCH,
+        "Stop jobs whose objective trails the median of earlier jobs.",
+        "string",
+        "Off",
+        enum=("Off", "Auto"),
         values_display={"Off": "Off: every job runs to the end", "Auto": "Auto: stop jobs worse than the median"},
     ),
-    ParamRow("use_spot", "Managed spot training", SEARCH, "Train on spot capacity, resuming from checkpoints.",
-             "boolean", False),
     ParamRow(
-        "warm_start", "Warm start", WARM, "Seed the search with the jobs of earlier tuning jobs.", "string", "none",
+        "use_spot",
+        "Managed spot training",
+        SEARCH,
+        "Train on spot capacity, resuming from checkpoints.",
+        "boolean",
+        False,
+    ),
+    ParamRow(
+        "warm_start",
+        "Warm start",
+        WARM,
+        "Seed the search with the jobs of earlier tuning jobs.",
+        "string",
+        "none",
         enum=tuple(WARM_START),
         values_display={
             "none": "None: a cold start",
@@ -92,28 +129,87 @@ PARAM_TABLE: tuple[ParamRow, ...] = (
             "auto": "Automatic: transfer from the champion's and the newest runs' tuning jobs",
         },
     ),
-    ParamRow("parent_tuning_jobs", "Parent tuning jobs", WARM,
-             f"1 to {MAX_PARENTS} tuning job names, for warm start identical or transfer.", "array", None,
-             nullable=True),
-    ParamRow("holdout_date", "Held-out day", DATA,
-             "Last day of the held-out window. Empty: the run's logical date (a manual run: the newest landed day).",
-             "string", None, nullable=True, format="date"),
-    ParamRow("holdout_days", "Held-out days", DATA, "Days held out for the champion comparison, ending at the "
-             "held-out day.", "integer", 1, minimum=1, maximum=60),
-    ParamRow("validation_days", "Validation days", DATA, "Days before the held-out window the tuning job validates "
-             "on.", "integer", 1, minimum=1, maximum=60),
-    ParamRow("training_window_days", "Training days", DATA, "Days before the validation days to train on.",
-             "integer", 14, minimum=1, maximum=730),
-    ParamRow("hyperparameters", "Static hyperparameters", MODEL, "Override the spec's static hyperparameters for "
-             'this run, e.g. {"num_round": 20}.', "object", None, nullable=True),
-    ParamRow("promotion_margin", "Promotion margin", PROMOTION, "How much better than the champion the challenger "
-             "must score, in the evaluation metric's units (negative: it may be that much worse).", "number", 0.0),
-    ParamRow("smoke_threshold", "Smoke test threshold", PROMOTION, "The endpoint's score on the held-out rows must "
-             "reach this (at least it where higher is better, at most it where lower is).", "number", 0.0),
-    ParamRow("deploy", "Deploy", PROMOTION, "Deploy a winning challenger (backfill runs never deploy).", "boolean",
-             True),
+    ParamRow(
+        "parent_tuning_jobs",
+        "Parent tuning jobs",
+        WARM,
+        f"1 to {MAX_PARENTS} tuning job names, for warm start identical or transfer.",
+        "array",
+        None,
+        nullable=True,
+    ),
+    ParamRow(
+        "holdout_date",
+        "Held-out day",
+        DATA,
+        "Last day of the held-out window. Empty: the run's logical date (a manual run: the newest landed day).",
+        "string",
+        None,
+        nullable=True,
+        format="date",
+    ),
+    ParamRow(
+        "holdout_days",
+        "Held-out days",
+        DATA,
+        "Days held out for the champion comparison, ending at the held-out day.",
+        "integer",
+        1,
+        minimum=1,
+        maximum=60,
+    ),
+    ParamRow(
+        "validation_days",
+        "Validation days",
+        DATA,
+        "Days before the held-out window the tuning job validates on.",
+        "integer",
+        1,
+        minimum=1,
+        maximum=60,
+    ),
+    ParamRow(
+        "training_window_days",
+        "Training days",
+        DATA,
+        "Days before the validation days to train on.",
+        "integer",
+        14,
+        minimum=1,
+        maximum=730,
+    ),
+    ParamRow(
+        "hyperparameters",
+        "Static hyperparameters",
+        MODEL,
+        'Override the spec\'s static hyperparameters for this run, e.g. {"num_round": 20}.',
+        "object",
+        None,
+        nullable=True,
+    ),
+    ParamRow(
+        "promotion_margin",
+        "Promotion margin",
+        PROMOTION,
+        "How much better than the champion the challenger "
+        "must score, in the evaluation metric's units (negative: it may be that much worse).",
+        "number",
+        0.0,
+    ),
+    ParamRow(
+        "smoke_threshold",
+        "Smoke test threshold",
+        PROMOTION,
+        "The endpoint's score on the held-out rows must "
+        "reach this (at least it where higher is better, at most it where lower is).",
+        "number",
+        0.0,
+    ),
+    ParamRow(
+        "deploy", "Deploy", PROMOTION, "Deploy a winning challenger (backfill runs never deploy).", "boolean", True
+    ),
     ParamRow("require_approval", "Require approval", PROMOTION, "Ask a human before deploying.", "boolean", False),
-)  # fmt: skip
+)
 ROWS = {row.name: row for row in PARAM_TABLE}
 
 
@@ -323,8 +419,9 @@ class RunParams:
                     "hyperparameters",
                 )
             if not isinstance(value, str | int | float | bool) or value == "":
-                raise ParamError(f"Param hyperparameters: {name} must be a number or text, got {value!r}",
-                                 "hyperparameters")  # fmt: skip
+                raise ParamError(
+                    f"Param hyperparameters: {name} must be a number or text, got {value!r}", "hyperparameters"
+                )
 
     def jobs(self, spec: ModelSpec) -> int:
         """How many training jobs the tuning job runs at most: the grid's size for Grid."""

@@ -226,9 +226,12 @@ def make_plan(
 
     params = RunParams.from_params(values, spec)
     day, why = holdout_day(
-        params.holdout_date, logical_date, event_dates, run_type=run_type,
+        params.holdout_date,
+        logical_date,
+        event_dates,
+        run_type=run_type,
         landed=lambda: landed_days(s3_client, settings.bucket, spec),
-    )  # fmt: skip
+    )
     last = spec.data.last_day
     if why == LOGICAL_DATE and last is not None and day > last:
         raise PastTheData(f"{spec.name}'s data ends on {last} (data.last_day): a run for {day} has nothing to tune")
@@ -241,9 +244,15 @@ def make_plan(
 
     def request_for(run: RunParams) -> tuple[dict[str, Any], dict[str, Any]]:
         definition = training_definition(
-            spec, run, image=image, role_arn=settings.role_arn, channels=prepared.channels, output_uri=output_uri,
-            code_uri=prepared.code_uri, instance_type=settings.instance_type,
-        )  # fmt: skip
+            spec,
+            run,
+            image=image,
+            role_arn=settings.role_arn,
+            channels=prepared.channels,
+            output_uri=output_uri,
+            code_uri=prepared.code_uri,
+            instance_type=settings.instance_type,
+        )
         return definition, tuning_request(spec, names.tuning_job, run, definition)
 
     definition, request = request_for(params)
@@ -258,9 +267,14 @@ def make_plan(
         kind: [d.isoformat() for d in getattr(window, f"{kind}_days")] for kind in ("train", "validation", "holdout")
     }
     log.info(
-        "%s: image %s, %d jobs; train on %s, validate on %s, hold out %s", spec.name, image,
-        params.jobs(spec), _span(days["train"]), _span(days["validation"]), _span(days["holdout"]),
-    )  # fmt: skip
+        "%s: image %s, %d jobs; train on %s, validate on %s, hold out %s",
+        spec.name,
+        image,
+        params.jobs(spec),
+        _span(days["train"]),
+        _span(days["validation"]),
+        _span(days["holdout"]),
+    )
     return RunPlan(
         model=spec.name,
         spec_file=spec_file,

@@ -128,9 +128,11 @@ def source_archive(source_dir: Path) -> bytes:
     files = sorted(
         p
         for p in source_dir.rglob("*")
-        if p.is_file() and not p.is_symlink() and "__pycache__" not in p.parts
+        if p.is_file()
+        and not p.is_symlink()
+        and "__pycache__" not in p.parts
         and not any(part.startswith(".") for part in p.relative_to(source_dir).parts)
-    )  # fmt: skip
+    )
     if not any(p.suffix == ".py" for p in files):
         raise FileNotFoundError(f"no Python files in training code directory {source_dir}")
     buffer = io.BytesIO()

@@ -90,8 +90,9 @@ def collect_parents(sm_client: Any, tuning_request: dict[str, Any]) -> list[dict
         try:
             described = sm_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
         except ClientError as error:  # deleted since the child started: still listed, without a best
-            parents.append({"name": name, "status": error.response["Error"]["Code"], "best_training_job": None,
-                            "objective": None})  # fmt: skip
+            parents.append(
+                {"name": name, "status": error.response["Error"]["Code"], "best_training_job": None, "objective": None}
+            )
             continue
         best = described.get("BestTrainingJob") or {}
         parents.append(

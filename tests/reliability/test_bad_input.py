@@ -295,13 +295,31 @@ def bad_job_name(request: dict[str, Any], data: st.DataObject) -> str:
 
 
 MUTATIONS: list[Mutation] = [
-    min_not_below_max, logarithmic_from_zero_or_less, reverse_logarithmic_outside_unit_interval, too_many_tunables,
-    too_many_categorical_values, static_also_tuned, strategy_config_without_hyperband, grid_with_a_numeric_range,
-    grid_with_the_wrong_job_count, hyperband_with_auto_early_stopping, hyperband_resource_too_large,
-    hyperband_without_a_resource, objective_not_emitted, more_parallel_than_jobs, not_a_number, fractional_integer,
-    duplicate_range_name, too_many_hyperparameters, spot_without_max_wait, both_definition_forms,
-    too_many_training_jobs, regex_without_group, missing_warm_start_parent, bad_job_name,
-]  # fmt: skip
+    min_not_below_max,
+    logarithmic_from_zero_or_less,
+    reverse_logarithmic_outside_unit_interval,
+    too_many_tunables,
+    too_many_categorical_values,
+    static_also_tuned,
+    strategy_config_without_hyperband,
+    grid_with_a_numeric_range,
+    grid_with_the_wrong_job_count,
+    hyperband_with_auto_early_stopping,
+    hyperband_resource_too_large,
+    hyperband_without_a_resource,
+    objective_not_emitted,
+    more_parallel_than_jobs,
+    not_a_number,
+    fractional_integer,
+    duplicate_range_name,
+    too_many_hyperparameters,
+    spot_without_max_wait,
+    both_definition_forms,
+    too_many_training_jobs,
+    regex_without_group,
+    missing_warm_start_parent,
+    bad_job_name,
+]
 
 
 @pytest.fixture(scope="module")
@@ -450,12 +468,26 @@ def test_create_tuning_job_refuses_a_spot_wait_below_the_runtime(
 # --------------------------------------------------------------------------------------------- Params
 
 OUT_OF_RANGE: list[tuple[str, Any]] = [
-    ("max_jobs", 0), ("max_jobs", 501), ("max_jobs", "many"), ("max_parallel_jobs", 0), ("max_parallel_jobs", 101),
-    ("training_window_days", 0), ("training_window_days", 731), ("validation_days", 0), ("holdout_days", 61),
-    ("strategy", "Smart"), ("early_stopping", "Sometimes"), ("warm_start", "sideways"),
-    ("promotion_margin", 1.5), ("promotion_margin", -2), ("holdout_date", "2013-02-30"),
-    ("smoke_threshold", 1.5), ("smoke_threshold", -0.1), ("smoke_threshold", "high"), ("hyperparameters", "many"),
-]  # fmt: skip
+    ("max_jobs", 0),
+    ("max_jobs", 501),
+    ("max_jobs", "many"),
+    ("max_parallel_jobs", 0),
+    ("max_parallel_jobs", 101),
+    ("training_window_days", 0),
+    ("training_window_days", 731),
+    ("validation_days", 0),
+    ("holdout_days", 61),
+    ("strategy", "Smart"),
+    ("early_stopping", "Sometimes"),
+    ("warm_start", "sideways"),
+    ("promotion_margin", 1.5),
+    ("promotion_margin", -2),
+    ("holdout_date", "2013-02-30"),
+    ("smoke_threshold", 1.5),
+    ("smoke_threshold", -0.1),
+    ("smoke_threshold", "high"),
+    ("hyperparameters", "many"),
+]
 
 
 @pytest.mark.parametrize(("param", "value"), OUT_OF_RANGE)
@@ -513,9 +545,11 @@ BAD_PARTITIONS: dict[str, tuple[datetime.date, Breakage, str]] = {
     "every feature NaN": (SECOND, assign(**dict.fromkeys(FEATURES)), "feature columns ['carrier', 'origin', "),
     "one feature NaN": (FIRST, assign(distance=float("nan")), "in feature columns ['distance'] (all NaN or unknown)"),
     "unknown carriers": (  # "aa" is not in the vocabulary, so every carrier code is NaN
-        WINDOW.validation_day, lambda rows: rows.assign(carrier=rows["carrier"].str.lower()), "columns ['carrier']"
+        WINDOW.validation_day,
+        lambda rows: rows.assign(carrier=rows["carrier"].str.lower()),
+        "columns ['carrier']",
     ),
-}  # fmt: skip
+}
 
 
 @pytest.fixture(scope="module")

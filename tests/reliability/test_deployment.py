@@ -81,12 +81,21 @@ def artifacts(sm, s3, bucket, channels) -> dict[str, str]:
     code = upload_source(s3, bucket, {"train.py": TRAIN_SCRIPT}, "code/deployment/sourcedir.tar.gz")
     names = {depth: unique(f"deploy-{depth}") for depth in ("2", "4")}
     for depth, name in names.items():
-        hyperparameters = {"num_round": "5", "max_depth": depth, "sagemaker_program": "train.py",
-                           "sagemaker_submit_directory": code}  # fmt: skip
+        hyperparameters = {
+            "num_round": "5",
+            "max_depth": depth,
+            "sagemaker_program": "train.py",
+            "sagemaker_submit_directory": code,
+        }
         sm.create_training_job(
-            **training_request(name, channels, f"s3://{bucket}/output", hyperparameters=hyperparameters,
-                               AlgorithmSpecification={"MetricDefinitions": FLIGHT_METRIC_DEFINITIONS})
-        )  # fmt: skip
+            **training_request(
+                name,
+                channels,
+                f"s3://{bucket}/output",
+                hyperparameters=hyperparameters,
+                AlgorithmSpecification={"MetricDefinitions": FLIGHT_METRIC_DEFINITIONS},
+            )
+        )
     out = {"code": code}
     for depth, name in names.items():
         job = wait_for_job(sm, name)
@@ -97,10 +106,17 @@ def artifacts(sm, s3, bucket, channels) -> dict[str, str]:
 
 def deploy(sm: Any, endpoint: str, artifact: str, code: str) -> Any:
     return deploy_model(
-        sm, endpoint=endpoint, model_name=unique("model"), config_name=unique("config"), image=XGBOOST_IMAGE,
-        model_artifact=artifact, environment=serving_environment(code, "train.py"), role_arn=ROLE, poll=0.2,
+        sm,
+        endpoint=endpoint,
+        model_name=unique("model"),
+        config_name=unique("config"),
+        image=XGBOOST_IMAGE,
+        model_artifact=artifact,
+        environment=serving_environment(code, "train.py"),
+        role_arn=ROLE,
+        poll=0.2,
         timeout=120,
-    )  # fmt: skip
+    )
 
 
 def test_no_invocation_fails_during_an_update_and_a_rollback(sm, sm_runtime, artifacts):

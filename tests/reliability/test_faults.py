@@ -68,7 +68,7 @@ def server(tmp_path_factory) -> Iterator[LocalSageMakerProcess]:
             str(spot_seed()),
             "--spot-interruption-window",
             *map(str, WINDOW),
-        ],  # fmt: skip
+        ],
     ).start()
     land(process.client("s3"), BUCKET, FLIGHT, datetime.date(2013, 1, 1), HOLDOUT)
     yield process
@@ -84,9 +84,14 @@ def definition(server: LocalSageMakerProcess, run: str, use_spot: bool) -> dict[
         server.client("s3"), FLIGHT, bucket=BUCKET, window=Window.ending(HOLDOUT, 5), run_prefix=f"runs/{run}"
     )
     plain = training_definition(
-        FLIGHT, run_params(), image=XGBOOST_IMAGE, role_arn=ROLE, code_uri=data.code_uri, channels=data.channels,
+        FLIGHT,
+        run_params(),
+        image=XGBOOST_IMAGE,
+        role_arn=ROLE,
+        code_uri=data.code_uri,
+        channels=data.channels,
         output_uri=f"s3://{BUCKET}/runs/{run}/output",
-    )  # fmt: skip
+    )
     plain["StoppingCondition"]["MaxRuntimeInSeconds"] = 300
     return spot_definition(plain, use_spot=use_spot, checkpoint_uri=f"s3://{BUCKET}/checkpoints/{run}")
 
@@ -94,8 +99,13 @@ def definition(server: LocalSageMakerProcess, run: str, use_spot: bool) -> dict[
 def run_params() -> Any:
     from include.pipeline.params import RunParams, defaults
 
-    values = {**defaults(FLIGHT), "strategy": "Random", "max_jobs": SPOT_JOBS, "max_parallel_jobs": 2,
-              "hyperparameters": {"num_round": NUM_ROUND}}  # fmt: skip
+    values = {
+        **defaults(FLIGHT),
+        "strategy": "Random",
+        "max_jobs": SPOT_JOBS,
+        "max_parallel_jobs": 2,
+        "hyperparameters": {"num_round": NUM_ROUND},
+    }
     return RunParams.from_params(values, FLIGHT)
 
 
@@ -121,8 +131,14 @@ def tune(server: LocalSageMakerProcess, name: str) -> list[dict[str, Any]]:
 def on_demand_twins(server: LocalSageMakerProcess, jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same training jobs (hyperparameters, data, image) on on-demand capacity: never interrupted."""
     sm = server.client("sagemaker")
-    keep = ("AlgorithmSpecification", "RoleArn", "HyperParameters", "InputDataConfig", "OutputDataConfig",
-            "ResourceConfig")  # fmt: skip
+    keep = (
+        "AlgorithmSpecification",
+        "RoleArn",
+        "HyperParameters",
+        "InputDataConfig",
+        "OutputDataConfig",
+        "ResourceConfig",
+    )
     twins = [f"{job['TrainingJobName'][:50]}-twin" for job in jobs]
     for job, twin in zip(jobs, twins, strict=True):
         request = {key: job[key] for key in keep}
@@ -158,8 +174,11 @@ def test_spot_interruptions_resume_from_checkpoints_bill_less_and_find_the_same_
     record("faults", "spot interruption rate injected (per attempt)", SPOT_RATE)
     record("faults", "spot training jobs interrupted (all completed)", f"{len(interrupted)}/{SPOT_JOBS}")
     record("faults", "spot attempts for the jobs", attempts)
-    record("faults", "interrupted jobs resumed from a checkpoint (others: reclaimed before one was in S3)",
-           f"{len(resumed)}/{len(interrupted)}")  # fmt: skip
+    record(
+        "faults",
+        "interrupted jobs resumed from a checkpoint (others: reclaimed before one was in S3)",
+        f"{len(resumed)}/{len(interrupted)}",
+    )
     gap = max(abs(objective(a) - objective(b)) for a, b in zip(interrupted, twins, strict=True))
     record("faults", "largest objective gap, spot vs on-demand twin", round(gap, 5))
 
@@ -202,9 +221,15 @@ def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflo
     monkeypatch.setenv("AWS_ENDPOINT_URL", server.url)
     monkeypatch.setenv(
         "AIRFLOW_CONN_AWS_DEFAULT",
-        json.dumps({"conn_type": "aws", "login": "testing", "password": "testing",
-                    "extra": {"endpoint_url": server.url, "region_name": "us-east-1"}}),
-    )  # fmt: skip
+        json.dumps(
+            {
+                "conn_type": "aws",
+                "login": "testing",
+                "password": "testing",
+                "extra": {"endpoint_url": server.url, "region_name": "us-east-1"},
+            }
+        ),
+    )
     monkeypatch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
     monkeypatch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
     dag = DagBag(dag_folder=str(ROOT / "dags" / "flight_delay.py")).dags["hpo_nightly"]
@@ -228,16 +253,24 @@ def test_a_service_crash_in_the_middle_of_a_dag_run_loses_nothing(server, airflo
             return [j for j in jobs["TrainingJobSummaries"] if j["TrainingJobStatus"] == "Completed"]
 
         done = wait_until(finished, bool, "a finished training job of the run's tuning job", timeout=240, interval=0.5)
-        crash["finished"] = {j["TrainingJobName"]: sm.describe_training_job(TrainingJobName=j["TrainingJobName"])
-                             for j in done}  # fmt: skip
+        crash["finished"] = {
+            j["TrainingJobName"]: sm.describe_training_job(TrainingJobName=j["TrainingJobName"]) for j in done
+        }
         server.kill()
         server.start()  # same port, same state directory
         crash["restarted"] = True
 
     killer = threading.Thread(target=crash_after_the_first_finished_job, daemon=True)
     killer.start()
-    conf = {"strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 2, "hyperparameters": {"num_round": 40},
-            "training_window_days": 5, "holdout_date": HOLDOUT.isoformat(), "deploy": False}  # fmt: skip
+    conf = {
+        "strategy": "Random",
+        "max_jobs": 4,
+        "max_parallel_jobs": 2,
+        "hyperparameters": {"num_round": 40},
+        "training_window_days": 5,
+        "holdout_date": HOLDOUT.isoformat(),
+        "deploy": False,
+    }
     dagrun = dag.test(logical_date=None, run_conf=conf)
     killer.join(timeout=60)
     assert crash.get("restarted"), "the service was never killed: the run ended before a job finished"

@@ -128,8 +128,10 @@ def listening_sockets(pid: int) -> list[tuple[int, str, int]]:
 def test_the_service_and_its_endpoints_listen_on_loopback_only(server: LocalSageMakerProcess, code: str) -> None:
     sm = client(server, "sagemaker")
     name = unique("sec-ep")
-    container = {"Image": XGBOOST_IMAGE, "Environment": {"SAGEMAKER_PROGRAM": "entry.py",
-                                                        "SAGEMAKER_SUBMIT_DIRECTORY": code}}  # fmt: skip
+    container = {
+        "Image": XGBOOST_IMAGE,
+        "Environment": {"SAGEMAKER_PROGRAM": "entry.py", "SAGEMAKER_SUBMIT_DIRECTORY": code},
+    }
     sm.create_model(ModelName=name, PrimaryContainer=container, ExecutionRoleArn=ROLE)
     variant = {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
     sm.create_endpoint_config(EndpointConfigName=name, ProductionVariants=[variant])
@@ -148,8 +150,13 @@ def test_the_service_and_its_endpoints_listen_on_loopback_only(server: LocalSage
 
 # --- 2. no shell ----------------------------------------------------------------------------------------
 SCANNED = ("include", "plugins", "dags", "training_scripts", "benchmarks", "tests")
-SHELL_FUNCTIONS = {"os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput",
-                   "asyncio.create_subprocess_shell"}  # fmt: skip
+SHELL_FUNCTIONS = {
+    "os.system",
+    "os.popen",
+    "subprocess.getoutput",
+    "subprocess.getstatusoutput",
+    "asyncio.create_subprocess_shell",
+}
 
 
 def dotted(node: ast.expr) -> str:
@@ -266,8 +273,11 @@ def test_safe_extract_refuses_members_that_could_escape_and_writes_nothing(tmp_p
 
 def test_safe_extract_extracts_a_normal_archive_and_drops_special_mode_bits(tmp_path: Path) -> None:
     sandbox = make_sandbox(tmp_path / "sandbox")
-    members = [("model.txt", tarfile.REGTYPE, "m"), ("code/train.py", tarfile.REGTYPE, "print(1)"),
-               ("code/lib/util.py", tarfile.REGTYPE, "")]  # fmt: skip
+    members = [
+        ("model.txt", tarfile.REGTYPE, "m"),
+        ("code/train.py", tarfile.REGTYPE, "print(1)"),
+        ("code/lib/util.py", tarfile.REGTYPE, ""),
+    ]
     archive = tar_gz(tmp_path / "good.tar.gz", members)
     with tarfile.open(archive, "r:gz") as tar, tarfile.open(tmp_path / "setuid.tar.gz", "w:gz") as out:
         for info in tar.getmembers():
@@ -284,8 +294,12 @@ def test_safe_extract_extracts_a_normal_archive_and_drops_special_mode_bits(tmp_
 
 # --- 4. credentials stay out of logs ---------------------------------------------------------------------
 def leaks(texts: dict[str, bytes], secrets: dict[str, str]) -> list[str]:
-    return [f"{what} in {where}" for what, secret in secrets.items() for where, text in texts.items()
-            if secret.encode() in text]  # fmt: skip
+    return [
+        f"{what} in {where}"
+        for what, secret in secrets.items()
+        for where, text in texts.items()
+        if secret.encode() in text
+    ]
 
 
 def service_output(server: LocalSageMakerProcess) -> dict[str, bytes]:
@@ -342,15 +356,21 @@ def test_a_presigned_urls_secrets_stay_out_of_the_service_log(server: LocalSageM
 def test_bandit_finds_nothing_of_high_severity() -> None:
     completed = subprocess.run(
         [sys.executable, "-m", "bandit", "-r", "include", "plugins", "dags", "-lll", "-f", "json", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert completed.stdout, f"bandit did not run (is requirements.txt installed?): {completed.stderr[-2000:]}"
     report = json.loads(completed.stdout)
     assert not report["errors"], f"bandit could not scan: {report['errors']}"
     totals = report["metrics"]["_totals"]
     assert totals["loc"] > 1000, totals
-    high = [f"{r['filename']}:{r['line_number']}: {r['test_id']} {r['issue_text']}" for r in report["results"]
-            if r["issue_severity"] == "HIGH"]  # fmt: skip
+    high = [
+        f"{r['filename']}:{r['line_number']}: {r['test_id']} {r['issue_text']}"
+        for r in report["results"]
+        if r["issue_severity"] == "HIGH"
+    ]
     assert not high, "bandit, high severity:\n" + "\n".join(high)
     record("security", "bandit high-severity findings", len(high))
     record("security", "bandit medium-severity findings", totals["SEVERITY.MEDIUM"])

@@ -24,9 +24,14 @@ from tests.reliability.figures import record
 
 BUCKET = "task-retry-tests"
 CONF = {
-    "strategy": "Random", "max_jobs": 4, "max_parallel_jobs": 1, "hyperparameters": {"num_round": 60},
-    "training_window_days": 5, "holdout_date": "2013-01-12", "deploy": False,
-}  # fmt: skip
+    "strategy": "Random",
+    "max_jobs": 4,
+    "max_parallel_jobs": 1,
+    "hyperparameters": {"num_round": 60},
+    "training_window_days": 5,
+    "holdout_date": "2013-01-12",
+    "deploy": False,
+}
 
 
 @pytest.fixture(scope="module")
@@ -61,8 +66,13 @@ def start_run(airflow: Airflow, sm: Any) -> tuple[Any, str]:
             "TrainingJobSummaries"
         ]
 
-    wait_until(children, lambda jobs: any(j["TrainingJobStatus"] == "Completed" for j in jobs), "a finished job",
-               timeout=180, interval=1)  # fmt: skip
+    wait_until(
+        children,
+        lambda jobs: any(j["TrainingJobStatus"] == "Completed" for j in jobs),
+        "a finished job",
+        timeout=180,
+        interval=1,
+    )
     return dagrun, name
 
 

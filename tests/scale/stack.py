@@ -112,17 +112,51 @@ class Postgres:
         log = self.logs / "postgres.log"
         with log.open("ab") as out:
             subprocess.run(
-                [str(bindir / "initdb"), "-D", str(self.data_dir), "-U", self.user, "--auth=trust", "--no-sync",
-                 "--encoding=UTF8", "--no-locale"],
-                stdout=out, stderr=subprocess.STDOUT, cwd=self.data_dir, check=True, timeout=120, **run_as,
-            )  # fmt: skip
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data_dir),
+                    "-U",
+                    self.user,
+                    "--auth=trust",
+                    "--no-sync",
+                    "--encoding=UTF8",
+                    "--no-locale",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                cwd=self.data_dir,
+                check=True,
+                timeout=120,
+                **run_as,
+            )
             self.process = subprocess.Popen(
-                [str(bindir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
-                 "-c", "listen_addresses=127.0.0.1", "-c", "unix_socket_directories=", "-c", "max_connections=200",
-                 # A test database: losing it in a crash is fine, waiting on disks is not.
-                 "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off"],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=self.data_dir, **run_as,
-            )  # fmt: skip
+                [
+                    str(bindir / "postgres"),
+                    "-D",
+                    str(self.data_dir),
+                    "-p",
+                    str(self.port),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "unix_socket_directories=",
+                    "-c",
+                    "max_connections=200",
+                    # A test database: losing it in a crash is fine, waiting on disks is not.
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.data_dir,
+                **run_as,
+            )
         wait_until(self._accepting, bool, f"PostgreSQL on port {self.port} (log: {log})", timeout, interval=0.2)
         connection = self.connect("postgres")
         try:
@@ -183,10 +217,25 @@ class Redis:
             raise RuntimeError(f"redis-server not found: {INSTALL_HINT}")
         with (self.logs / "redis.log").open("ab") as out:
             self.process = subprocess.Popen(
-                [server, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-                 "--daemonize", "no", "--dir", str(self.logs)],
-                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            )  # fmt: skip
+                [
+                    server,
+                    "--port",
+                    str(self.port),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                    "--appendonly",
+                    "no",
+                    "--daemonize",
+                    "no",
+                    "--dir",
+                    str(self.logs),
+                ],
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         wait_until(self._answering, bool, f"Redis on port {self.port}", timeout, interval=0.1)
         return self
 
@@ -304,7 +353,7 @@ class Stack:
                 "--skip-serve-logs",
                 "--without-mingle",
                 "--without-gossip",
-            ],  # fmt: skip
+            ],
             {
                 WORKER_NAME_VARIABLE: name,
                 "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{__name__}.worker_hostname",

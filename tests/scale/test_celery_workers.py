@@ -29,9 +29,15 @@ from tests.local_sagemaker import wait_until
 from tests.scale.stack import INSTALL_HINT, Stack, missing_binaries
 
 CONF = {
-    "strategy": "Random", "max_jobs": 6, "max_parallel_jobs": 2, "hyperparameters": {"num_round": 20},
-    "training_window_days": 3, "holdout_date": "2013-01-10", "deploy": False, "smoke_threshold": 0.0,
-}  # fmt: skip
+    "strategy": "Random",
+    "max_jobs": 6,
+    "max_parallel_jobs": 2,
+    "hyperparameters": {"num_round": 20},
+    "training_window_days": 3,
+    "holdout_date": "2013-01-10",
+    "deploy": False,
+    "smoke_threshold": 0.0,
+}
 INGESTED_DAY = datetime.date(2013, 1, 11)  # ingest_flights' logical date; the nightly runs use the seeded days
 DEFERRABLE = {"AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
 
@@ -120,8 +126,10 @@ def test_a_killed_worker_tune_is_retried_on_the_other_worker_and_reattaches(stac
     wait_until(
         lambda: tuning_progress(stack, name),
         lambda d: d is not None and d["TrainingJobStatusCounters"]["Completed"] >= 1,
-        "a finished training job", 180, 0.5,
-    )  # fmt: skip
+        "a finished training job",
+        180,
+        0.5,
+    )
     victim = running_tune(stack, run_id, "running")["hostname"]
     stack.airflow.kill(victim)  # the worker, its task supervisor and the task: as when its machine dies
     assert tuning_progress(stack, name)["HyperParameterTuningJobStatus"] == "InProgress"
@@ -150,9 +158,12 @@ def test_a_deferred_tune_survives_its_worker_and_a_triggerer_restart(stack):
 
     # Once the triggerer is polling the tuning job, kill it too; a new one must take the wait over.
     [first] = wait_until(
-        lambda: trigger_logs(stack, run_id), lambda logs: "not done yet" in "".join(logs.values()),
-        "the triggerer polling the tuning job", 120, 0.5,
-    )  # fmt: skip
+        lambda: trigger_logs(stack, run_id),
+        lambda logs: "not done yet" in "".join(logs.values()),
+        "the triggerer polling the tuning job",
+        120,
+        0.5,
+    )
     stack.airflow.kill("triggerer")
     assert tuning_progress(stack, name)["HyperParameterTuningJobStatus"] == "InProgress"
     stack.airflow.restart("triggerer")

@@ -336,9 +336,14 @@ def validate_warm_start(spec: dict[str, Any], parents: dict[str, TuningJob]) -> 
 
 
 def _compare_definitions(
-    spec: dict[str, Any], parent_spec: dict[str, Any], path: str, child: dict[str, Any], old: dict[str, Any],
-    where: str, kind: str,
-) -> None:  # fmt: skip
+    spec: dict[str, Any],
+    parent_spec: dict[str, Any],
+    path: str,
+    child: dict[str, Any],
+    old: dict[str, Any],
+    where: str,
+    kind: str,
+) -> None:
     new_objective, old_objective = objective_of(spec, child), objective_of(parent_spec, old)
     if (new_objective["MetricName"], new_objective["Type"]) != (old_objective["MetricName"], old_objective["Type"]):
         raise ValidationException(

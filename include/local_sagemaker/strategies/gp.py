@@ -314,9 +314,13 @@ class GPEISampler(optuna.samplers.BaseSampler):
                     return -float(s[0]), -(s[1:] - s[0]) / eps
 
                 result = minimize(
-                    negative, start[mask], jac=True, method="L-BFGS-B", bounds=[(0.0, 1.0)] * int(mask.sum()),
+                    negative,
+                    start[mask],
+                    jac=True,
+                    method="L-BFGS-B",
+                    bounds=[(0.0, 1.0)] * int(mask.sum()),
                     options={"maxiter": 30},
-                )  # fmt: skip
+                )
                 refined = start.copy()
                 refined[mask] = result.x
                 refined = encoding.snap(refined)[0]
