@@ -23,6 +23,7 @@ requirements:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	PYTHONPATH=.:plugins $(VENV)/bin/lint-imports --no-cache  # the layers in pyproject.toml
 
 format: install
 	$(VENV)/bin/ruff format .

@@ -198,7 +198,7 @@ def test_an_endpoint_deleted_while_creating_stays_deleted_whatever_its_deploymen
 
     manager = Manager(tmp_path / "endpoints", clients=lambda *_: None)
     store = StateStore(tmp_path / "state.sqlite3")
-    backend = SageMakerBackend("us-east-1", store, SimpleNamespace(endpoints=manager))
+    backend = SageMakerBackend("us-east-1", store, SimpleNamespace(deploy=manager.deploy, undeploy=manager.undeploy))
     backend.create_model({"ModelName": "m", "PrimaryContainer": {"Image": XGBOOST_IMAGE}, "ExecutionRoleArn": ROLE})
     variant = {"VariantName": "AllTraffic", "ModelName": "m", "InstanceType": "ml.m5.large", "InitialInstanceCount": 1}
     backend.create_endpoint_config({"EndpointConfigName": "c", "ProductionVariants": [variant]})

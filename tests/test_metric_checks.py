@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from include.local_sagemaker.runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
+from include.local_sagemaker.algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS
 from include.pipeline.metric_checks import check_against_log, check_definitions
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 

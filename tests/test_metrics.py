@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from include.local_sagemaker.runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS, MetricParser
+from include.local_sagemaker.algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS
+from include.local_sagemaker.runner.metrics import MetricParser
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
 

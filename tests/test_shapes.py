@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from botocore.validate import ParamValidator
 
-from include.local_sagemaker.api.protocol import operation_model, service_model
 from include.local_sagemaker.models.backend import SageMakerBackend
+from include.local_sagemaker.protocol import operation_model, service_model
 from tests.local_sagemaker import (
     XGBOOST_IMAGE,
     training_request,

@@ -113,10 +113,10 @@ def test_a_spec_can_be_a_python_object_too():
 
 def test_the_pipelines_xgboost_metrics_are_the_local_algorithms():
     """The spec checks built-in objectives against a list of its own (the pipeline must not import the service)."""
-    from include.local_sagemaker.runner.metrics import _XGBOOST_METRICS
+    from include.local_sagemaker import algorithms
     from include.pipeline.spec import XGBOOST_METRICS
 
-    assert set(_XGBOOST_METRICS) == XGBOOST_METRICS
+    assert set(algorithms.XGBOOST_METRICS) == XGBOOST_METRICS
 
 
 # ------------------------------------------------------------------------------------------ refusals

@@ -12,8 +12,12 @@ from typing import Any
 
 from . import DEFAULT_ACCOUNT_ID
 from .models.backend import SageMakerBackend
+from .models.hosting import Endpoint, EndpointConfig
 from .models.store import StateStore
+from .models.training import TrainingJob
+from .models.tuning import TuningJob
 from .runner.training import SpotSettings, TrainingRunner
+from .runner.tuning import TuningScheduler
 from .s3_persistence import S3Persistence
 from .serving.manager import EndpointManager
 
@@ -77,13 +81,21 @@ class Runtime:
                 if not tuning.terminal:
                     self.start_tuning(backend, tuning)
 
-    def start_tuning(self, backend: SageMakerBackend, tuning: Any) -> None:
-        """Run a tuning job's scheduler: on creation, and again after a restart."""
-        from .runner.tuning import TuningScheduler
+    # --- the backends' Launcher ----------------------------------------------------------------
+    def start_training(self, backend: SageMakerBackend, job: TrainingJob) -> None:
+        self.training.start(backend, job)
 
+    def start_tuning(self, backend: SageMakerBackend, tuning: TuningJob) -> None:
+        """Run a tuning job's scheduler: on creation, and again after a restart."""
         TuningScheduler(backend, tuning).start()
 
-    def _recover_job(self, backend: SageMakerBackend, job: Any) -> None:
+    def deploy(self, backend: SageMakerBackend, endpoint: Endpoint, config: EndpointConfig) -> None:
+        self.endpoints.deploy(backend, endpoint, config)
+
+    def undeploy(self, endpoint: Endpoint) -> None:
+        self.endpoints.undeploy(endpoint)
+
+    def _recover_job(self, backend: SageMakerBackend, job: TrainingJob) -> None:
         for pid in job.pids:
             _kill_stale(pid, marker=job.name)
         job.pids = []
@@ -104,7 +116,7 @@ class Runtime:
             )
         backend.save(job)
 
-    def _recover_endpoint(self, backend: SageMakerBackend, endpoint: Any) -> None:
+    def _recover_endpoint(self, backend: SageMakerBackend, endpoint: Endpoint) -> None:
         if endpoint.status not in ("InService", "Creating", "Updating"):
             return
         if endpoint.status == "Updating":

@@ -6,13 +6,11 @@ import json
 import logging
 import re
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import SageMakerError, UnknownOperation, ValidationException
-from .protocol import service_model, validate_request
-
-if TYPE_CHECKING:
-    from ..runtime import Runtime
+from ..exceptions import SageMakerError, UnknownOperation, ValidationException
+from ..protocol import service_model, validate_request
+from ..runtime import Runtime
 
 Response = tuple[int, dict[str, str], bytes]
 log = logging.getLogger(__name__)

@@ -1,17 +1,17 @@
 """One SageMaker backend per region: the operations, each a method named after it in snake_case.
 
 Methods take the request dict (already validated against the input shape by the api layer) and return the
-response dict. Running work is delegated to the runtime: `runtime.training` runs jobs,
-`runtime.endpoints` runs inference processes; both report back through `save`.
+response dict. Running work is asked of a Launcher (the Runtime on the server, a fake one in unit tests),
+which reports back through `save`.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from ..api.errors import ResourceInUse, ResourceNotFound, ValidationException, could_not_find
+from ..exceptions import ResourceInUse, ResourceNotFound, ValidationException, could_not_find
 from .base import arn, filter_and_sort, paginate
 from .hosting import Endpoint, EndpointConfig, Model
 from .store import StateStore
@@ -19,15 +19,25 @@ from .training import TrainingJob, validate_create
 from .tuning import TuningJob
 from .tuning_validation import validate_create as validate_tuning
 
-if TYPE_CHECKING:
-    from ..runtime import Runtime
+
+class Launcher(Protocol):
+    """What the backend asks of whatever runs the work; each call returns at once and the work reports back
+    through `backend.save` from its own thread."""
+
+    def start_training(self, backend: SageMakerBackend, job: TrainingJob) -> None: ...
+
+    def start_tuning(self, backend: SageMakerBackend, tuning: TuningJob) -> None: ...
+
+    def deploy(self, backend: SageMakerBackend, endpoint: Endpoint, config: EndpointConfig) -> None: ...
+
+    def undeploy(self, endpoint: Endpoint) -> None: ...
 
 
 class SageMakerBackend:
-    def __init__(self, region: str, store: StateStore, runtime: Runtime) -> None:
+    def __init__(self, region: str, store: StateStore, launcher: Launcher) -> None:
         self.region = region
         self.store = store
-        self.runtime = runtime
+        self.launcher = launcher
         self.lock = threading.RLock()
         self.training_jobs: dict[str, TrainingJob] = {}
         self.models: dict[str, Model] = {}
@@ -96,7 +106,7 @@ class SageMakerBackend:
             if params.get("Tags"):
                 self._set_tags(job.arn, params["Tags"])
             self.save(job)
-        self.runtime.training.start(self, job)
+        self.launcher.start_training(self, job)
         return {"TrainingJobArn": job.arn}
 
     def _training_job(self, name: str) -> TrainingJob:
@@ -149,7 +159,7 @@ class SageMakerBackend:
             if params.get("Tags"):
                 self._set_tags(tuning.arn, params["Tags"])
             self.save(tuning)
-        self.runtime.start_tuning(self, tuning)
+        self.launcher.start_tuning(self, tuning)
         return {"HyperParameterTuningJobArn": tuning.arn}
 
     def _best_of(self, tunings: list[TuningJob]) -> dict[str, Any] | None:
@@ -305,7 +315,7 @@ class SageMakerBackend:
             if params.get("Tags"):
                 self._set_tags(endpoint.arn, params["Tags"])
             self.save(endpoint)
-        self.runtime.endpoints.deploy(self, endpoint, config)
+        self.launcher.deploy(self, endpoint, config)
         return {"EndpointArn": endpoint.arn}
 
     def _endpoint(self, name: str) -> Endpoint:
@@ -331,7 +341,7 @@ class SageMakerBackend:
             endpoint.pending_config = config.name
             endpoint.set_status("Updating")
             self.save(endpoint)
-        self.runtime.endpoints.deploy(self, endpoint, config)
+        self.launcher.deploy(self, endpoint, config)
         return {"EndpointArn": endpoint.arn}
 
     def delete_endpoint(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -340,7 +350,7 @@ class SageMakerBackend:
             del self.endpoints[endpoint.name]
             self.store.delete(self.region, Endpoint.kind, endpoint.name)
             self._drop_tags(endpoint.arn)
-        self.runtime.endpoints.undeploy(endpoint)
+        self.launcher.undeploy(endpoint)
         return {}
 
     def list_endpoints(self, params: dict[str, Any]) -> dict[str, Any]:

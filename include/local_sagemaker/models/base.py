@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 from .. import DEFAULT_ACCOUNT_ID
-from ..api.errors import ValidationException
+from ..exceptions import ValidationException
 
 T = TypeVar("T")
 

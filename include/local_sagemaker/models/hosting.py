@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api.errors import ValidationException
+from ..exceptions import ValidationException
 from .base import SpecResource, arn, now
 
 

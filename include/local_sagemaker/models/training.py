@@ -6,8 +6,8 @@ import re
 from datetime import datetime
 from typing import Any
 
-from ..api.errors import ValidationException
-from ..api.protocol import operation_model
+from ..exceptions import ValidationException
+from ..protocol import operation_model
 from .base import SpecResource, arn, now
 
 TERMINAL = {"Completed", "Failed", "Stopped"}

@@ -11,10 +11,9 @@ import zlib
 from datetime import datetime
 from typing import Any
 
-from ..runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
+from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS
 from .base import SpecResource, arn, now
 from .training import TrainingJob
-from .tuning_validation import definitions_of, objective_of, ranges_of
 
 TERMINAL = {"Completed", "Failed", "Stopped"}
 OBJECTIVE_METRIC_KEY = "_tuning_objective_metric"
@@ -25,6 +24,23 @@ def training_job_name(tuning_job: str, index: int) -> str:
     """AWS's form, <tuning job>-<3-digit index>-<8 hex>; stable, so a restarted scheduler finds its jobs."""
     digest = zlib.crc32(f"{tuning_job}/{index}".encode()) & 0xFFFFFFFF
     return f"{tuning_job}-{index:03d}-{digest:08x}"
+
+
+def definitions_of(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(field path, definition) pairs, for either form of the request."""
+    if spec.get("TrainingJobDefinition"):
+        return [("TrainingJobDefinition", spec["TrainingJobDefinition"])]
+    return [(f"TrainingJobDefinitions.{i}", d) for i, d in enumerate(spec.get("TrainingJobDefinitions") or [], 1)]
+
+
+def objective_of(spec: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any] | None:
+    return definition.get("TuningObjective") or spec["HyperParameterTuningJobConfig"].get(
+        "HyperParameterTuningJobObjective"
+    )
+
+
+def ranges_of(spec: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
+    return definition.get("HyperParameterRanges") or spec["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
 
 
 class TuningJob(SpecResource):

@@ -11,14 +11,12 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..api.errors import ResourceLimitExceeded, ValidationException
-from ..runner.metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS
-from ..runner.training import XGBOOST_IMAGE
-
-if TYPE_CHECKING:
-    from .tuning import TuningJob
+from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, is_builtin_xgboost
+from ..exceptions import ResourceLimitExceeded, ValidationException
+from .training import validate_create as validate_training
+from .tuning import TuningJob, definitions_of, objective_of, ranges_of
 
 MAX_TUNABLE = 30
 MAX_CATEGORICAL_VALUES = 30
@@ -50,23 +48,6 @@ TRANSFER_MUTABLE = {
     "VpcConfig",
     "RoleArn",
 }
-
-
-def definitions_of(spec: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(field path, definition) pairs, for either form of the request."""
-    if spec.get("TrainingJobDefinition"):
-        return [("TrainingJobDefinition", spec["TrainingJobDefinition"])]
-    return [(f"TrainingJobDefinitions.{i}", d) for i, d in enumerate(spec.get("TrainingJobDefinitions") or [], 1)]
-
-
-def objective_of(spec: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any] | None:
-    return definition.get("TuningObjective") or spec["HyperParameterTuningJobConfig"].get(
-        "HyperParameterTuningJobObjective"
-    )
-
-
-def ranges_of(spec: dict[str, Any], definition: dict[str, Any]) -> dict[str, Any]:
-    return definition.get("HyperParameterRanges") or spec["HyperParameterTuningJobConfig"].get("ParameterRanges") or {}
 
 
 def tunable_names(ranges: dict[str, Any]) -> list[str]:
@@ -232,8 +213,8 @@ def _validate_objective(spec: dict[str, Any], path: str, definition: dict[str, A
         )
     algo = definition.get("AlgorithmSpecification") or {}
     names = {d["Name"] for d in algo.get("MetricDefinitions") or []}
-    if XGBOOST_IMAGE.search(algo.get("TrainingImage") or "") and "sagemaker_program" not in (
-        definition.get("StaticHyperParameters") or {}
+    if is_builtin_xgboost(
+        algo.get("TrainingImage") or "", definition.get("StaticHyperParameters") or {}, algo.get("ContainerEntrypoint")
     ):
         names |= {d["Name"] for d in BUILTIN_XGBOOST_METRIC_DEFINITIONS}
     if objective["MetricName"] not in names:
@@ -296,8 +277,6 @@ def _validate_hyperband(config: dict[str, Any], statics: dict[str, str], early_s
 
 
 def _validate_training_fields(path: str, definition: dict[str, Any]) -> None:
-    from .training import validate_create as validate_training
-
     probe = {key: value for key, value in definition.items() if key not in ("DefinitionName", "TuningObjective")}
     probe["ResourceConfig"] = definition.get("ResourceConfig") or definition.get("HyperParameterTuningResourceConfig")
     try:

@@ -25,29 +25,21 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .archive import UnsafeArchive, make_tar_gz, safe_extract
+from include.archives import UnsafeArchive, make_tar_gz, safe_extract
+
+from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, SUPPORTED_IMAGES, is_builtin_xgboost, runs_script
+from ..models.backend import SageMakerBackend
+from ..models.training import TrainingJob
+from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
-from .metrics import BUILTIN_XGBOOST_METRIC_DEFINITIONS, MetricParser
-from .s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
-
-if TYPE_CHECKING:
-    from ..models.backend import SageMakerBackend
-    from ..models.training import TrainingJob
+from .metrics import MetricParser
 
 log = logging.getLogger(__name__)
 
 BUILTIN_XGBOOST = Path(__file__).with_name("builtin_xgboost.py")
-XGBOOST_IMAGE = re.compile(r"(^|/)(sagemaker-)?xgboost:[^/]*$")
-SCRIPT_MODE_IMAGES = (XGBOOST_IMAGE, re.compile(r"(^|/)sagemaker-scikit-learn:[^/]*$"))
-SUPPORTED_IMAGES = (
-    "the SageMaker XGBoost images (…/sagemaker-xgboost:<version>) as the built-in algorithm or in script "
-    "mode, and the SageMaker scikit-learn images (…/sagemaker-scikit-learn:<version>) in script mode "
-    "(hyperparameters sagemaker_program and sagemaker_submit_directory, or a ContainerEntrypoint as the "
-    "SageMaker Python SDK v3 ModelTrainer sends)"
-)
 OPT_ML = "/opt/ml"
 SAFE_PATH = re.compile(r"[\w./-]+")
 # AWS gives a stopped algorithm 120 s after SIGTERM; locally a few seconds keeps tests and demos quick.
@@ -212,10 +204,8 @@ class JobExecution:
     def _is_builtin_xgboost(self) -> bool:
         # The algorithm runs when nothing else is asked for: no script, no entry point of the caller's own.
         algo = self.spec["AlgorithmSpecification"]
-        return (
-            bool(XGBOOST_IMAGE.search(algo.get("TrainingImage") or ""))
-            and "sagemaker_program" not in self._hyperparameters()
-            and not algo.get("ContainerEntrypoint")
+        return is_builtin_xgboost(
+            algo.get("TrainingImage") or "", self._hyperparameters(), algo.get("ContainerEntrypoint")
         )
 
     def _hyperparameters(self) -> dict[str, str]:
@@ -235,7 +225,7 @@ class JobExecution:
             raise JobFailed("ClientError: TrainingInputMode Pipe is not supported locally; use File or FastFile.")
         if self._is_builtin_xgboost():
             return "builtin-xgboost"
-        if any(p.search(image) for p in SCRIPT_MODE_IMAGES):
+        if runs_script(image):
             if algo.get("ContainerEntrypoint"):  # replaces the image's entry point, script mode included
                 return "entrypoint"
             if "sagemaker_program" in self._hyperparameters():

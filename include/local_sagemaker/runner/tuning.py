@@ -13,16 +13,13 @@ import logging
 import threading
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..api.errors import SageMakerError
-from ..models.tuning import training_job_name
+from ..exceptions import SageMakerError
+from ..models.backend import SageMakerBackend
+from ..models.tuning import TuningJob, training_job_name
 from ..models.tuning_validation import MAX_TRAINING_JOBS, hyperband_max_resource
 from ..strategies import MedianStoppingRule, SearchSpace, Strategy, Suggestion, make_strategy
-
-if TYPE_CHECKING:
-    from ..models.backend import SageMakerBackend
-    from ..models.tuning import TuningJob
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -18,29 +17,24 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from ..api.errors import ModelError, ValidationException
+from include.archives import safe_extract
+
+from .. import DEFAULT_ACCOUNT_ID
+from ..algorithms import runs_script
+from ..exceptions import ModelError, ValidationException
+from ..models.backend import SageMakerBackend
 from ..models.base import now
-from ..models.hosting import instances_of, weight_of
-from ..runner.archive import safe_extract
-from ..runner.s3io import download_file
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from ..models.backend import SageMakerBackend
-    from ..models.hosting import Endpoint, EndpointConfig
+from ..models.hosting import Endpoint, EndpointConfig, instances_of, weight_of
+from ..s3io import download_file
 
 log = logging.getLogger(__name__)
 
 WORKER = Path(__file__).with_name("worker.py")
-SERVING_IMAGES = (
-    re.compile(r"(^|/)(sagemaker-)?xgboost:[^/]*$"),
-    re.compile(r"(^|/)sagemaker-scikit-learn:[^/]*$"),
-)
 STARTUP_TIMEOUT = 60.0
 INVOKE_TIMEOUT = 60.0
 
@@ -173,7 +167,7 @@ class EndpointManager:
 
     def _prepare_model(self, region: str, container: dict[str, Any], workdir: Path) -> list[str]:
         image = container.get("Image") or ""
-        if not any(p.search(image) for p in SERVING_IMAGES):
+        if not runs_script(image):
             raise DeploymentFailed(
                 f"The local SageMaker cannot serve image {image!r}: it serves the SageMaker XGBoost images "
                 "(built-in algorithm or script mode with SAGEMAKER_PROGRAM) and scikit-learn images in script mode."
@@ -260,7 +254,7 @@ class EndpointManager:
         with backend.lock:
             endpoint = backend.endpoints.get(name)
         if endpoint is None:
-            raise ValidationException(f"Endpoint {name} of account {_account()} not found.")
+            raise ValidationException(f"Endpoint {name} of account {DEFAULT_ACCOUNT_ID} not found.")
         deadline = time.monotonic() + 30
         with self._changed:
             # Right after a restart an InService endpoint's processes may still be starting: wait for them.
@@ -269,7 +263,7 @@ class EndpointManager:
                     break
             deployment = self._routes.get(key)
             if deployment is None:
-                raise ValidationException(f"Endpoint {name} of account {_account()} is not in service.")
+                raise ValidationException(f"Endpoint {name} of account {DEFAULT_ACCOUNT_ID} is not in service.")
             with deployment.lock:
                 deployment.in_flight += 1
         try:
@@ -306,9 +300,3 @@ class EndpointManager:
         if sum(weights) <= 0:
             return variants[0]
         return random.choices(variants, weights=weights)[0]
-
-
-def _account() -> str:
-    from .. import DEFAULT_ACCOUNT_ID
-
-    return DEFAULT_ACCOUNT_ID

@@ -15,7 +15,7 @@ from typing import Any
 import botocore.session
 from botocore.model import OperationModel, ServiceModel, Shape
 
-from .errors import ValidationException
+from .exceptions import ValidationException
 
 
 @functools.cache
