@@ -9,6 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from optuna.trial import TrialState
 
+from include.local_sagemaker.models.tuning import Trial
+from include.local_sagemaker.models.tuning import TrialState as State
 from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, make_strategy
 
 RANGES = {
@@ -20,6 +22,17 @@ RANGES = {
     "IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "2", "MaxValue": "10"}],
     "CategoricalParameterRanges": [{"Name": "booster", "Values": ["gbtree", "dart"]}],
 }
+
+
+def finished(suggestion, value: float) -> Trial:
+    """A suggestion's trial as a tuning job persists it once its job ended with `value`."""
+    return Trial(
+        suggestion.trial,
+        f"job-{suggestion.trial}",
+        suggestion.hyperparameters,
+        state=State.FINISHED,
+        objective=value,
+    )
 
 
 def run(strategy, n: int, objective) -> list[dict[str, str]]:
@@ -87,9 +100,7 @@ def test_restore_replays_trials_and_continues_like_the_original():
     for _ in range(8):
         s = original.suggest()
         value = -abs(float(s.hyperparameters["gamma"]) - 2)
-        records.append(
-            {"trial": s.trial, "hyperparameters": s.hyperparameters, "state": "finished", "objective": value}
-        )
+        records.append(finished(s, value))
         original.tell(s.trial, value)
     restored = make_strategy("Bayesian", space, True, 9)
     restored.restore(records)
@@ -166,7 +177,7 @@ def test_enqueued_parent_bests_run_first_and_a_restart_does_not_run_them_twice(n
     assert tried.hyperparameters == bests[0]
     # A restart after the first job: the strategy is rebuilt from the persisted trial, then the rest enqueued.
     again = make_strategy(name, space, maximize=True, seed=1)
-    again.restore([{"trial": tried.trial, "hyperparameters": tried.hyperparameters, "state": "running"}])
+    again.restore([Trial(tried.trial, "job-1", tried.hyperparameters)])
     assert again.enqueue(bests, skip=1) == 2
     assert [again.suggest().hyperparameters for _ in range(2)] == bests[1:]
     assert again.suggest().hyperparameters not in bests  # then the sampler's own choices
@@ -223,18 +234,11 @@ def test_a_transfer_child_moves_towards_the_parents_peak_and_restores_to_the_sam
     records = []
     for _ in range(4):
         s = child.suggest()
-        records.append(
-            {
-                "trial": s.trial,
-                "hyperparameters": s.hyperparameters,
-                "state": "finished",
-                "objective": _surface(s.hyperparameters),
-            }
-        )
+        records.append(finished(s, _surface(s.hyperparameters)))
         child.tell(s.trial, _surface(s.hyperparameters))
     # After re-running the parent's best, with 29 re-levelled parent jobs the model proposes near the peak
     # (gamma 2, max_depth 6) rather than anywhere in gamma 0-5 / max_depth 2-10.
-    proposals = [r["hyperparameters"] for r in records[1:]]
+    proposals = [r.hyperparameters for r in records[1:]]
     assert all(abs(float(h["gamma"]) - 2) < 0.5 and abs(int(h["max_depth"]) - 6) <= 1 for h in proposals), proposals
     # A restart rebuilds the same model: two restored children propose the same next job.
     assert child_after(records).suggest().hyperparameters == child_after(records).suggest().hyperparameters

@@ -166,11 +166,11 @@ class SageMakerBackend:
         best = None
         for tuning in tunings:
             trial = tuning.best_trial()
-            if trial is not None and (best is None or tuning.better(trial["objective"], best[1]["objective"])):
+            if trial is not None and (best is None or tuning.better(trial.objective, best[1].objective)):
                 best = (tuning, trial)
         if best is None:
             return None
-        return best[0].trial_summary(best[1], self.training_jobs.get(best[1]["job"]))
+        return best[0].trial_summary(best[1], self.training_jobs.get(best[1].job))
 
     def _tuning_job(self, name: str) -> TuningJob:
         tuning = self.tuning_jobs.get(name)
@@ -219,7 +219,7 @@ class SageMakerBackend:
     def list_training_jobs_for_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
         with self.lock:
             tuning = self._tuning_job(params["HyperParameterTuningJobName"])
-            summaries = [tuning.trial_summary(t, self.training_jobs.get(t["job"])) for t in tuning.trials]
+            summaries = [tuning.trial_summary(t, self.training_jobs.get(t.job)) for t in tuning.trials]
             if params.get("StatusEquals"):
                 summaries = [s for s in summaries if s["TrainingJobStatus"] == params["StatusEquals"]]
             summaries = _sort_trial_summaries(summaries, params)

@@ -13,6 +13,9 @@ from ..exceptions import ValidationException
 
 T = TypeVar("T")
 
+# Where a training job and a tuning job end; both state machines stop at these.
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
+
 
 class SpecResource:
     """A resource made from its create request (`spec`) plus what SageMaker tracks about it (`_STATE`).

@@ -8,9 +8,8 @@ from typing import Any
 
 from ..exceptions import ValidationException
 from ..protocol import operation_model
-from .base import SpecResource, arn, now
+from .base import TERMINAL_STATUSES, SpecResource, arn, now
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
 DEFAULT_MAX_RUNTIME = 86400
 
 # What DescribeTrainingJob may echo back from the create request: every member both shapes have.
@@ -103,7 +102,7 @@ class TrainingJob(SpecResource):
     # --- state machine -------------------------------------------------------------------------
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES
 
     def set_secondary(self, status: str, message: str) -> None:
         at = now()

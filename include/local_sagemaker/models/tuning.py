@@ -8,16 +8,60 @@ scheduler can rebuild its strategy after a restart without repeating finished tr
 from __future__ import annotations
 
 import zlib
+from dataclasses import asdict, dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from typing import Any
 
 from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS
-from .base import SpecResource, arn, now
+from .base import TERMINAL_STATUSES, SpecResource, arn, now
 from .training import TrainingJob
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
 OBJECTIVE_METRIC_KEY = "_tuning_objective_metric"
 OBJECTIVE_METRIC = "ObjectiveMetric"
+
+
+class TrialState(StrEnum):
+    RUNNING = "running"  # its training job was asked for (it may not exist yet after a restart)
+    FINISHED = "finished"  # its objective, or the lack of one, was told to the strategy
+
+
+@dataclass
+class Trial:
+    """One training job a tuning job launched, as the tuning job tracks it (and persists it)."""
+
+    trial: int  # the strategy's number for it
+    job: str
+    hyperparameters: dict[str, str]
+    definition: str | None = None
+    state: TrialState = TrialState.RUNNING
+    curve: list[float] = field(default_factory=list)  # the objective metric as the job emitted it
+    objective: float | None = None  # the final objective; None when the job failed or emitted none
+    error: str | None = None  # why its training job could not be created
+    early_stopped: bool = False
+
+    @property
+    def finished(self) -> bool:
+        return self.state is TrialState.FINISHED
+
+    @property
+    def evaluated(self) -> bool:
+        return self.finished and self.objective is not None
+
+    def record(self) -> dict[str, Any]:
+        return {**asdict(self), "state": self.state.value}
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> Trial:
+        return cls(**{**record, "state": TrialState(record["state"])})
+
+
+@dataclass(frozen=True)
+class Completion:
+    """How a tuning job ends: its status and, for Failed, the FailureReason; otherwise why it completed."""
+
+    status: str  # one of TERMINAL_STATUSES
+    reason: str | None = None
 
 
 def training_job_name(tuning_job: str, index: int) -> str:
@@ -57,7 +101,7 @@ class TuningJob(SpecResource):
         self.status = "InProgress"
         self.failure_reason: str | None = None
         self.stop_requested = False
-        self.trials: list[dict[str, Any]] = []
+        self.trials: list[Trial] = []
         self.not_improving = 0
         self.converged_at: datetime | None = None
         self.runtime_seconds = 0
@@ -97,19 +141,20 @@ class TuningJob(SpecResource):
 
     @property
     def terminal(self) -> bool:
-        return self.status in TERMINAL
+        return self.status in TERMINAL_STATUSES
 
     def better(self, a: float, b: float) -> bool:
         return a > b if self.maximize else a < b
 
-    def training_request(self, trial: dict[str, Any]) -> dict[str, Any]:
+    def definition(self, name: str | None) -> dict[str, Any]:
+        return next((d for d in self.definitions if d.get("DefinitionName") == name), self.definitions[0])
+
+    def training_request(self, trial: Trial) -> dict[str, Any]:
         """The CreateTrainingJob request for a trial, as AMT builds it from the definition."""
-        definition = next(
-            (d for d in self.definitions if d.get("DefinitionName") == trial.get("definition")), self.definitions[0]
-        )
+        definition = self.definition(trial.definition)
         hyperparameters = {
             **(definition.get("StaticHyperParameters") or {}),
-            **trial["hyperparameters"],
+            **trial.hyperparameters,
             OBJECTIVE_METRIC_KEY: self.objective(definition)["MetricName"],
         }
         request: dict[str, Any] = {
@@ -139,7 +184,7 @@ class TuningJob(SpecResource):
                 {"Name": OBJECTIVE_METRIC, "Regex": regex},
             ]
         request.update(
-            TrainingJobName=trial["job"],
+            TrainingJobName=trial.job,
             AlgorithmSpecification=algo,
             HyperParameters=hyperparameters,
             ResourceConfig=definition.get("ResourceConfig") or _single_instance(definition),
@@ -147,7 +192,7 @@ class TuningJob(SpecResource):
         if definition.get("CheckpointConfig"):
             # Each training job gets its own checkpoint prefix, so parallel jobs never resume each other.
             checkpoint = dict(definition["CheckpointConfig"])
-            checkpoint["S3Uri"] = checkpoint["S3Uri"].rstrip("/") + "/" + trial["job"]
+            checkpoint["S3Uri"] = checkpoint["S3Uri"].rstrip("/") + "/" + trial.job
             request["CheckpointConfig"] = checkpoint
         return request
 
@@ -156,8 +201,8 @@ class TuningJob(SpecResource):
         status = {"Completed": 0, "InProgress": 0, "RetryableError": 0, "NonRetryableError": 0, "Stopped": 0}
         objective = {"Succeeded": 0, "Pending": 0, "Failed": 0}
         for trial in self.trials:
-            job = jobs.get(trial["job"])
-            state = job.status if job else ("Failed" if trial.get("error") else "InProgress")
+            job = jobs.get(trial.job)
+            state = job.status if job else ("Failed" if trial.error else "InProgress")
             if state in ("InProgress", "Stopping"):
                 status["InProgress"] += 1
             elif state == "Failed":
@@ -167,18 +212,18 @@ class TuningJob(SpecResource):
             objective[_objective_status(trial)] += 1
         return status, objective
 
-    def trial_summary(self, trial: dict[str, Any], job: TrainingJob | None) -> dict[str, Any]:
+    def trial_summary(self, trial: Trial, job: TrainingJob | None) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "TrainingJobName": trial["job"],
-            "TrainingJobArn": arn(self.region, "training-job", trial["job"]),
+            "TrainingJobName": trial.job,
+            "TrainingJobArn": arn(self.region, "training-job", trial.job),
             "TuningJobName": self.name,
             "CreationTime": job.created if job else self.created,
-            "TrainingJobStatus": job.status if job else ("Failed" if trial.get("error") else "InProgress"),
-            "TunedHyperParameters": trial["hyperparameters"],
+            "TrainingJobStatus": job.status if job else ("Failed" if trial.error else "InProgress"),
+            "TunedHyperParameters": trial.hyperparameters,
             "ObjectiveStatus": _objective_status(trial),
         }
-        if trial.get("definition"):
-            out["TrainingJobDefinitionName"] = trial["definition"]
+        if trial.definition:
+            out["TrainingJobDefinitionName"] = trial.definition
         if job is not None:
             if job.started:
                 out["TrainingStartTime"] = job.started
@@ -186,26 +231,21 @@ class TuningJob(SpecResource):
                 out["TrainingEndTime"] = job.ended
             if job.failure_reason:
                 out["FailureReason"] = job.failure_reason
-        elif trial.get("error"):
-            out["FailureReason"] = trial["error"][:1024]
-        if trial.get("objective") is not None:
+        elif trial.error:
+            out["FailureReason"] = trial.error[:1024]
+        if trial.objective is not None:
             objective = self.objective()
             out["FinalHyperParameterTuningJobObjectiveMetric"] = {
                 "Type": objective["Type"],
                 "MetricName": objective["MetricName"],
-                "Value": trial["objective"],
+                "Value": trial.objective,
             }
         return out
 
-    def best_trial(self) -> dict[str, Any] | None:
+    def best_trial(self) -> Trial | None:
         best = None
         for trial in self.trials:
-            value = trial.get("objective")
-            if (
-                value is not None
-                and trial["state"] == "finished"
-                and (best is None or self.better(value, best["objective"]))
-            ):
+            if trial.evaluated and (best is None or self.better(trial.objective, best.objective)):  # type: ignore[arg-type]
                 best = trial
         return best
 
@@ -232,7 +272,7 @@ class TuningJob(SpecResource):
             out["FailureReason"] = self.failure_reason
         best = self.best_trial()
         if best is not None:
-            out["BestTrainingJob"] = self.trial_summary(best, jobs.get(best["job"]))
+            out["BestTrainingJob"] = self.trial_summary(best, jobs.get(best.job))
         if self.spec.get("WarmStartConfig"):
             overall = out.get("BestTrainingJob")
             parent = self.parent_best
@@ -273,6 +313,15 @@ class TuningJob(SpecResource):
         return out
 
     # --- persistence (SpecResource: record/from_record) ---------------------------------------
+    def record(self) -> dict[str, Any]:
+        return {**super().record(), "trials": [trial.record() for trial in self.trials]}
+
+    @classmethod
+    def from_record(cls, region: str, body: dict[str, Any]) -> TuningJob:
+        tuning = super().from_record(region, body)
+        tuning.trials = [Trial.from_record(record) for record in tuning.trials]
+        return tuning
+
     _STATE = tuple(
         (
             "created modified ended status failure_reason stop_requested trials not_improving converged_at "
@@ -281,10 +330,10 @@ class TuningJob(SpecResource):
     )
 
 
-def _objective_status(trial: dict[str, Any]) -> str:
-    if trial["state"] != "finished":
+def _objective_status(trial: Trial) -> str:
+    if not trial.finished:
         return "Pending"
-    return "Succeeded" if trial.get("objective") is not None else "Failed"
+    return "Succeeded" if trial.objective is not None else "Failed"
 
 
 def _single_instance(definition: dict[str, Any]) -> dict[str, Any]:

@@ -12,8 +12,9 @@ from __future__ import annotations
 import abc
 import itertools
 import random
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Protocol
 
 import optuna
 from optuna.trial import TrialState
@@ -22,6 +23,18 @@ from .gp import GPEISampler
 from .space import SearchSpace
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+class Restorable(Protocol):
+    """A trial as a tuning job persisted it (models.tuning.Trial), to replay into a new strategy."""
+
+    trial: int
+    hyperparameters: dict[str, str]
+    curve: list[float]
+    objective: float | None
+
+    @property
+    def finished(self) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -116,18 +129,16 @@ class Strategy(abc.ABC):
         unique = {tuple(sorted(h.items())): h for h, _ in best.values()}
         return self.enqueue(list(unique.values())[:limit], skip=skip)
 
-    def restore(self, trials: list[dict[str, Any]]) -> None:
+    def restore(self, trials: Iterable[Restorable]) -> None:
         """Replay persisted trials in order: finished ones are told again, running ones re-opened."""
         for record in trials:
-            suggestion = self._ask(self.space.from_strings(record["hyperparameters"]) or {})
-            if suggestion.trial != record["trial"]:
-                raise RuntimeError(
-                    f"trial numbering diverged while restoring ({suggestion.trial} != {record['trial']})"
-                )
-            for step, value in enumerate(record.get("curve") or [], start=1):
-                self.report(record["trial"], step, value)
-            if record["state"] == "finished":
-                self.tell(record["trial"], record.get("objective"))
+            suggestion = self._ask(self.space.from_strings(record.hyperparameters) or {})
+            if suggestion.trial != record.trial:
+                raise RuntimeError(f"trial numbering diverged while restoring ({suggestion.trial} != {record.trial})")
+            for step, value in enumerate(record.curve, start=1):
+                self.report(record.trial, step, value)
+            if record.finished:
+                self.tell(record.trial, record.objective)
 
     @property
     def exhausted(self) -> bool:
