@@ -1,10 +1,10 @@
 """Search quality of the tuning strategies: Bayesian vs Random, early stopping, warm start, and the service.
 
-The strategies (`include/local_sagemaker/strategies`) are driven in-process the way the tuning scheduler
-drives them (`runner/tuning.py`): 2 jobs in flight, a finished job's objective told before the next ask,
-one intermediate value per boosting round (Hyperband's pruner and the Auto median rule see every round),
-and a stopped job told the last value it reached. Job durations are simulated (a deterministic cost per
-round), so the finishing order, and with it what each ask saw, is the same on every run.
+Each arm is a tuning job run by the service's own decision loop (`include/local_sagemaker/tuning_loop.py`, what
+the service's scheduler drives with real jobs), its training jobs simulated: 2 jobs in flight, a finished job's
+objective told before the next ask, one intermediate value per boosting round (Hyperband's pruner and the Auto
+median rule see every round), and a stopped job told the last value it reached. Job durations are simulated (a
+deterministic cost per round), so the finishing order, and with it what each ask saw, is the same on every run.
 
 Objectives, all maximised, 100 rounds (epochs) per job:
   caravan   XGBoost on ISLR Caravan (label Purchase == "Yes"), fixed stratified 50/25/25 split; validation AUC
@@ -43,7 +43,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "training_scripts" / "flight_delay"))
-from include.local_sagemaker.strategies import MedianStoppingRule, SearchSpace, Strategy, make_strategy  # noqa: E402
+from include.local_sagemaker.models.tuning import Trial, TuningJob  # noqa: E402
+from include.local_sagemaker.strategies import SearchSpace, make_strategy  # noqa: E402
+from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop  # noqa: E402
 from include.pipeline.spec import load_spec  # noqa: E402
 from include.pipeline.tuning_config import parameter_ranges  # noqa: E402
 from include.progress import note, progress  # noqa: E402
@@ -282,55 +284,80 @@ class JobRecord:
     stopped: bool = False
 
 
-def simulate(
-    strategy: Strategy,
+def tuning_job(
     objective: Objective,
+    strategy: str,
     jobs: int,
+    seed: int,
     parallel: int = PARALLEL,
-    stopping: MedianStoppingRule | None = None,
-) -> list[JobRecord]:
-    """Run a tuning job of `jobs` training jobs, `parallel` at a time, in simulated time.
+    auto_stopping: bool = False,
+    strategy_config: dict[str, Any] | None = None,
+    warm_start_from: str | None = None,
+) -> TuningJob:
+    """The tuning job a CreateHyperParameterTuningJob request of this arm would make in the service."""
+    config: dict[str, Any] = {
+        "Strategy": strategy,
+        "ResourceLimits": {"MaxNumberOfTrainingJobs": jobs, "MaxParallelTrainingJobs": parallel},
+        "HyperParameterTuningJobObjective": {"Type": "Maximize", "MetricName": objective.metric},
+        "ParameterRanges": objective.ranges,
+        "RandomSeed": seed,
+        "TrainingJobEarlyStoppingType": "Auto" if auto_stopping else "Off",
+    }
+    if strategy_config:
+        config["StrategyConfig"] = {"HyperbandStrategyConfig": strategy_config}
+    request: dict[str, Any] = {
+        "HyperParameterTuningJobName": f"{objective.name}-{strategy}-{seed}",
+        "HyperParameterTuningJobConfig": config,
+        "TrainingJobDefinition": {"StaticHyperParameters": {"num_round": str(objective.rounds)}},
+    }
+    if warm_start_from:
+        request["WarmStartConfig"] = {
+            "WarmStartType": "IdenticalDataAndAlgorithm",
+            "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": warm_start_from}],
+        }
+    return TuningJob("us-east-1", request)
 
-    As the scheduler does: every round's value is reported to the strategy (Hyperband prunes there) and,
-    with Auto early stopping, checked by the median rule against every job's curve so far; a job that
-    finishes or is stopped is told its last value, and the freed slot is filled by the next ask at once.
+
+def simulate(tuning: TuningJob, objective: Objective, parents: ParentJobs | None = None) -> list[JobRecord]:
+    """Run a tuning job through the service's own TuningLoop, its training jobs simulated.
+
+    The loop decides as it does in the service: every round's value is observed (Hyperband prunes there, and
+    with Auto early stopping the median rule checks every job's curve so far); a job that finishes or is
+    stopped is finished with its last value, and the freed slot is filled by the next ask at once.
     """
+    loop = TuningLoop(tuning, parents)
     records: list[JobRecord] = []
-    curves: dict[str, list[float]] = {}
-    running: dict[int, tuple[JobRecord, Curve, float]] = {}
+    running: dict[int, tuple[JobRecord, Trial, Curve, float]] = {}
     events: list[tuple[float, int]] = []  # (simulated time of the next round's end, launch index)
 
     def launch(now: float) -> None:
-        while len(running) < parallel and len(records) < jobs:
+        while loop.free_slots():
             started = time.perf_counter()
-            suggestion = strategy.suggest()
+            asked = loop.ask(1)
             latency = time.perf_counter() - started
-            if suggestion is None:
+            if not asked:
                 return
-            record = JobRecord(len(records), suggestion.trial, suggestion.hyperparameters, latency)
+            trial = loop.add(*asked[0])
+            record = JobRecord(len(records), trial.trial, trial.hyperparameters, latency)
             records.append(record)
-            cost = objective.round_cost(suggestion.hyperparameters)
-            running[record.index] = (record, objective.curve(suggestion.hyperparameters), cost)
-            curves[str(record.index)] = []
+            cost = objective.round_cost(trial.hyperparameters)
+            running[record.index] = (record, trial, objective.curve(trial.hyperparameters), cost)
             heapq.heappush(events, (now + cost, record.index))
 
     launch(0.0)
     while events:
         now, index = heapq.heappop(events)
-        record, curve, cost = running[index]
-        seen = curves[str(index)]
-        step = len(seen) + 1
+        record, trial, curve, cost = running[index]
+        step = len(trial.curve) + 1
         value = curve.validation[step - 1]
-        seen.append(value)
-        stop = strategy.report(record.trial, step, value)
-        if not stop and stopping is not None:
-            stop = stopping.should_stop(str(index), curves)
+        stop = loop.observe(trial, list(curve.validation[:step]))
         if stop or step == objective.rounds:
-            strategy.tell(record.trial, value)
+            loop.finish(trial, value)
             record.value, record.test, record.rounds = value, curve.test[step - 1], step
             record.stopped = step < objective.rounds
             del running[index]
-            launch(now)
+            if loop.completion() is None:
+                launch(now)
         else:
             heapq.heappush(events, (now + cost, index))
     return records
@@ -365,9 +392,15 @@ def objective_named(name: str) -> Objective:
 
 
 def run_arm(objective: Objective, arm: Arm, seed: int) -> list[JobRecord]:
-    strategy = make_strategy(arm.strategy, objective.space, True, seed + arm.seed_offset, dict(arm.config))
-    stopping = MedianStoppingRule(maximize=True) if arm.auto_stopping else None
-    return simulate(strategy, objective, arm.jobs, stopping=stopping)
+    tuning = tuning_job(
+        objective,
+        arm.strategy,
+        arm.jobs,
+        seed + arm.seed_offset,
+        auto_stopping=arm.auto_stopping,
+        strategy_config=dict(arm.config),
+    )
+    return simulate(tuning, objective)
 
 
 def run_seed(task: tuple[str, int]) -> dict[str, Any]:
@@ -377,9 +410,8 @@ def run_seed(task: tuple[str, int]) -> dict[str, Any]:
     started = time.perf_counter()
     runs = {arm.name: run_arm(objective, arm, seed) for arm in ARMS}
     parent = runs["Bayesian"][:PARENT_JOBS]
-    child = make_strategy("Bayesian", objective.space, True, seed + CHILD_SEED_OFFSET)
-    child.seed_with([(job.hyperparameters, job.value) for job in parent])
-    runs[WARM] = simulate(child, objective, CHILD_JOBS)
+    child = tuning_job(objective, "Bayesian", CHILD_JOBS, seed + CHILD_SEED_OFFSET, warm_start_from="parent")
+    runs[WARM] = simulate(child, objective, {None: [("parent", job.hyperparameters, job.value) for job in parent]})
     return {
         "objective": name,
         "seed": seed,
@@ -675,9 +707,8 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
         "|---|---:|---|---:|---:|---:|---:|---:|",
     ]
     for run in found:
-        strategy = make_strategy(run["strategy"], objective.space, True, run["seed"])
         jobs = run["requested"]
-        local = simulate(strategy, objective, jobs, parallel=run["parallel"])
+        local = simulate(tuning_job(objective, run["strategy"], jobs, run["seed"], run["parallel"]), objective)
         service = run["jobs"]
         same = (
             sum(s["TunedHyperParameters"] == j.hyperparameters for s, j in zip(service, local, strict=False))
