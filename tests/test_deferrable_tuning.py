@@ -1,7 +1,8 @@
 """The reattaching tuning operator with deferrable=True, against the local SageMaker.
 
-`execute` creates (or reattaches to) the tuning job and defers to the provider's SageMakerTrigger, sized for as long
-as the job can run; the trigger is then run as the triggerer runs it (rebuilt from its serialized form, its async
+`execute` creates (or reattaches to) the tuning job, looks for its first training job (deferring a few seconds
+at a time while there is none, so no worker is held), and defers to the provider's SageMakerTrigger, sized for as
+long as the job can run; the trigger is then run as the triggerer runs it (rebuilt from its serialized form, its async
 generator driven by asyncio) and its event handed to `execute_complete`, which trusts the job's own status only.
 The trigger reaches the local SageMaker through the `aws_default` connection's endpoint_url alone.
 """
@@ -50,14 +51,30 @@ def deferrable_operator(config: dict[str, Any]):
     )
 
 
+def resume(operator: Any, deferred: Any) -> Any:
+    """What the triggerer and a worker do with a TimeDeltaTrigger's deferral: wait, then call its method."""
+    from airflow.sdk.exceptions import TaskDeferred
+
+    moment = deferred.trigger.serialize()[1]["moment"]
+    time.sleep(max(0.0, moment.timestamp() - time.time()))
+    with pytest.raises(TaskDeferred) as again:
+        getattr(operator, deferred.method_name)({}, event=None, **(deferred.kwargs or {}))
+    return again.value
+
+
 def defer(config: dict[str, Any]) -> Any:
-    """Run execute() and return the TaskDeferred it must raise, with the operator that raised it."""
+    """Run execute() (and the short waits for the first training job) up to the TaskDeferred that hands the
+    tuning job to the SageMakerTrigger; with the operator that raised it."""
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
     from airflow.sdk.exceptions import TaskDeferred
 
     operator = deferrable_operator(config)
     with pytest.raises(TaskDeferred) as deferred:
         operator.execute({})
-    return operator, deferred.value
+    found = deferred.value
+    while isinstance(found.trigger, DateTimeTrigger):
+        found = resume(operator, found)
+    return operator, found
 
 
 def same_named(sm: Any, name: str) -> list[str]:
@@ -127,15 +144,86 @@ def test_the_trigger_waits_through_the_connection_and_execute_complete_summarize
     assert summary["report_uri"] is None
 
 
-def test_a_retry_reattaches_and_defers_again(sm, deferred_job, capfd):
+def test_a_retry_of_a_tuning_job_that_ended_returns_its_result_without_deferring(sm, deferred_job, capfd):
+    name = deferred_job["name"]
+    assert wait_for_tuning(sm, name)["HyperParameterTuningJobStatus"] == "Completed"
+    summary = deferrable_operator(deferred_job["config"]).execute({})  # raises no TaskDeferred
+    assert summary["status"] == "Completed" and summary["tuning_job_name"] == name
+    assert summary["training_job_counters"]["Completed"] == 3
+    assert same_named(sm, name) == [name]  # no second job
+    assert f"Reattaching to tuning job {name} (Completed)" in capfd.readouterr().out
+
+
+def test_a_retry_while_it_runs_reattaches_and_defers_again(sm, curve, capfd):
     from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-    name = deferred_job["name"]
-    _, again = defer(deferred_job["config"])  # the same task run again: same name, same config
-    assert isinstance(again.trigger, SageMakerTrigger) and again.method_name == "execute_complete"
-    assert again.trigger.serialize() == deferred_job["deferred"].trigger.serialize()
-    assert same_named(sm, name) == [name]  # no second job
-    assert f"Reattaching to tuning job {name}" in capfd.readouterr().out
+    name = new_name()
+    long = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "epochs": "300"}}
+    config = tuning_request(name, long, "Random", max_jobs=2, parallel=2)
+    _, first = defer(config)
+    try:
+        _, again = defer(config)  # the same task run again: same name, same config
+        assert isinstance(again.trigger, SageMakerTrigger) and again.method_name == "execute_complete"
+        assert again.trigger.serialize() == first.trigger.serialize()
+        assert same_named(sm, name) == [name]  # no second job
+        assert f"Reattaching to tuning job {name} (InProgress)" in capfd.readouterr().out
+    finally:
+        sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+
+
+class NoChildYet:
+    """A tuning job that has not launched a training job yet, as the hook would see it."""
+
+    conn_region_name = REGION
+
+    def __init__(self) -> None:
+        self.child: dict[str, Any] | None = None
+
+    def first_training_job(self, name: str) -> dict[str, Any] | None:
+        return self.child
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        return {"HyperParameterTuningJobName": name, "HyperParameterTuningJobStatus": "InProgress"}
+
+
+def test_waiting_for_the_first_training_job_defers_instead_of_holding_the_worker():
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    definition = curve_definition("s3://b/code/sourcedir.tar.gz", "s3://b/train/", "s3://b/out")
+    config = tuning_request(new_name(), definition, "Random", max_jobs=3, parallel=2)
+    operator = deferrable_operator(config)
+    operator.hook = hook = NoChildYet()  # cached_property: an instance attribute takes its place
+    deadline = time.time() + 300
+    started = time.monotonic()
+    with pytest.raises(TaskDeferred) as waiting:
+        operator.resume_child_check({}, deadline=deadline)
+    assert time.monotonic() - started < 1  # no polling in the worker
+    assert isinstance(waiting.value.trigger, DateTimeTrigger)  # TimeDeltaTrigger is one
+    assert waiting.value.method_name == "resume_child_check" and waiting.value.kwargs == {"deadline": deadline}
+    moment = waiting.value.trigger.serialize()[1]["moment"]
+    assert 0 < moment.timestamp() - time.time() <= CHECK_INTERVAL  # looks again within the check interval
+
+    # The first training job appears, without the spot settings its definition asked for: the check still runs.
+    spot = {**config["TrainingJobDefinition"], "EnableManagedSpotTraining": True}
+    operator.config = {**config, "TrainingJobDefinition": spot}
+    hook.child = {
+        "TrainingJobName": f"{config['HyperParameterTuningJobName']}-001-0",
+        "EnableManagedSpotTraining": False,
+    }
+    hook.stop_tuning_job = lambda name: None
+    from hpo_sagemaker.operators.tuning import TuningJobError
+
+    with pytest.raises(TuningJobError, match="does not carry the settings it was given"):
+        operator.resume_child_check({}, deadline=deadline)
+
+    # Past the deadline with no training job: it goes on to wait for the tuning job, and says why it checked nothing.
+    hook.child = None
+    operator.config = config
+    with pytest.raises(TaskDeferred) as done:
+        operator.resume_child_check({}, deadline=time.time() - 1)
+    assert isinstance(done.value.trigger, SageMakerTrigger) and done.value.method_name == "execute_complete"
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,8 @@ from datetime import datetime
 from typing import Any
 
 CONFIG_HASH_TAG = "hpo:config-hash"
+# Where a tuning job ends (HyperParameterTuningJobStatus); the pipeline side's one definition.
+TERMINAL_STATUSES = frozenset({"Completed", "Failed", "Stopped"})
 
 
 def config_hash(config: dict[str, Any]) -> str:

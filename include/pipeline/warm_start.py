@@ -15,8 +15,8 @@ from typing import Any
 
 from .champion import champion_for
 from .params import MAX_PARENTS
+from .tuning_summary import TERMINAL_STATUSES
 
-TERMINAL = {"Completed", "Stopped", "Failed"}
 RANGE_KINDS = ("Integer", "Continuous", "Categorical")
 # AMT adds this static hyperparameter to every training job itself; it says nothing about compatibility.
 AMT_STATIC = "_tuning_objective_metric"
@@ -57,7 +57,7 @@ def unusable(described: dict[str, Any] | None, child: dict[str, Any]) -> str | N
     """Why `described` cannot be a TransferLearning parent of the tuning request `child`; None if it can."""
     if described is None:
         return "no longer exists"
-    if described["HyperParameterTuningJobStatus"] not in TERMINAL:
+    if described["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
         return f"is {described['HyperParameterTuningJobStatus']}, not finished"
     theirs, ours = _signature(described), _signature(child)
     if theirs["objective"] != ours["objective"]:

@@ -12,8 +12,10 @@ Here the job name is the caller's deterministic per-run name (include/pipeline/n
 - before creating, Describe: a missing job (ResourceNotFound) is created with a tag holding the hash of its
   config; an existing one with the same hash is reattached (waited for, or its result returned); one with a
   different hash fails the task with a message naming both, never pays twice;
+- a reattached job that has already ended is not waited for: its result (or its failure) is the task's, at once;
 - after launch, the first child training job is checked for the spot and checkpoint settings the definition
-  asked for (SDKs have dropped them more than once); a mismatch stops the tuning job;
+  asked for (SDKs have dropped them more than once); a mismatch stops the tuning job. Deferrable, the task
+  does not hold a worker while the first child is awaited: it defers for a few seconds at a time;
 - while waiting, one line per poll: `7/20 jobs done, 2 running, best validation:auc=0.7312`; or, with
   `deferrable=True`, the provider's SageMakerTrigger waits in the triggerer for as long as the job can run
   (not the trigger's 4-hour default) and `execute_complete` re-describes the job whatever the event says;
@@ -27,21 +29,29 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
+from datetime import timedelta
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from airflow.configuration import conf
 from airflow.sdk import BaseOperator
 
 from hpo_sagemaker.links import REPORT_URL_KEY, TuningReportLink
 from include.pipeline.spot import spot_settings_problems
-from include.pipeline.tuning_summary import CONFIG_HASH_TAG, config_hash, progress_line, summarize
+from include.pipeline.tuning_summary import (
+    CONFIG_HASH_TAG,
+    TERMINAL_STATUSES,
+    config_hash,
+    progress_line,
+    summarize,
+)
 
 if TYPE_CHECKING:
-    from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
     from airflow.sdk import Context
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
+    from hpo_sagemaker.hooks import TuningHook
+
+CHILD_POLL_SECONDS = 5  # how often the first training job is looked for
 # Fields a Jinja-rendered config holds as text; SageMaker wants integers (the provider's list, both config forms).
 INTEGER_FIELDS = (
     ("HyperParameterTuningJobConfig", "ResourceLimits", "MaxNumberOfTrainingJobs"),
@@ -148,10 +158,10 @@ class ReattachingTuningOperator(BaseOperator):
         self._created: str | None = None
 
     @cached_property
-    def hook(self) -> SageMakerHook:
-        from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
+    def hook(self) -> TuningHook:
+        from hpo_sagemaker.hooks import TuningHook
 
-        return SageMakerHook(
+        return TuningHook(
             aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify, config=self.botocore_config
         )
 
@@ -172,44 +182,71 @@ class ReattachingTuningOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.check_interval = int(self.check_interval)  # may come from a template, as text
-        if self.training_job_definition is not None:
-            self.config = {**self.config, "TrainingJobDefinition": self.training_job_definition}
+        self._merge_definition()
         self.preprocess_config()
         name = self.config["HyperParameterTuningJobName"]
         digest = config_hash(self.config)
-        described = self._describe_or_none(name)
+        described = self.hook.describe_tuning_job_or_none(name)
         if described is None:
             tags = [t for t in self.config.get("Tags", []) if t["Key"] != CONFIG_HASH_TAG]
             self.config["Tags"] = [*tags, {"Key": CONFIG_HASH_TAG, "Value": digest}]
             self.log.info("Creating tuning job %s (config %s)", name, digest)
-            self.hook.get_conn().create_hyper_parameter_tuning_job(**self.config)
+            self.hook.start_tuning_job(self.config)
         else:
             self._check_same_config(name, described, digest)
-            self.log.info("Reattaching to tuning job %s (%s)", name, described["HyperParameterTuningJobStatus"])
+            status = described["HyperParameterTuningJobStatus"]
+            self.log.info("Reattaching to tuning job %s (%s)", name, status)
+            if status in TERMINAL_STATUSES:  # a retry after the job ended: nothing to wait for or to check
+                self._push_report_url(context)
+                return self._finish(described)
         self._created = name
         self._push_report_url(context)
-        self._check_children(name)
         if self.deferrable:
-            from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
-
-            attempts = waiter_max_attempts(self.config, self.check_interval)
-            self.log.info(
-                "Deferring: the trigger polls %s every %ss, up to %d times", name, self.check_interval, attempts
-            )
-            self.defer(
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="tuning",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.hook.conn_region_name,  # the connection's region, also for the triggerer
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
-                method_name="execute_complete",
-            )
+            self.resume_child_check(context, deadline=time.time() + self.child_check_timeout)
+        self._check_children(name)
         return self._finish(self._wait(name))
+
+    def resume_child_check(self, context: Context, event: Any = None, *, deadline: float) -> NoReturn:
+        """Deferrable: check the first training job's settings once it exists, looking again every few seconds
+        from the triggerer rather than a worker; then wait for the tuning job in the SageMakerTrigger."""
+        self._merge_definition()  # a resumed task is rendered afresh: as execute found its config
+        for path in INTEGER_FIELDS:
+            cast_integers(self.config, path)
+        name = self._created = self.config["HyperParameterTuningJobName"]
+        child = self.hook.first_training_job(name)
+        if child is None:
+            ended = self.hook.describe_tuning_job(name)["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
+            if not ended and time.time() < deadline:
+                from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
+
+                self.defer(
+                    trigger=TimeDeltaTrigger(timedelta(seconds=min(self.check_interval, CHILD_POLL_SECONDS))),
+                    method_name="resume_child_check",
+                    kwargs={"deadline": deadline},
+                )
+            self.log.warning("No training job of %s to check the spot settings on", name)
+        else:
+            self._check_child(name, child)
+        self._defer_until_done(name)
+
+    def _defer_until_done(self, name: str) -> NoReturn:
+        from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+        attempts = waiter_max_attempts(self.config, int(self.check_interval))
+        self.log.info("Deferring: the trigger polls %s every %ss, up to %d times", name, self.check_interval, attempts)
+        self.defer(
+            trigger=SageMakerTrigger(
+                job_name=name,
+                job_type="tuning",
+                waiter_delay=int(self.check_interval),
+                waiter_max_attempts=attempts,
+                aws_conn_id=self.aws_conn_id,
+                region_name=self.hook.conn_region_name,  # the connection's region, also for the triggerer
+                verify=self.verify,
+                botocore_config=self.botocore_config,
+            ),
+            method_name="execute_complete",
+        )
 
     def execute_complete(self, context: Context, event: dict[str, Any] | None = None) -> dict[str, Any]:
         # The event only says the waiter stopped; the job's own status decides (a Stopped job is no success).
@@ -218,30 +255,22 @@ class ReattachingTuningOperator(BaseOperator):
         return self._finish(self._describe_terminal(name))
 
     def on_kill(self) -> None:
-        from botocore.exceptions import ClientError
-
         if not self._created:
             return
-        try:
-            self.hook.get_conn().stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=self._created)
+        why_not = self.hook.stop_tuning_job(self._created)
+        if why_not is None:
             self.log.info("Stopped tuning job %s", self._created)
-        except ClientError as exc:  # already ended: nothing to stop
-            self.log.info("Tuning job %s not stopped: %s", self._created, exc.response["Error"].get("Message"))
+        else:  # already ended: nothing to stop
+            self.log.info("Tuning job %s not stopped: %s", self._created, why_not)
 
     # --- helpers ---------------------------------------------------------------------------------
-    def _describe_or_none(self, name: str) -> dict[str, Any] | None:
-        from botocore.exceptions import ClientError
-
-        try:
-            return self.hook.get_conn().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-        except ClientError as exc:
-            if exc.response["Error"]["Code"] == "ResourceNotFound":
-                return None
-            raise
+    def _merge_definition(self) -> None:
+        """The definition passed on its own (from an upstream task's XCom) joins the config."""
+        if self.training_job_definition is not None and "TrainingJobDefinition" not in self.config:
+            self.config = {**self.config, "TrainingJobDefinition": self.training_job_definition}
 
     def _check_same_config(self, name: str, described: dict[str, Any], digest: str) -> None:
-        tags = self.hook.get_conn().list_tags(ResourceArn=described["HyperParameterTuningJobArn"])["Tags"]
-        existing = next((t["Value"] for t in tags if t["Key"] == CONFIG_HASH_TAG), None)
+        existing = self.hook.tag_value(described["HyperParameterTuningJobArn"], CONFIG_HASH_TAG)
         if existing != digest:
             raise TuningJobError(
                 f"Tuning job {name} exists with a different configuration (config hash {existing}, this task's "
@@ -261,23 +290,19 @@ class ReattachingTuningOperator(BaseOperator):
         context["ti"].xcom_push(key=REPORT_URL_KEY, value=url)
 
     def _check_children(self, name: str) -> None:
-        """Stop the tuning job if its first training job lacks the spot/checkpoint settings it was given."""
-        conn = self.hook.get_conn()
-        definition = training_job_definitions(self.config)[0]
+        """Wait for the first training job (in this worker), then check it."""
         deadline = time.monotonic() + self.child_check_timeout
-        while True:
-            listed = conn.list_training_jobs_for_hyper_parameter_tuning_job(
-                HyperParameterTuningJobName=name, MaxResults=1, SortBy="CreationTime", SortOrder="Ascending"
-            )["TrainingJobSummaries"]
-            if listed:
-                break
-            status = conn.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
-            if status["HyperParameterTuningJobStatus"] in TERMINAL or time.monotonic() > deadline:
+        while (child := self.hook.first_training_job(name)) is None:
+            ended = self.hook.describe_tuning_job(name)["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES
+            if ended or time.monotonic() > deadline:
                 self.log.warning("No training job of %s to check the spot settings on", name)
                 return
-            time.sleep(min(self.check_interval, 5))
-        child = conn.describe_training_job(TrainingJobName=listed[0]["TrainingJobName"])
-        problems = spot_settings_problems(definition, child)
+            time.sleep(min(self.check_interval, CHILD_POLL_SECONDS))
+        self._check_child(name, child)
+
+    def _check_child(self, name: str, child: dict[str, Any]) -> None:
+        """Stop the tuning job if its first training job lacks the spot/checkpoint settings it was given."""
+        problems = spot_settings_problems(training_job_definitions(self.config)[0], child)
         if problems:
             self.on_kill()
             raise TuningJobError(
@@ -287,22 +312,21 @@ class ReattachingTuningOperator(BaseOperator):
         self.log.info("Training job %s carries the definition's spot and checkpoint settings", child["TrainingJobName"])
 
     def _wait(self, name: str) -> dict[str, Any]:
-        conn = self.hook.get_conn()
         last = ""
         while True:
-            described = conn.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+            described = self.hook.describe_tuning_job(name)
             line = progress_line(described)
             if line != last:
                 self.log.info("%s: %s", name, line)
                 last = line
-            if described["HyperParameterTuningJobStatus"] in TERMINAL:
+            if described["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
                 return described
             time.sleep(self.check_interval)
 
     def _describe_terminal(self, name: str) -> dict[str, Any]:
-        described = self.hook.get_conn().describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        described = self.hook.describe_tuning_job(name)
         self.log.info("%s: %s", name, progress_line(described))
-        if described["HyperParameterTuningJobStatus"] not in TERMINAL:
+        if described["HyperParameterTuningJobStatus"] not in TERMINAL_STATUSES:
             raise TuningJobError(
                 f"Tuning job {name} is still {described['HyperParameterTuningJobStatus']} after the trigger gave up"
             )
@@ -320,5 +344,4 @@ class ReattachingTuningOperator(BaseOperator):
         best = described.get("BestTrainingJob")
         if not best:
             return None
-        job = self.hook.get_conn().describe_training_job(TrainingJobName=best["TrainingJobName"])
-        return job["ModelArtifacts"]["S3ModelArtifacts"]
+        return self.hook.model_artifact(best["TrainingJobName"])
