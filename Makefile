@@ -40,8 +40,9 @@ scale-test: install
 local-sagemaker: install
 	@$(PY) -m include.local_sagemaker start --port $(PORT) --state-dir $(STATE_DIR)
 
+# Without the venv nothing can be running: stop (and clean) work on a fresh checkout too.
 stop:
-	@$(PY) -m include.local_sagemaker stop --state-dir $(STATE_DIR)
+	@if [ -x $(PY) ]; then $(PY) -m include.local_sagemaker stop --state-dir $(STATE_DIR); fi
 
 demo: install local-sagemaker
 	AWS_ENDPOINT_URL=$(ENDPOINT_URL) $(PY) -m include.demo
