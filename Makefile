@@ -49,20 +49,20 @@ demo: install local-sagemaker
 	@echo "The local SageMaker keeps running on $(ENDPOINT_URL) (state in $(STATE_DIR)); 'make stop' stops it."
 
 bench: install
-	$(PY) benchmarks/overhead.py
-	$(PY) benchmarks/s3_persistence.py
-	$(PY) benchmarks/search_quality.py --seeds 10
-	$(PY) benchmarks/warm_start.py
-	$(PY) benchmarks/surface_carryover.py
-	$(PY) benchmarks/warm_start.py --validation-days 3 --output benchmarks/results/warm_start_validation_days_3.md
-	$(PY) benchmarks/parse_time.py
-	$(PY) benchmarks/reliability.py
-	$(PY) benchmarks/scale.py
+	$(PY) -m benchmarks.overhead
+	$(PY) -m benchmarks.s3_persistence
+	$(PY) -m benchmarks.search_quality --seeds 10
+	$(PY) -m benchmarks.warm_start
+	$(PY) -m benchmarks.surface_carryover
+	$(PY) -m benchmarks.warm_start --validation-days 3 --output benchmarks/results/warm_start_validation_days_3.md
+	$(PY) -m benchmarks.parse_time
+	$(PY) -m benchmarks.reliability
+	$(PY) -m benchmarks.scale
 
 # The reliability suite's long variant (more generated inputs, clients and seconds); figures to
 # benchmarks/results/reliability.md.
 soak: install
-	$(PY) benchmarks/reliability.py --soak
+	$(PY) -m benchmarks.reliability --soak
 
 # Before a first run on real SageMaker: read-only checks of the aws_default connection, bucket and role (docs/aws.md).
 aws-check: install

@@ -6,14 +6,13 @@ Overhead per job = (just before create_training_job → first describe, polled e
 Completed) − the script's own runtime. The same N jobs then run 2 at a time for slot utilisation. The
 baseline runs the same script N times as a plain subprocess, serially and 2 at a time.
 
-    .venv/bin/python benchmarks/overhead.py [--jobs N] [--sleep S]
+    .venv/bin/python -m benchmarks.overhead [--jobs N] [--sleep S]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import platform
 import re
 import statistics
 import subprocess
@@ -22,15 +21,13 @@ import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.local_sagemaker import LocalSageMakerProcess, training_request, upload_source  # noqa: E402
+from benchmarks.common import RESULTS_DIR, header, save_results
+from harness.local_sagemaker import LocalSageMakerProcess, training_request, upload_source
 
-RESULTS = ROOT / "benchmarks" / "results" / "overhead.md"
+RESULTS = RESULTS_DIR / "overhead.md"
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 BUCKET = "overhead-bench"
 POLL_SAGEMAKER = 0.05  # as a sensor would poll DescribeTrainingJob
@@ -271,21 +268,16 @@ def main() -> None:
     print(table)
     print()
     print("\n".join(interpretation))
-    command = " ".join([".venv/bin/python", "benchmarks/overhead.py", *sys.argv[1:]])
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        "# Local SageMaker: per-job overhead\n\n"
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, {platform.machine()}, "
-        f"Python {platform.python_version()}\n"
-        f"- command: `{command}` (N={args.jobs} jobs, script sleeps S={args.sleep} s)\n"
+    save_results(
+        RESULTS,
+        "\n".join(header("Local SageMaker: per-job overhead"))
+        + f" (N={args.jobs} jobs, script sleeps S={args.sleep} s)\n"
         f"- overhead per job = (just before CreateTrainingJob → first DescribeTrainingJob showing Completed, polled "
         f"every {POLL_SAGEMAKER} s) − the script's own runtime (its script-start/script-end stamps, read from "
         f"CloudWatch Logs); baseline: the same script as `python sleep.py`, polled every {POLL_SUBPROCESS} s. "
         f"Slot utilisation = Σ script runtimes / (2 × wall). One warm-up job runs first and is not counted.\n\n"
-        f"{table}\n\n" + "\n".join(interpretation) + "\n"
+        f"{table}\n\n" + "\n".join(interpretation) + "\n",
     )
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

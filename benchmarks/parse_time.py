@@ -16,7 +16,7 @@ name both fail), so a parse costs more as models are added. The default run meas
 models (10) side by side in one temporary project: the two shipped specs and copies of them under other names,
 each with the three-line DAG file docs/your-model.md describes. `--shipped` measures dags/*.py as they are.
 
-    .venv/bin/python benchmarks/parse_time.py [--repeats N] [--budget-ms MS] [--specs 10 | --shipped | dag files ...]
+    .venv/bin/python -m benchmarks.parse_time [--repeats N] [--budget-ms MS] [--specs 10 | --shipped | dag files ...]
 """
 
 from __future__ import annotations
@@ -24,18 +24,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import re
 import statistics
 import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "parse_time.md"
+from benchmarks.common import RESULTS_DIR, ROOT, header, save_results
+
+RESULTS = RESULTS_DIR / "parse_time.md"
 BUDGET_MS = 200.0
 HEAVY = ("pandas", "xgboost", "optuna", "sagemaker", "torch", "sklearn", "numpy")
 # The probe runs in the fresh interpreter: perf_counter around each step, sys.modules before and after the parse.
@@ -255,25 +254,20 @@ def main() -> None:
     print(table)
     print()
     print("\n".join(interpretation))
-    command = " ".join([".venv/bin/python", "benchmarks/parse_time.py", *sys.argv[1:]])
     import airflow  # only for the version line; the measurements ran in their own interpreters
 
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(
-        "# DAG parse time\n\n"
-        f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, {platform.machine()}, "
-        f"Python {platform.python_version()}, Airflow {airflow.__version__}\n"
-        f"- command: `{command}` (N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms); {setting}\n"
+    save_results(
+        RESULTS,
+        "\n".join(header("DAG parse time", f"Airflow {airflow.__version__}"))
+        + f" (N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms); {setting}\n"
         "- each run is a fresh interpreter (cwd the repo root, PYTHONPATH the repo root and plugins/, a temporary "
         "AIRFLOW_HOME) that times `import airflow.sdk` (the baseline) and then `runpy.run_path(<dag file>)`; parse "
         "time is the second. Runs are interleaved across files after one uncounted warm-up run per file. Verdict on "
         "the median. Modules added: sys.modules entries the parse added (median). The importtime column comes from "
         "one extra run under `-X importtime`, which slows every import, so it shows where the time goes, not how "
         "much it is.\n\n"
-        f"{table}\n\n" + "\n".join(interpretation) + "\n"
+        f"{table}\n\n" + "\n".join(interpretation) + "\n",
     )
-    print(f"\nwritten to {RESULTS.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":

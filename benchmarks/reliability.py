@@ -5,8 +5,8 @@ rejected, invocations without failure, p99 latency ...; see tests/reliability/fi
 pytest on the suite with RELIABILITY_FIGURES pointing at a scratch file, then writes
 benchmarks/results/reliability.md: the figures by section, the outcome of every test and how long it took.
 
-    .venv/bin/python benchmarks/reliability.py           # the quick suite, as in `make test`
-    .venv/bin/python benchmarks/reliability.py --soak    # `make soak`: more examples, clients, seconds
+    .venv/bin/python -m benchmarks.reliability           # the quick suite, as in `make test`
+    .venv/bin/python -m benchmarks.reliability --soak    # `make soak`: more examples, clients, seconds
 """
 
 from __future__ import annotations
@@ -14,18 +14,17 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
 import time
 import xml.etree.ElementTree as ET
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "benchmarks" / "results" / "reliability.md"
+from benchmarks.common import RESULTS_DIR, ROOT, header, save_results
+
+RESULTS = RESULTS_DIR / "reliability.md"
 SUITE = "tests/reliability"
 
 
@@ -61,11 +60,8 @@ def read_outcomes(path: Path) -> list[tuple[str, str, float]]:
 def render(soak: bool, code: int, seconds: float, figures: dict, outcomes: list) -> str:
     passed = sum(outcome == "passed" for _, outcome, _ in outcomes)
     lines = [
-        "# Reliability",
+        *header("Reliability"),
         "",
-        f"`benchmarks/reliability.py{' --soak' if soak else ''}` on {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-        f"{platform.system()} {platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}, "
-        f"load average {', '.join(f'{v:.1f}' for v in os.getloadavg())} at the end: "
         f"`{SUITE}` {'in its soak variant (`make soak`)' if soak else 'as `make test` runs it'}, "
         f"{passed}/{len(outcomes)} tests passed in {seconds:.0f} s (pytest exit {code}).",
         "",
@@ -92,8 +88,8 @@ def main(argv: list[str] | None = None) -> int:
         figures = read_figures(figures_path)
         outcomes = read_outcomes(junit) if junit.is_file() else []
     text = render(args.soak, code, seconds, figures, outcomes)
-    args.output.write_text(text)
     print(text)
+    save_results(args.output, text)
     return code
 
 

@@ -15,7 +15,7 @@ re-run); N/20 deleted (half DeleteObject, half DeleteObjects), 3 of those writte
 stopped and started again on the same state, and every key is read back: bytes, Content-Type, user metadata and
 ETag against the last write, deleted keys absent, nothing extra.
 
-    .venv/bin/python benchmarks/s3_persistence.py [--objects N] [--size BYTES] [--kill]
+    .venv/bin/python -m benchmarks.s3_persistence [--objects N] [--size BYTES] [--kill]
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import re
 import select
@@ -38,15 +37,13 @@ import time
 import urllib.request
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.local_sagemaker import REGION, LocalSageMakerProcess, free_port  # noqa: E402
+from benchmarks.common import RESULTS_DIR, header, save_results
+from harness.local_sagemaker import REGION, LocalSageMakerProcess, free_port
 
-RESULTS = ROOT / "benchmarks" / "results" / "s3_persistence.md"
+RESULTS = RESULTS_DIR / "s3_persistence.md"
 BUCKET = "persistence-bench"
 MULTIPART_KEY = "exports/model-input.bin"
 MULTIPART_SIZE = 20 * 2**20
@@ -579,7 +576,6 @@ def main() -> None:
                 server.stop()
     elapsed = time.perf_counter() - began
     table, details = report(args, plan, outcomes)
-    command = " ".join([".venv/bin/python", "benchmarks/s3_persistence.py", *sys.argv[1:]])
     base, recorder, gateway = outcomes
     assert recorder.after and gateway.after
     total, deleted = len(plan.expected), len(plan.deleted)
@@ -603,14 +599,14 @@ def main() -> None:
     ]
     text = "\n".join(
         [
-            "# S3 persistence: gateway mirror vs moto recorder/replay",
-            "",
-            f"- date: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC",
-            f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, {platform.machine()}, "
-            f"Python {platform.python_version()}, moto {moto.__version__}, boto3 {boto3.__version__}; "
-            f"state in {tempfile.gettempdir()} (a disk, fsync is real); 1-min load average at start {load:.2f}",
-            f"- command: `{command}` (N={args.objects} objects of {args.size} bytes; "
-            f"restart after {'kill -9' if args.kill else 'SIGTERM'}; whole run {elapsed:.0f} s)",
+            *header(
+                "S3 persistence: gateway mirror vs moto recorder/replay",
+                f"moto {moto.__version__}",
+                f"boto3 {boto3.__version__}",
+            ),
+            f"- N={args.objects} objects of {args.size} bytes; restart after {'kill -9' if args.kill else 'SIGTERM'}; "
+            f"whole run {elapsed:.0f} s; state in {tempfile.gettempdir()} (a disk, fsync is real); 1-min load "
+            f"average at start {load:.2f}",
             "- each server runs in its own process; the same boto3 client code (no retries) sends every step to the "
             "three servers in turn, rotating who goes first, so background load falls on all three alike. "
             "PUT latency = each `put_object` call, client side; 'all writes' = the sum of a server's write calls, "
@@ -628,8 +624,7 @@ def main() -> None:
         ]
     )
     print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text)
+    save_results(RESULTS, text)
 
 
 if __name__ == "__main__":

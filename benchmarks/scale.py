@@ -1,9 +1,9 @@
 """CeleryExecutor scale-out: a backfill of hpo_nightly on 1 and 2 workers, with `tune` waiting in a worker slot
 (deferrable=False) or in the triggerer (deferrable=True), and the memory of each component of the 2-worker stack.
 
-    .venv/bin/python benchmarks/scale.py [--days 6] [--jobs 4] [--parallel 2] [--slots 2]
+    .venv/bin/python -m benchmarks.scale [--days 6] [--jobs 4] [--parallel 2] [--slots 2]
 
-Each configuration gets a fresh stack from tests/scale/stack.py (PostgreSQL, Redis, the local SageMaker,
+Each configuration gets a fresh stack from harness/stack.py (PostgreSQL, Redis, the local SageMaker,
 api-server, scheduler, dag-processor, triggerer, N Celery workers of --slots task slots each) and runs one
 backfill of --days logical dates with every run allowed at once (the backfill's max_active_runs), each run a small
 tuning job (--jobs training jobs, --parallel at a time). deferrable=True is Airflow's `[operators]
@@ -25,21 +25,17 @@ from __future__ import annotations
 import argparse
 import contextlib
 import datetime
-import os
-import platform
 import sys
 import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
-from datetime import UTC
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from tests.scale.stack import Stack, missing_binaries  # noqa: E402
+from benchmarks.common import RESULTS_DIR, header, save_results
+from harness.stack import Stack, missing_binaries
 
-RESULTS = ROOT / "benchmarks" / "results" / "scale.md"
+RESULTS = RESULTS_DIR / "scale.md"
 FIRST_DAY = datetime.date(2013, 1, 10)
 WINDOW_DAYS = 3
 DEFERRABLE = {"AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
@@ -251,25 +247,18 @@ def main() -> None:
             outcomes.append(outcome)
     table = report(args, outcomes) + "\n\n## Reading\n\n" + reading(outcomes)
     print(table)
-    command = " ".join([".venv/bin/python", "benchmarks/scale.py", *sys.argv[1:]])
-    loads = os.getloadavg()
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(
-        "# CeleryExecutor scale-out: backfill on 1 and 2 workers, deferred or not\n\n"
-        f"- date: {datetime.datetime.now(UTC):%Y-%m-%d %H:%M UTC}\n"
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}; load average "
-        f"at the end {loads[0]:.2f}\n"
-        f"- command: `{command}`\n"
+    save_results(
+        args.output,
+        "\n".join(header("CeleryExecutor scale-out: backfill on 1 and 2 workers, deferred or not")) + "\n"
         f"- workload: a backfill of {args.days} logical dates of hpo_nightly from {FIRST_DAY}, all runs at once "
         f"(the backfill's max_active_runs), each tuning {args.jobs} training jobs {args.parallel} at a time "
         f"(Random, 20 rounds, {WINDOW_DAYS}-day window); {args.slots} Celery slots per worker; a fresh stack per row "
-        "(tests/scale/stack.py: PostgreSQL, Redis, local SageMaker, api-server, scheduler, dag-processor, "
+        "(harness/stack.py: PostgreSQL, Redis, local SageMaker, api-server, scheduler, dag-processor, "
         "triggerer, workers)\n"
         "- tune slots are task instances of `tune` in state running (deferred ones hold no slot), sampled every "
         f"{SAMPLE_SECONDS} s from the metadata DB; tuning jobs in flight from ListHyperParameterTuningJobs\n\n"
-        f"{table}\n"
+        f"{table}\n",
     )
-    print(f"\nwritten to {args.output}")
 
 
 if __name__ == "__main__":

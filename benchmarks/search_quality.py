@@ -13,7 +13,7 @@ Objectives, all maximised, 100 rounds (epochs) per job:
 XGBoost jobs use training_scripts/flight_delay/train.py's own parameters (`booster_params`), so a job here trains
 the same model as a training job of the service; each job's curve is computed once and cached in the worker.
 
-    .venv/bin/python benchmarks/search_quality.py [--seeds 10] [--quick] [--processes 2] [--skip-service]
+    .venv/bin/python -m benchmarks.search_quality [--seeds 10] [--quick] [--processes 2] [--skip-service]
 
 P1 Bayesian vs Random (different seeds for the two arms), P2 Hyperband and Auto early stopping vs none,
 P5 warm start from a 20-job parent, and one end-to-end row through the real local SageMaker.
@@ -27,9 +27,7 @@ import heapq
 import math
 import multiprocessing
 import os
-import platform
 import statistics
-import sys
 import tempfile
 import time
 import zlib
@@ -40,17 +38,15 @@ from typing import Any
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "training_scripts" / "flight_delay"))
-from include.local_sagemaker.models.tuning import Trial, TuningJob  # noqa: E402
-from include.local_sagemaker.strategies import SearchSpace, make_strategy  # noqa: E402
-from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop  # noqa: E402
-from include.pipeline.spec import load_spec  # noqa: E402
-from include.pipeline.tuning_config import parameter_ranges  # noqa: E402
-from include.progress import note, progress  # noqa: E402
+from benchmarks.common import RESULTS_DIR, ROOT, header, load_script, save_results
+from include.local_sagemaker.models.tuning import Trial, TuningJob
+from include.local_sagemaker.strategies import SearchSpace, make_strategy
+from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop
+from include.pipeline.spec import load_spec
+from include.pipeline.tuning_config import parameter_ranges
+from include.progress import note, progress
 
-RESULTS = ROOT / "benchmarks" / "results" / "search_quality.md"
+RESULTS = RESULTS_DIR / "search_quality.md"
 # A hand-written section from this heading on (studies run by scratch scripts) survives a re-run.
 KEPT_HEADING = "## Follow-up measurements"
 
@@ -134,8 +130,7 @@ class XGBoostObjective(Objective):
 
     def params(self, hyperparameters: dict[str, str]) -> dict[str, Any]:
         """train.py's booster parameters for these hyperparameters: the model a training job would fit."""
-        import train  # training_scripts/flight_delay/train.py
-
+        train = load_script(ROOT / "training_scripts" / "flight_delay" / "train.py")
         argv = [f"--{name}={value}" for name, value in hyperparameters.items()]
         args = train.parse_hyperparameters([*argv, f"--num_round={self.rounds}", "--eval_metric=auc"])
         # One thread: the benchmark runs one search per core instead.
@@ -615,8 +610,8 @@ def service_agreement(random_jobs: int, bayesian_jobs: int) -> tuple[list[str], 
     Random with 2 in flight and Bayesian one at a time are deterministic given RandomSeed, so the in-process
     driver must suggest the same hyperparameters in the same order and find the same best job.
     """
+    from harness.local_sagemaker import ROLE, XGBOOST_IMAGE, LocalSageMakerProcess, upload_source, wait_for_tuning
     from include.pipeline.data import training_channel
-    from tests.local_sagemaker import ROLE, XGBOOST_IMAGE, LocalSageMakerProcess, upload_source, wait_for_tuning
 
     rows = flight_rows()
     objective = flights_objective(rows)
@@ -897,7 +892,6 @@ def write_results(
     import optuna
     import xgboost
 
-    command = " ".join([".venv/bin/python", "benchmarks/search_quality.py", *sys.argv[1:]])
     data_lines = []
     for name in results:
         objective = OBJECTIVES[name]
@@ -920,16 +914,15 @@ def write_results(
     previous = args.output.read_text() if args.output.is_file() else ""
     kept = previous[previous.index(KEPT_HEADING) :] if KEPT_HEADING in previous else ""
     body = [
-        "# Search quality of the tuning strategies",
-        "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
-        f"optuna {optuna.__version__}, xgboost {xgboost.__version__}",
-        f"- command: `{command}` ({seeds} seeds; {args.processes} worker processes; wall {wall:.0f} s, of which "
-        f"the in-process searches {search_wall:.0f} s)",
-        "- driver: the strategies of include/local_sagemaker/strategies driven in-process as runner/tuning.py "
-        f"drives them: {PARALLEL} jobs in flight, the first to finish is told and the freed slot asked again; "
-        "every round's value is reported (Hyperband prunes there) and, with Auto, checked by MedianStoppingRule "
+        *header(
+            "Search quality of the tuning strategies", f"optuna {optuna.__version__}", f"xgboost {xgboost.__version__}"
+        ),
+        f"- {seeds} seeds; {args.processes} worker processes; wall {wall:.0f} s, of which the in-process searches "
+        f"{search_wall:.0f} s",
+        "- driver: each arm is a tuning job run by the service's own decision loop "
+        "(include/local_sagemaker/tuning_loop.py, what its scheduler drives with real jobs), the jobs simulated: "
+        f"{PARALLEL} jobs in flight, the first to finish is told and the freed slot asked again; "
+        "every round's value is observed (Hyperband prunes there) and, with Auto, checked by MedianStoppingRule "
         "against all curves so far; a stopped job is told the last value it reached. Simulated time per round: "
         "0.5 + max_depth/10 for XGBoost, 1 for Hartmann6, so the finishing order is reproducible.",
         f"- XGBoost jobs: train.py's booster_params (hist, seed 0), {ROUNDS} rounds, curves cached per "
@@ -945,9 +938,7 @@ def write_results(
     text = "\n".join(body)
     if kept:
         text += "\n" + kept
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(text)
-    print(f"\nwritten to {args.output}")
+    save_results(args.output, text)
 
 
 if __name__ == "__main__":

@@ -6,15 +6,13 @@ configurations (training_scripts/flight_delay/train.py, the DAG's ranges and dat
 hpo_on_new_data), and reports how the days agree: correlations of the N validation AUCs between day pairs, and
 where each day's best configuration lands on the next day.
 
-    .venv/bin/python benchmarks/surface_carryover.py [--start 2013-04-04] [--days 3] [--jobs 40]
+    .venv/bin/python -m benchmarks.surface_carryover [--start 2013-04-04] [--days 3] [--jobs 40]
 """
 
 from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -22,16 +20,13 @@ from pathlib import Path
 import numpy as np
 from scipy.stats import spearmanr
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
-from warm_start import FLIGHT, NIGHTLY, RETUNE, TUNING_TIMEOUT, Bench, local_bench  # noqa: E402
+from benchmarks.common import RESULTS_DIR, header, save_results
+from benchmarks.warm_start import FLIGHT, NIGHTLY, RETUNE, TUNING_TIMEOUT, Bench, local_bench
+from harness.local_sagemaker import wait_for_tuning
+from include.pipeline.params import RunParams
+from include.pipeline.tuning_config import tuning_request
 
-from include.pipeline.params import RunParams  # noqa: E402
-from include.pipeline.tuning_config import tuning_request  # noqa: E402
-from tests.local_sagemaker import wait_for_tuning  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results" / "warm_start_carryover.md"
+RESULTS = RESULTS_DIR / "warm_start_carryover.md"
 SEED = 7
 
 
@@ -88,14 +83,11 @@ def main() -> None:
     common = sorted(set.intersection(*(set(s) for s in surfaces)))
     values = np.array([[s[c] for s in surfaces] for c in common])
     lines = report(days, values)
-    command = " ".join([".venv/bin/python", "benchmarks/surface_carryover.py", *sys.argv[1:]])
     wall = time.perf_counter() - started
     spread = [float(values[:, d].max() - np.median(values[:, d])) for d in range(len(days))]
     body = [
-        "# How much of a day's tuning surface carries over to the next",
-        "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}; machine: {os.cpu_count()} CPUs, "
-        f"Python {platform.python_version()}; command: `{command}`; wall {wall / 60:.1f} min",
+        *header("How much of a day's tuning surface carries over to the next"),
+        f"- wall {wall / 60:.1f} min",
         f"- per holdout day, one Random tuning job of training_scripts/flight_delay/train.py, {args.jobs} jobs, "
         f"RandomSeed {SEED}: "
         f"the same {len(common)} configurations every day, on the DAG's ranges, validation_days {validation_days} "
@@ -107,8 +99,7 @@ def main() -> None:
         "",
     ]
     print("\n".join(body))
-    args.output.write_text("\n".join(body))
-    print(f"written to {args.output}", file=sys.stderr)
+    save_results(args.output, "\n".join(body))
 
 
 if __name__ == "__main__":

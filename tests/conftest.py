@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
+from harness.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
 
 # Airflow reads AIRFLOW_HOME once, at its first import, and keeps the metadata DB it found there. A test that
 # imports Airflow before any fixture ran (a DAG factory unit test, say) must already see the session's home, or

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
+from harness.local_sagemaker import ROLE, ROOT
 from include.aws_check import caller_principal, role_name
-from tests.local_sagemaker import ROLE, ROOT
 
 
 def aws_check(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,7 @@ import tarfile
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local_sagemaker import training_request, unique, upload_source, wait_for_job
+from harness.local_sagemaker import training_request, unique, upload_source, wait_for_job
 
 
 def error_of(call, **kwargs) -> tuple[str, str, int]:

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from harness.local_sagemaker import upload_source
 from include.archives import UnsafeArchive, make_tar_gz
 from include.pipeline import champion
 from include.pipeline.champion import (
@@ -34,7 +35,6 @@ from include.pipeline.champion import (
 )
 from include.pipeline.data import feature_matrix, training_channel
 from include.pipeline.scoring import METRICS, score
-from tests.local_sagemaker import upload_source
 from tests.specs import FLIGHT
 from tests.specs import flight_rows as rows_of
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
+from harness.local_sagemaker import ASSETS, REGION, upload_source, wait_for_tuning, wait_until
 from include.pipeline.naming import job_name_for
-from tests.local_sagemaker import ASSETS, REGION, upload_source, wait_for_tuning, wait_until
 from tests.tuning_helpers import curve_definition, tuning_request
 
 TRIGGER_PATH = "airflow.providers.amazon.aws.triggers.sagemaker.SageMakerTrigger"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     ROLE,
     XGBOOST_IMAGE,
     training_request,

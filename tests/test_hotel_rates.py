@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_sagemaker import ROOT
+from harness.local_sagemaker import ROOT
 from tests.specs import HOTEL
 
 BUCKET = "hotel-rates-tests"

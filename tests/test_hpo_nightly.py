@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_processes import Airflow, failed_task_logs, finished_runs, non_loopback_listeners, triggered_run
-from tests.local_sagemaker import ROOT
+from harness.airflow_processes import Airflow, failed_task_logs, finished_runs, non_loopback_listeners, triggered_run
+from harness.local_sagemaker import ROOT
 from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, write_dag_file
 
 # A bucket and endpoint of their own (the DAG reads them from Airflow Variables): the demo test shares the server.
@@ -233,7 +233,7 @@ def test_a_backfill_records_every_day_and_never_touches_the_endpoint(airflow, sm
 def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, sm):
     from airflow.models.taskinstance import TaskInstance
 
-    from tests.local_sagemaker import wait_until
+    from harness.local_sagemaker import wait_until
 
     before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
     conf = {**SMALL, "holdout_date": "2013-01-15", "promotion_margin": -1.0, "require_approval": True}
@@ -283,8 +283,8 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
 def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airflow, sm, s3):
     from airflow.models.dagrun import DagRun
 
+    from harness.local_sagemaker import wait_until
     from include.pipeline.champion import champion_for
-    from tests.local_sagemaker import wait_until
 
     before = history(s3)
     champion = champion_for(before, "", live=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 
-from tests.local_sagemaker import ROOT
+from harness.local_sagemaker import ROOT
 
 
 def test_make_stop_and_clean_work_on_a_fresh_checkout_without_a_venv(tmp_path):

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from harness.local_sagemaker import ASSETS, unique, upload_source, wait_for_tuning
 from include.pipeline.report import (
     best_so_far,
     build_report,
@@ -19,7 +20,6 @@ from include.pipeline.report import (
 )
 from include.pipeline.spot import ON_DEMAND_USD_PER_HOUR, spot_definition
 from include.pipeline.tuning_summary import summarize
-from tests.local_sagemaker import ASSETS, unique, upload_source, wait_for_tuning
 from tests.tuning_helpers import curve_definition, tuning_request
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

@@ -10,8 +10,7 @@ from typing import Any
 
 import pytest
 
-from include.local_sagemaker.runner.training import SpotSettings
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     ASSETS,
     ROLE,
     XGBOOST_IMAGE,
@@ -25,6 +24,7 @@ from tests.local_sagemaker import (
     wait_for_tuning,
     wait_until,
 )
+from include.local_sagemaker.runner.training import SpotSettings
 
 BUCKET = "durability"
 OBJECTIVE = [{"Name": "objective", "Regex": r"objective=([0-9.]+);"}]
@@ -431,7 +431,7 @@ def test_a_relative_state_dir_works_for_script_mode_jobs(tmp_path):
     """`make demo` passes a relative --state-dir; the job runs elsewhere, so its paths must be absolute."""
     import os
 
-    from tests.local_sagemaker import ROOT
+    from harness.local_sagemaker import ROOT
 
     server = LocalSageMakerProcess(Path(os.path.relpath(tmp_path / "state", ROOT))).start()
     try:

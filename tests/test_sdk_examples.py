@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from include.local_sagemaker.runner.logs import TRAINING_LOG_GROUP
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     ASSETS,
     REGION,
     ROLE,
@@ -32,6 +31,7 @@ from tests.local_sagemaker import (
     wait_for_job,
     wait_for_tuning,
 )
+from include.local_sagemaker.runner.logs import TRAINING_LOG_GROUP
 from tests.test_shapes import shape_errors
 
 EXAMPLE = ROOT / "include" / "examples" / "sdk_v3_tuning.py"

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_sagemaker import ROLE, XGBOOST_IMAGE
+from harness.local_sagemaker import ROLE, XGBOOST_IMAGE
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
 

@@ -13,9 +13,7 @@ from typing import Any
 import pytest
 from botocore.validate import ParamValidator
 
-from include.local_sagemaker.models.backend import SageMakerBackend
-from include.local_sagemaker.protocol import operation_model, service_model
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     XGBOOST_IMAGE,
     training_request,
     unique,
@@ -23,6 +21,8 @@ from tests.local_sagemaker import (
     wait_for_job,
     wait_for_tuning,
 )
+from include.local_sagemaker.models.backend import SageMakerBackend
+from include.local_sagemaker.protocol import operation_model, service_model
 
 IMPLEMENTED = sorted(
     op

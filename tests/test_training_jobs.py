@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.local_sagemaker import training_request, unique, upload_source, wait_for_job, wait_for_status
+from harness.local_sagemaker import training_request, unique, upload_source, wait_for_job, wait_for_status
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
@@ -208,7 +208,7 @@ def _as_parquet(csv: str) -> bytes:
     [("text/libsvm", lambda csv: _as_libsvm(csv).encode()), ("application/x-parquet", _as_parquet)],
 )
 def test_builtin_xgboost_reads_libsvm_and_parquet_channels(sm, s3, bucket, content_type, encode):
-    from tests.local_sagemaker import synthetic_csv
+    from harness.local_sagemaker import synthetic_csv
 
     name = unique("formats")
     request = training_request(name, {}, f"s3://{bucket}/output")

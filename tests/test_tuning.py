@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source, wait_for_tuning
+from harness.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source, wait_for_tuning
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 from tests.tuning_helpers import curve_definition, tuning_request
 

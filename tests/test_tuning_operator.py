@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
+from harness.local_sagemaker import ASSETS, ROOT, upload_source, wait_until
 from include.pipeline.naming import job_name_for
 from include.pipeline.tuning_summary import progress_line
-from tests.local_sagemaker import ASSETS, ROOT, upload_source, wait_until
 from tests.tuning_helpers import curve_definition, tuning_request
 
 
@@ -108,7 +108,7 @@ def test_a_killed_task_run_again_reuses_its_tuning_job_and_on_kill_stops_it(sm, 
     operator._created = other
     sm.create_hyper_parameter_tuning_job(**tuning_request(other, long, "Random", max_jobs=2, parallel=1))
     operator.on_kill()
-    from tests.local_sagemaker import wait_for_tuning
+    from harness.local_sagemaker import wait_for_tuning
 
     assert wait_for_tuning(sm, other)["HyperParameterTuningJobStatus"] == "Stopped"
 

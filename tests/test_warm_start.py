@@ -110,9 +110,9 @@ def test_a_new_image_version_and_other_static_values_still_make_a_parent():
 
 
 def test_find_parents_reads_the_history_in_s3_and_describes_with_sagemaker(sm, s3, bucket):
+    from harness.local_sagemaker import unique
     from include.pipeline.champion import write_record
     from include.pipeline.warm_start import find_parents
-    from tests.local_sagemaker import unique
 
     prefix = f"warm-start-units/{unique('history')}"
     write_record(s3, bucket, f"{prefix}/r1.json", record("hpo-never-existed", "2013-01-10T00:00:00"))

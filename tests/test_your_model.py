@@ -12,7 +12,7 @@ import subprocess
 
 import yaml
 
-from tests.local_sagemaker import ROOT
+from harness.local_sagemaker import ROOT
 
 GUIDE = ROOT / "docs" / "your-model.md"
 BUCKET = "your-model-tests"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.local_sagemaker import ROLE, XGBOOST_IMAGE
+from harness.local_sagemaker import ROLE, XGBOOST_IMAGE
 
 CURVE_METRICS = [{"Name": "objective", "Regex": r"objective=([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?);"}]
 X_RANGE = {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0.0", "MaxValue": "1.0"}]}

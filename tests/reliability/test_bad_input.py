@@ -31,12 +31,12 @@ from botocore.exceptions import ClientError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from harness.local_sagemaker import training_request, unique
 from include.pipeline.data import partition_key
 from include.pipeline.metric_checks import check_definitions
 from include.pipeline.params import ParamError, RunParams, defaults
 from include.pipeline.prepare import PartitionError, Window, prepare
 from include.pipeline.spot import SpotConfigError, spot_definition
-from tests.local_sagemaker import training_request, unique
 from tests.reliability.figures import record, scaled
 from tests.specs import FLIGHT, FLIGHT_METRIC_DEFINITIONS, flight_rows, with_partitions
 from tests.tuning_helpers import curve_definition, tuning_request

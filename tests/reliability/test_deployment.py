@@ -18,8 +18,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import BotoCoreError, ClientError
 
-from include.pipeline.deploy import SmokeTestError, check_endpoint, deploy_model, rollback, serving_environment
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     ROLE,
     XGBOOST_IMAGE,
     synthetic_csv,
@@ -28,6 +27,7 @@ from tests.local_sagemaker import (
     upload_source,
     wait_for_job,
 )
+from include.pipeline.deploy import SmokeTestError, check_endpoint, deploy_model, rollback, serving_environment
 from tests.reliability.figures import record, scaled
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 

@@ -56,7 +56,7 @@ from typing import Any
 
 import pytest
 
-from tests.local_sagemaker import REGION, ROLE, XGBOOST_IMAGE, LocalSageMakerProcess
+from harness.local_sagemaker import REGION, ROLE, XGBOOST_IMAGE, LocalSageMakerProcess
 from tests.reliability.figures import record, scaled
 from tests.tuning_helpers import tuning_request
 

@@ -16,9 +16,7 @@ from typing import Any
 
 import pytest
 
-from include.local_sagemaker.models.tuning import training_job_name
-from include.local_sagemaker.runner.training import SpotSettings
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     ROLE,
     ROOT,
     XGBOOST_IMAGE,
@@ -27,6 +25,8 @@ from tests.local_sagemaker import (
     wait_for_tuning,
     wait_until,
 )
+from include.local_sagemaker.models.tuning import training_job_name
+from include.local_sagemaker.runner.training import SpotSettings
 from tests.reliability.figures import record
 from tests.specs import FLIGHT
 

@@ -21,9 +21,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from harness.local_sagemaker import REGION, LocalSageMakerProcess, training_request, wait_for_job
 from include.local_sagemaker.models.store import StateStore
 from include.local_sagemaker.models.training import TrainingJob
-from tests.local_sagemaker import REGION, LocalSageMakerProcess, training_request, wait_for_job
 from tests.reliability.figures import record, scaled
 from tests.test_restart_and_spot import BUCKET, seed_bucket, slow_job
 from tests.test_shapes import shape_errors

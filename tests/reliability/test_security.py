@@ -27,8 +27,7 @@ import psutil
 import pytest
 from botocore.exceptions import ClientError
 
-from include.archives import UnsafeArchive, safe_extract
-from tests.local_sagemaker import (
+from harness.local_sagemaker import (
     REGION,
     ROLE,
     ROOT,
@@ -41,6 +40,7 @@ from tests.local_sagemaker import (
     wait_for_endpoint,
     wait_for_job,
 )
+from include.archives import UnsafeArchive, safe_extract
 from tests.reliability.figures import record
 
 BUCKET = "security-tests"

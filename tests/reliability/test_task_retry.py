@@ -18,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_processes import Airflow, finished_runs, triggered_run
-from tests.local_sagemaker import wait_until
+from harness.airflow_processes import Airflow, finished_runs, triggered_run
+from harness.local_sagemaker import wait_until
 from tests.reliability.figures import record
 
 BUCKET = "task-retry-tests"

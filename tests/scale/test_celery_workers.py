@@ -1,6 +1,6 @@
 """The same DAGs on Airflow's CeleryExecutor, across two real workers, with real PostgreSQL and Redis.
 
-One stack for the module (tests/scale/stack.py): PostgreSQL, Redis, the local SageMaker, api-server, scheduler,
+One stack for the module (harness/stack.py): PostgreSQL, Redis, the local SageMaker, api-server, scheduler,
 dag-processor, triggerer and two Celery workers, each on a free loopback port and stopped by pid at the end.
 A small hpo_nightly (6 jobs, 2 at a time, no deployment) runs three times:
 
@@ -24,9 +24,9 @@ from typing import Any
 
 import pytest
 
-from tests.airflow_processes import non_loopback_listeners
-from tests.local_sagemaker import wait_until
-from tests.scale.stack import INSTALL_HINT, Stack, missing_binaries
+from harness.airflow_processes import non_loopback_listeners
+from harness.local_sagemaker import wait_until
+from harness.stack import INSTALL_HINT, Stack, missing_binaries
 
 CONF = {
     "strategy": "Random",

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from tests.local_sagemaker import ROOT
+from harness.local_sagemaker import ROOT
 
 
 class Airflow:
@@ -24,7 +24,7 @@ class Airflow:
     def __init__(self, logs: Path, env: Mapping[str, str] | None = None) -> None:
         import secrets
 
-        from tests.local_sagemaker import free_port
+        from harness.local_sagemaker import free_port
 
         port = free_port()
         self.logs = logs
@@ -72,7 +72,7 @@ class Airflow:
 
     def wait_for_api(self, timeout: float = 120) -> None:
         """Until the api-server answers its health check (it takes seconds to boot, longer on a busy machine)."""
-        from tests.local_sagemaker import wait_until
+        from harness.local_sagemaker import wait_until
 
         def healthy() -> bool:
             process = self.processes["api-server"]
@@ -190,7 +190,7 @@ def triggered_run(dag_id: str = "hpo_nightly") -> Any:
     """The one manual run a test just triggered through the CLI, once the scheduler has started it."""
     from airflow.models.dagrun import DagRun
 
-    from tests.local_sagemaker import wait_until
+    from harness.local_sagemaker import wait_until
 
     [dagrun] = wait_until(
         lambda: DagRun.find(dag_id=dag_id, run_type="manual", state="running"), bool, "a running manual run"
@@ -203,7 +203,7 @@ def finished_runs(
 ) -> list[Any]:
     from airflow.models.dagrun import DagRun
 
-    from tests.local_sagemaker import wait_until
+    from harness.local_sagemaker import wait_until
 
     try:
         return wait_until(

@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.airflow_processes import Airflow
-from tests.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, free_port, wait_until
+from harness.airflow_processes import Airflow
+from harness.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, free_port, wait_until
 
 INSTALL_HINT = "apt-get install -y redis-server postgresql"
 DAG_IDS = ("hpo_nightly", "ingest_flights")
@@ -497,12 +497,12 @@ class Stack:
     def seed(self, start: datetime.date, end: datetime.date) -> None:
         """Daily flight partitions start..end in the stack's bucket, as `make demo` seeds them."""
         from include.pipeline.ingest import land
-        from tests.specs import FLIGHT
+        from include.pipeline.spec import SPECS_DIR, load_spec
 
-        land(self.sagemaker.client("s3"), self.bucket, FLIGHT, start, end)
+        land(self.sagemaker.client("s3"), self.bucket, load_spec(SPECS_DIR / "flight_delay.yaml"), start, end)
 
 
-if __name__ == "__main__":  # python -m tests.scale.stack DIR: start a stack by hand and keep it up until Ctrl-C
+if __name__ == "__main__":  # python -m harness.stack DIR: start a stack by hand and keep it up until Ctrl-C
     with Stack(Path(sys.argv[1]).resolve()) as running:
         print(f"API {running.airflow.api}, metadata DB {running.postgres.url}, started in {running.started}")
         with contextlib.suppress(KeyboardInterrupt):
