@@ -7,7 +7,7 @@ STATE_DIR ?= .local/sagemaker
 PORT ?= 4566
 ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
-.PHONY: install requirements test lint format demo local-sagemaker stop bench soak clean scale-test aws-check
+.PHONY: install requirements test test-unit lint format demo local-sagemaker stop bench soak clean scale-test aws-check
 
 install: $(VENV)/.installed
 
@@ -31,6 +31,10 @@ format: install
 
 test: lint
 	$(PY) -m pytest -n 2 --dist loadfile
+
+# The inner loop: the in-process tests alone (no server, no Airflow processes), under a minute on two cores.
+test-unit: install
+	$(PY) -m pytest -n 2 tests/unit
 
 # The CeleryExecutor test alone (part of `make test`): two workers, PostgreSQL and Redis on loopback ports. Needs
 # `apt-get install -y redis-server postgresql`; skipped without them unless CI is set.

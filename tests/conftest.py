@@ -30,16 +30,16 @@ CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default co
 # one module per worker at a time) do not end with one of them alone on a long module.
 SLOW_FIRST = (
     "tests/scale/test_celery_workers.py",
-    "tests/test_hpo_nightly.py",
+    "tests/integration/test_hpo_nightly.py",
     "tests/reliability/test_faults.py",
     "tests/reliability/test_task_retry.py",
-    "tests/test_demo.py",
-    "tests/test_training_jobs.py",
-    "tests/test_tuning.py",
+    "tests/integration/test_demo.py",
+    "tests/integration/test_training_jobs.py",
+    "tests/integration/test_tuning.py",
     "tests/reliability/test_durability.py",
-    "tests/test_hotel_rates.py",
-    "tests/test_restart_and_spot.py",
-    "tests/test_your_model.py",
+    "tests/integration/test_hotel_rates.py",
+    "tests/integration/test_restart_and_spot.py",
+    "tests/integration/test_your_model.py",
 )
 
 
@@ -49,6 +49,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         return SLOW_FIRST.index(path) if path in SLOW_FIRST else len(SLOW_FIRST)
 
     items.sort(key=rank)  # stable: the order within a module stays as written
+    # The unit level runs in-process: a test there that needs the server belongs in tests/integration.
+    served = [item.nodeid for item in items if "/unit/" in item.nodeid and "local_sagemaker" in item.fixturenames]
+    if served:
+        raise pytest.UsageError(f"unit tests that start the local SageMaker (move them to tests/integration): {served}")
 
 
 @pytest.fixture(scope="session")

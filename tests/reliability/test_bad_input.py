@@ -10,9 +10,9 @@
   without values: `prepare` (what the prepare_data task calls) raises PartitionError before it writes anything.
 
 Every test runs under `no_job_is_created`, which lists the service's tuning and training jobs before and after.
-The DAG-level versions (a failing prepare_data, no tuning job) are in tests/test_hpo_nightly.py; this module calls
-the pipeline functions and the service directly, so it stays fast. Figures: how many inputs of each kind were
-refused, recorded once per kind when the module ends.
+The DAG-level versions (a failing prepare_data, no tuning job) are in tests/integration/test_hpo_nightly.py; this
+module calls the pipeline functions and the service directly, so it stays fast. Figures: how many inputs of each
+kind were refused, recorded once per kind when the module ends.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ none while it rolls back a model that failed the smoke test.
 The pipeline's own functions (include/pipeline/deploy.py, what the deploy and smoke_test tasks call) drive a
 real endpoint of the session's local SageMaker; a paced loop of invocations runs alongside, loopback only, and
 stops by itself. That a worse challenger is never deployed is shown through whole DAG runs in
-tests/test_hpo_nightly.py and by deploy_decision's unit tests.
+tests/integration/test_hpo_nightly.py and by deploy_decision's unit tests.
 """
 
 from __future__ import annotations

@@ -24,9 +24,9 @@ from botocore.exceptions import ClientError
 from harness.local_sagemaker import REGION, LocalSageMakerProcess, training_request, wait_for_job
 from include.local_sagemaker.models.store import StateStore
 from include.local_sagemaker.models.training import TrainingJob
+from tests.integration.test_restart_and_spot import BUCKET, seed_bucket, slow_job
+from tests.integration.test_shapes import shape_errors
 from tests.reliability.figures import record, scaled
-from tests.test_restart_and_spot import BUCKET, seed_bucket, slow_job
-from tests.test_shapes import shape_errors
 
 CLIENTS = 50
 P99_BOUND_SECONDS = 5.0  # p50 ~0.1 s, p99 0.3-0.9 s alone on 2 cores; 2.6 s next to other workers' jobs

@@ -15,7 +15,6 @@ import pytest
 
 from harness.local_sagemaker import ASSETS, ROOT, upload_source, wait_until
 from include.pipeline.naming import job_name_for
-from include.pipeline.tuning_summary import progress_line
 from tests.tuning_helpers import curve_definition, tuning_request
 
 
@@ -111,14 +110,3 @@ def test_a_killed_task_run_again_reuses_its_tuning_job_and_on_kill_stops_it(sm, 
     from harness.local_sagemaker import wait_for_tuning
 
     assert wait_for_tuning(sm, other)["HyperParameterTuningJobStatus"] == "Stopped"
-
-
-def test_progress_line_counts_finished_and_running_jobs():
-    described = {
-        "HyperParameterTuningJobConfig": {"ResourceLimits": {"MaxNumberOfTrainingJobs": 20}},
-        "TrainingJobStatusCounters": {"Completed": 5, "Stopped": 1, "NonRetryableError": 1, "InProgress": 2},
-        "BestTrainingJob": {
-            "FinalHyperParameterTuningJobObjectiveMetric": {"MetricName": "validation:auc", "Value": 0.73124}
-        },
-    }
-    assert progress_line(described) == "7/20 jobs done, 2 running, best validation:auc=0.7312"

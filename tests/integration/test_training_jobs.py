@@ -12,7 +12,7 @@ import pytest
 from harness.local_sagemaker import training_request, unique, upload_source, wait_for_job, wait_for_status
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 SLEEPER = b"""
 import os, signal, sys, time
 signal.signal(signal.SIGTERM, lambda *_: (print("got SIGTERM", flush=True), sys.exit(143)))

@@ -20,7 +20,7 @@ import pytest
 from include.pipeline.data import feature_matrix, training_channel
 from tests.specs import FLIGHT, FLIGHT_METRIC_DEFINITIONS, flight_rows
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 ROUND_LINE = re.compile(r"^\[(\d+)\] ")
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from harness.local_sagemaker import ROLE, XGBOOST_IMAGE
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The metric-regex and spot operators, run against the local SageMaker's S3 and the real training script."""
+"""The metric-regex operator runs the real training script on the local SageMaker's S3 channels."""
 
 from __future__ import annotations
 
@@ -6,10 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from include.pipeline.spot import SpotConfigError
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 
 
 def metric_operator(**kwargs):
@@ -48,17 +47,6 @@ def test_a_regex_the_script_does_not_match_fails_before_anything_is_created(loca
     assert "[1] train:auc=" in message  # the lines it was tried on
 
 
-def test_a_json_printing_script_is_caught_from_a_sample_log():
-    from hpo_sagemaker.operators.validation import MetricDefinitionError
-
-    with pytest.raises(MetricDefinitionError, match="as JSON"):
-        metric_operator(
-            metric_definitions=[{"Name": "validation:accuracy", "Regex": r"validation:accuracy=([0-9.]+)"}],
-            objective_metric="validation:accuracy",
-            sample_log=['{"validation:accuracy": 0.91}'],
-        ).execute({})
-
-
 def test_a_crashing_entry_point_is_reported_with_its_output(local_sagemaker, bucket, s3):
     from hpo_sagemaker.operators.validation import MetricDefinitionError
 
@@ -69,27 +57,4 @@ def test_a_crashing_entry_point_is_reported_with_its_output(local_sagemaker, buc
             objective_metric="validation:auc",
             entry_point=str(TRAIN_SCRIPT),
             sample_channels={"train": f"s3://{bucket}/empty-sample/"},
-        ).execute({})
-
-
-def test_spot_operator_sets_spot_and_logs_the_worst_case(capfd):
-    from hpo_sagemaker.operators import SpotTrainingConfigOperator
-
-    definition = {
-        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 10},
-        "StoppingCondition": {"MaxRuntimeInSeconds": 3600},
-    }
-    out = SpotTrainingConfigOperator(
-        task_id="spot_config", definition=definition, use_spot=True, checkpoint_uri="s3://b/ckpt/run", max_jobs=20
-    ).execute({})
-    assert out["EnableManagedSpotTraining"] is True
-    assert out["StoppingCondition"]["MaxWaitTimeInSeconds"] == 7200
-    assert "$2.30 on-demand" in capfd.readouterr().out
-    same = SpotTrainingConfigOperator(
-        task_id="spot_config", definition=definition, use_spot="False", checkpoint_uri=None, max_jobs=20
-    ).execute({})
-    assert same == definition
-    with pytest.raises(SpotConfigError, match="CheckpointConfig.S3Uri"):
-        SpotTrainingConfigOperator(
-            task_id="spot_config", definition=definition, use_spot=True, checkpoint_uri="ckpt", max_jobs=1
         ).execute({})

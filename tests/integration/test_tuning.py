@@ -13,7 +13,7 @@ from harness.local_sagemaker import ASSETS, XGBOOST_IMAGE, unique, upload_source
 from tests.specs import FLIGHT_METRIC_DEFINITIONS
 from tests.tuning_helpers import curve_definition, tuning_request
 
-TRAIN_SCRIPT = Path(__file__).resolve().parents[1] / "training_scripts" / "flight_delay" / "train.py"
+TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 
 
 def trials(sm: Any, name: str) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """Warm start from the champion history (include/pipeline/warm_start.py), the run's held-out day from its asset
-events, and the Params of hpo_on_new_data: pure functions, plus find_parents against the local SageMaker."""
+events, and the Params of hpo_on_new_data: pure functions."""
 
 from __future__ import annotations
 
@@ -107,17 +107,6 @@ def test_a_new_image_version_and_other_static_values_still_make_a_parent():
         parent["TrainingJobDefinition"]["StaticHyperParameters"]["_tuning_objective_metric"] = "validation:auc"
 
     assert unusable(_changed(newer), request()) is None
-
-
-def test_find_parents_reads_the_history_in_s3_and_describes_with_sagemaker(sm, s3, bucket):
-    from harness.local_sagemaker import unique
-    from include.pipeline.champion import write_record
-    from include.pipeline.warm_start import find_parents
-
-    prefix = f"warm-start-units/{unique('history')}"
-    write_record(s3, bucket, f"{prefix}/r1.json", record("hpo-never-existed", "2013-01-10T00:00:00"))
-    parents, warnings = find_parents(s3, sm, bucket, prefix, request(unique("hpo-child")))
-    assert (parents, warnings) == ([], ["skipped parent hpo-never-existed: it no longer exists"])
 
 
 # --------------------------------------------------------------------------------------------- asset events

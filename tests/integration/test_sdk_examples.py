@@ -32,7 +32,7 @@ from harness.local_sagemaker import (
     wait_for_tuning,
 )
 from include.local_sagemaker.runner.logs import TRAINING_LOG_GROUP
-from tests.test_shapes import shape_errors
+from tests.integration.test_shapes import shape_errors
 
 EXAMPLE = ROOT / "include" / "examples" / "sdk_v3_tuning.py"
 AWS_CLI = Path(sys.executable).with_name("aws")

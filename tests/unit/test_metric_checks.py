@@ -28,7 +28,7 @@ def problems(definitions, lines, objective="validation:auc", intermediate=False,
 
 def test_the_projects_definitions_pass_on_the_scripts_real_output(tmp_path):
     """The real training script, run for three rounds on a tiny sample, satisfies its own definitions."""
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     for channel in ("train", "validation"):
         (tmp_path / channel).mkdir()
         rows = [f"{i % 2},{i % 7},{(i * 3) % 5}" for i in range(40)]

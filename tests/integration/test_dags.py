@@ -1,19 +1,11 @@
-"""The DAG files: they load, parse without heavy imports, and run against the local SageMaker."""
+"""The DAG files' tasks run against the local SageMaker."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import pytest
-
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 DAGS = ROOT / "dags"
-# boto3 is not on the list: Airflow's own s3:// Asset URI normalizer (the amazon provider) imports it.
-HEAVY = ("pandas", "xgboost", "optuna", "sagemaker", "torch", "sklearn")
 
 
 def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
@@ -43,25 +35,6 @@ def test_dagbag_loads_every_dag_without_import_errors(local_sagemaker):
     assert bag.dags["hotel_rates_nightly"].params["holdout_days"] == 7
 
 
-@pytest.mark.parametrize("dag_file", sorted(p.name for p in DAGS.glob("*.py")))
-def test_dag_files_parse_without_heavy_imports(dag_file):
-    probe = (
-        "import runpy, sys, json; import airflow.sdk; "
-        f"runpy.run_path({str(DAGS / dag_file)!r}); "
-        f"print(json.dumps(sorted(m for m in {HEAVY!r} if m in sys.modules)))"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", probe],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"},
-    ).stdout
-    assert json.loads(out.strip().splitlines()[-1]) == []
-
-
 def test_ingest_flights_lands_the_logical_dates_partition_idempotently(airflow_db, s3):
     import pendulum
     from airflow.dag_processing.dagbag import DagBag
@@ -75,22 +48,3 @@ def test_ingest_flights_lands_the_logical_dates_partition_idempotently(airflow_d
         assert head["ContentLength"] > 1000
     listed = s3.list_objects_v2(Bucket="hpo-demo", Prefix="raw/flights/date=2013-03-05/")["Contents"]
     assert [o["Key"] for o in listed] == [key]
-
-
-def test_the_plugin_folder_loads_cleanly_and_registers_the_report_link():
-    # Airflow imports every file under plugins/ by path; one relative import there is an import error in the UI.
-    probe = (
-        "import json; from airflow import plugins_manager as pm; "
-        "print(json.dumps([pm.get_import_errors(), [type(link).__name__ for link in pm.get_operator_extra_links()]]))"
-    )
-    env = {
-        **os.environ,
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(ROOT / "plugins"),
-        "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}",
-    }
-    out = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True, timeout=120, env=env
-    ).stdout
-    errors, links = json.loads(out.strip().splitlines()[-1])
-    assert errors == {}
-    assert "TuningReportLink" in links

@@ -1,0 +1,1 @@
+"""Tests that need the real local SageMaker over HTTP, or real Airflow processes."""

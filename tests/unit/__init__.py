@@ -1,0 +1,1 @@
+"""In-process tests: no server, no Airflow scheduler; `make test-unit` runs them alone."""

@@ -1,0 +1,87 @@
+"""The deferrable tuning operator's wait for the first training job: it defers, it does not poll in the worker."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import pytest
+
+from harness.local_sagemaker import REGION
+from include.pipeline.naming import job_name_for
+from tests.tuning_helpers import curve_definition, tuning_request
+
+CHECK_INTERVAL = 1
+
+
+def new_name() -> str:
+    return job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
+
+
+def deferrable_operator(config: dict[str, Any]):
+    from hpo_sagemaker.operators import ReattachingTuningOperator
+
+    # report_uri=None: no report URL to push, so an empty context will do.
+    return ReattachingTuningOperator(
+        task_id="tune",
+        config=json.loads(json.dumps(config)),  # the operator adds tags to its config; keep the caller's intact
+        check_interval=CHECK_INTERVAL,
+        report_uri=None,
+        deferrable=True,
+    )
+
+
+class NoChildYet:
+    """A tuning job that has not launched a training job yet, as the hook would see it."""
+
+    conn_region_name = REGION
+
+    def __init__(self) -> None:
+        self.child: dict[str, Any] | None = None
+
+    def first_training_job(self, name: str) -> dict[str, Any] | None:
+        return self.child
+
+    def describe_tuning_job(self, name: str) -> dict[str, Any]:
+        return {"HyperParameterTuningJobName": name, "HyperParameterTuningJobStatus": "InProgress"}
+
+
+def test_waiting_for_the_first_training_job_defers_instead_of_holding_the_worker():
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    definition = curve_definition("s3://b/code/sourcedir.tar.gz", "s3://b/train/", "s3://b/out")
+    config = tuning_request(new_name(), definition, "Random", max_jobs=3, parallel=2)
+    operator = deferrable_operator(config)
+    operator.hook = hook = NoChildYet()  # cached_property: an instance attribute takes its place
+    deadline = time.time() + 300
+    started = time.monotonic()
+    with pytest.raises(TaskDeferred) as waiting:
+        operator.resume_child_check({}, deadline=deadline)
+    assert time.monotonic() - started < 1  # no polling in the worker
+    assert isinstance(waiting.value.trigger, DateTimeTrigger)  # TimeDeltaTrigger is one
+    assert waiting.value.method_name == "resume_child_check" and waiting.value.kwargs == {"deadline": deadline}
+    moment = waiting.value.trigger.serialize()[1]["moment"]
+    assert 0 < moment.timestamp() - time.time() <= CHECK_INTERVAL  # looks again within the check interval
+
+    # The first training job appears, without the spot settings its definition asked for: the check still runs.
+    spot = {**config["TrainingJobDefinition"], "EnableManagedSpotTraining": True}
+    operator.config = {**config, "TrainingJobDefinition": spot}
+    hook.child = {
+        "TrainingJobName": f"{config['HyperParameterTuningJobName']}-001-0",
+        "EnableManagedSpotTraining": False,
+    }
+    hook.stop_tuning_job = lambda name: None
+    from hpo_sagemaker.operators.tuning import TuningJobError
+
+    with pytest.raises(TuningJobError, match="does not carry the settings it was given"):
+        operator.resume_child_check({}, deadline=deadline)
+
+    # Past the deadline with no training job: it goes on to wait for the tuning job, and says why it checked nothing.
+    hook.child = None
+    operator.config = config
+    with pytest.raises(TaskDeferred) as done:
+        operator.resume_child_check({}, deadline=time.time() - 1)
+    assert isinstance(done.value.trigger, SageMakerTrigger) and done.value.method_name == "execute_complete"
