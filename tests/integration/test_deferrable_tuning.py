@@ -10,18 +10,15 @@ The trigger reaches the local SageMaker through the `aws_default` connection's e
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 import pytest
 
 from harness.local_sagemaker import ASSETS, REGION, upload_source, wait_for_tuning, wait_until
-from include.pipeline.naming import job_name_for
-from tests.tuning_helpers import curve_definition, tuning_request
+from tests.tuning_helpers import CHECK_INTERVAL, curve_definition, deferrable_operator, new_name, tuning_request
 
 TRIGGER_PATH = "airflow.providers.amazon.aws.triggers.sagemaker.SageMakerTrigger"
-CHECK_INTERVAL = 1
 # The provider's async hook needs aiobotocore (the provider's `aiobotocore` extra). Without it the triggerer
 # cannot run SageMakerTrigger at all, so the tests that run the trigger say so instead of failing obscurely.
 NEEDS_AIOBOTOCORE = "aiobotocore is not installed: the triggerer cannot run SageMakerTrigger (provider extra)"
@@ -32,23 +29,6 @@ def curve(s3, bucket, channels) -> dict[str, Any]:
     code = upload_source(s3, bucket, {"curve.py": ASSETS / "curve.py"}, "code/deferrable-curve/sourcedir.tar.gz")
     # 3 epochs of 0.1 s: each training job is over in well under a second of script time.
     return curve_definition(code, channels["train"], f"s3://{bucket}/deferrable", {"epochs": "3"})
-
-
-def new_name() -> str:
-    return job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
-
-
-def deferrable_operator(config: dict[str, Any]):
-    from hpo_sagemaker.operators import ReattachingTuningOperator
-
-    # report_uri=None: no report URL to push, so an empty context will do.
-    return ReattachingTuningOperator(
-        task_id="tune",
-        config=json.loads(json.dumps(config)),  # the operator adds tags to its config; keep the caller's intact
-        check_interval=CHECK_INTERVAL,
-        report_uri=None,
-        deferrable=True,
-    )
 
 
 def resume(operator: Any, deferred: Any) -> Any:

