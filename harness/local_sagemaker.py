@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from include.pipeline.tuning_summary import TERMINAL_STATUSES  # a client's view: where jobs end
+
 ROOT = Path(__file__).resolve().parents[1]
 ASSETS = ROOT / "tests" / "assets"  # what the tests train, serve and upload
 REGION = "us-east-1"
@@ -117,7 +119,6 @@ class LocalSageMakerProcess:
         }
 
 
-TERMINAL = {"Completed", "Failed", "Stopped"}
 T = TypeVar("T")
 
 
@@ -138,7 +139,7 @@ def wait_until(
 def wait_for_job(sm: Any, name: str, timeout: float = 120) -> dict[str, Any]:
     return wait_until(
         lambda: sm.describe_training_job(TrainingJobName=name),
-        lambda d: d["TrainingJobStatus"] in TERMINAL,
+        lambda d: d["TrainingJobStatus"] in TERMINAL_STATUSES,
         f"training job {name}",
         timeout,
     )
@@ -166,7 +167,7 @@ def wait_for_endpoint(sm: Any, name: str, timeout: float = 120) -> dict[str, Any
 def wait_for_tuning(sm: Any, name: str, timeout: float = 180) -> dict[str, Any]:
     return wait_until(
         lambda: sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name),
-        lambda d: d["HyperParameterTuningJobStatus"] in TERMINAL,
+        lambda d: d["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES,
         f"tuning job {name}",
         timeout,
         interval=0.3,

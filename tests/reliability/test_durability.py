@@ -57,6 +57,7 @@ from typing import Any
 import pytest
 
 from harness.local_sagemaker import REGION, ROLE, XGBOOST_IMAGE, LocalSageMakerProcess
+from include.pipeline.tuning_summary import TERMINAL_STATUSES
 from tests.reliability.figures import record, scaled
 from tests.tuning_helpers import tuning_request
 
@@ -144,7 +145,6 @@ ARN_FIELD = {
     "endpoint-config": "EndpointConfigArn",
     "endpoint": "EndpointArn",
 }
-TERMINAL = {"Completed", "Failed", "Stopped"}
 
 
 @dataclass
@@ -669,7 +669,7 @@ def op_stop(model: Model, rng: random.Random, kind: str) -> Op | None:
 def op_delete_resource(model: Model, rng: random.Random, kind: str) -> Op | None:
     candidates = model.live(kind)
     if kind == "tuning-job":
-        candidates = [r for r in candidates if not r.sleeper or r.stop_requested or r.status in TERMINAL]
+        candidates = [r for r in candidates if not r.sleeper or r.stop_requested or r.status in TERMINAL_STATUSES]
     if not candidates:
         return None
     target = rng.choice(candidates)
@@ -958,7 +958,7 @@ def compare_resource(resource: Resource, described: dict[str, Any] | None, tags:
     if resource.pinned is not None and described != resource.pinned:
         changed = sorted(k for k in described.keys() | resource.pinned.keys() if described.get(k) != resource.pinned[k])
         problems.append(f"{what}: its final description changed: {changed}")
-    elif resource.status in TERMINAL and status != resource.status:
+    elif resource.status in TERMINAL_STATUSES and status != resource.status:
         problems.append(f"{what}: status {status}, was {resource.status}")
     if not problems:
         resource.arn = arn
@@ -973,7 +973,7 @@ def settle(model: Model, seen: Seen) -> None:
             continue
         status_field = KINDS[kind][2]
         resource.status = described.get(status_field) if status_field else None
-        final = status_field is None or resource.status in TERMINAL
+        final = status_field is None or resource.status in TERMINAL_STATUSES
         # A tuning job's counters follow its training jobs, which may still be stopping: only its status is final.
         if final and kind != "tuning-job" and resource.pinned is None:
             resource.pinned = described
