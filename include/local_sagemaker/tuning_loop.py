@@ -97,7 +97,7 @@ class TuningLoop:
         if error is not None:
             trial.error = error
         if objective is not None:
-            improved = best is None or self.tuning.better(objective, best.objective)  # type: ignore[arg-type]
+            improved = best is None or self.tuning.better(objective, best.objective)
             self.tuning.not_improving = 0 if improved else self.tuning.not_improving + 1
 
     # --- the end -------------------------------------------------------------------------------
@@ -117,13 +117,13 @@ class TuningLoop:
         criteria = tuning.config.get("TuningJobCompletionCriteria") or {}
         best = tuning.best_trial()
         target = criteria.get("TargetObjectiveMetricValue")
-        if target is not None and best is not None and not tuning.better(target, best.objective):  # type: ignore[arg-type]
+        if target is not None and best is not None and not tuning.better(target, best.objective):
             return Completion("Completed", "TargetObjectiveMetricValue reached")
         patience = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
         if patience is not None and tuning.not_improving >= patience:
             return Completion("Completed", "BestObjectiveNotImproving")
         convergence = (criteria.get("ConvergenceDetected") or {}).get("CompleteOnConvergence") == "Enabled"
-        if convergence and self._converged(evaluated):  # type: ignore[arg-type]
+        if convergence and self._converged(evaluated):
             return Completion("Completed", "ConvergenceDetected")
         max_runtime = tuning.config["ResourceLimits"].get("MaxRuntimeInSeconds")
         if max_runtime is not None and tuning.runtime_seconds >= max_runtime:

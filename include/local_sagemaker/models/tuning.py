@@ -245,7 +245,7 @@ class TuningJob(SpecResource):
     def best_trial(self) -> Trial | None:
         best = None
         for trial in self.trials:
-            if trial.evaluated and (best is None or self.better(trial.objective, best.objective)):  # type: ignore[arg-type]
+            if trial.evaluated and (best is None or self.better(trial.objective, best.objective)):
                 best = trial
         return best
 
