@@ -1,13 +1,16 @@
-"""What every benchmark shares: where results go, the header every results file starts with, and loading a
-training script as a module."""
+"""What every benchmark shares: where results go, the header every results file starts with, saving it, loading a
+training script as a module, and the few metrics more than one benchmark reports."""
 
 from __future__ import annotations
 
 import importlib.util
+import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
@@ -48,6 +51,7 @@ def header(title: str, *versions: str) -> list[str]:
 
 
 def save_results(path: Path, text: str) -> None:
+    """Write a results file (header first, one final newline) and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text if text.endswith("\n") else text + "\n")
     print(f"\nwritten to {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
@@ -61,3 +65,42 @@ def load_script(path: Path) -> ModuleType:
     sys.modules[path.stem] = module
     spec.loader.exec_module(module)
     return module
+
+
+def median(values: Iterable[float]) -> float:
+    """The median of the values that are numbers (nan left out); nan if there are none."""
+    numbers = [v for v in values if not math.isnan(v)]
+    return statistics.median(numbers) if numbers else math.nan
+
+
+def percentile(values: Sequence[float], q: float, *, nearest: bool = False) -> float:
+    """The q quantile (0..1), interpolated between the two closest ranks, or with nearest the closest rank itself."""
+    ordered = sorted(values)
+    index = (len(ordered) - 1) * q
+    if nearest:
+        return ordered[min(len(ordered) - 1, max(0, round(index)))]
+    low = int(index)
+    high = min(low + 1, len(ordered) - 1)
+    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
+
+
+def ratio(value: float, baseline: float) -> str:
+    """value / baseline as a table cell ("1.25×"); "–" without a baseline."""
+    return f"{value / baseline:.2f}×" if baseline else "–"
+
+
+def jobs_to_reach(values: Iterable[float | None], target: float) -> float:
+    """How many jobs (objective values in launch order) until the best so far reaches target; inf if it never does.
+    A job without a value (failed, stopped) counts as a job spent."""
+    running = -math.inf
+    for count, value in enumerate(values, start=1):
+        if value is not None:
+            running = max(running, value)
+        if running >= target:
+            return count
+    return math.inf
+
+
+def jobs_text(count: float, budget: int) -> str:
+    """A jobs_to_reach count as a table cell: ">budget" for never."""
+    return f">{budget}" if math.isinf(count) else f"{count:g}"

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, header, save_results
+from benchmarks.common import RESULTS_DIR, header, percentile, ratio, save_results
 from harness.local_sagemaker import LocalSageMakerProcess, training_request, upload_source
 
 RESULTS = RESULTS_DIR / "overhead.md"
@@ -159,14 +159,6 @@ def subprocess_driver(workdir: Path, sleep: float) -> Callable[[list[Job], int],
     return lambda jobs, slots: drive(jobs, submit, done, slots, POLL_SUBPROCESS)
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    index = (len(ordered) - 1) * q
-    low = int(index)
-    high = min(low + 1, len(ordered) - 1)
-    return ordered[low] + (ordered[high] - ordered[low]) * (index - low)
-
-
 def utilisation(jobs: list[Job], wall: float, slots: int) -> float:
     return sum(j.runtime for j in jobs) / (slots * wall)
 
@@ -177,7 +169,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> tuple[str, list
     sm_util, sp_util = utilisation(sm["pair"], sm["pair_wall"], 2), utilisation(sp["pair"], sp["pair_wall"], 2)
     rows = [
         ("median overhead per job (s)", statistics.median(sm_over), statistics.median(sp_over)),
-        ("p95 overhead per job (s)", pct(sm_over, 0.95), pct(sp_over, 0.95)),
+        ("p95 overhead per job (s)", percentile(sm_over, 0.95), percentile(sp_over, 0.95)),
         ("max overhead per job (s)", max(sm_over), max(sp_over)),
         (
             "median overhead per job, 2 in flight (s)",
@@ -197,7 +189,7 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> tuple[str, list
     lines = [
         "| metric | local SageMaker | bare `python sleep.py` | ratio |",
         "|---|---:|---:|---:|",
-        *(f"| {name} | {a:.3f} | {b:.3f} | {a / b:.2f}× |" for name, a, b in rows),
+        *(f"| {name} | {a:.3f} | {b:.3f} | {ratio(a, b)} |" for name, a, b in rows),
         "",
         f"Where the overhead goes, over the {args.jobs} serial jobs (SecondaryStatusTransitions, the script's own "
         "stamps and the client's clock; the parts add up to the overhead):",
@@ -209,17 +201,18 @@ def report(args: argparse.Namespace, results: dict[str, Any]) -> tuple[str, list
         values = [s[phase] for s in splits]
         base = f"{statistics.median(bare[phase]):.3f}" if phase in bare else ""
         lines.append(
-            f"| {phase} | {statistics.median(values):.3f} | {pct(values, 0.95):.3f} | {first[phase]:.3f} | {base} |"
+            f"| {phase} | {statistics.median(values):.3f} | {percentile(values, 0.95):.3f} | {first[phase]:.3f} "
+            f"| {base} |"
         )
     for phase in PHASES:
         jobs = [*sm["serial"], sm["warmup"]]
         values = [(t := j.transition(phase))["EndTime"].timestamp() - t["StartTime"].timestamp() for j in jobs]
         lines.append(
             f"| SecondaryStatusTransitions {phase} (whole) | {statistics.median(values[:-1]):.3f} | "
-            f"{pct(values[:-1], 0.95):.3f} | {values[-1]:.3f} | |"
+            f"{percentile(values[:-1], 0.95):.3f} | {values[-1]:.3f} | |"
         )
     lines.append(
-        f"| **overhead** | {statistics.median(sm_over):.3f} | {pct(sm_over, 0.95):.3f} | "
+        f"| **overhead** | {statistics.median(sm_over):.3f} | {percentile(sm_over, 0.95):.3f} | "
         f"{sm['warmup'].overhead:.3f} | {statistics.median(sp_over):.3f} |"
     )
     median, biggest = statistics.median(sm_over), max(splits[0], key=lambda p: statistics.median(s[p] for s in splits))
@@ -270,8 +263,8 @@ def main() -> None:
     print("\n".join(interpretation))
     save_results(
         RESULTS,
-        "\n".join(header("Local SageMaker: per-job overhead"))
-        + f" (N={args.jobs} jobs, script sleeps S={args.sleep} s)\n"
+        "\n".join(header("Local SageMaker: per-job overhead")) + "\n"
+        f"- N={args.jobs} jobs, script sleeps S={args.sleep} s\n"
         f"- overhead per job = (just before CreateTrainingJob → first DescribeTrainingJob showing Completed, polled "
         f"every {POLL_SAGEMAKER} s) − the script's own runtime (its script-start/script-end stamps, read from "
         f"CloudWatch Logs); baseline: the same script as `python sleep.py`, polled every {POLL_SUBPROCESS} s. "

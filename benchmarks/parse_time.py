@@ -32,7 +32,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, ROOT, header, save_results
+from benchmarks.common import RESULTS_DIR, ROOT, header, ratio, save_results
 
 RESULTS = RESULTS_DIR / "parse_time.md"
 BUDGET_MS = 200.0
@@ -188,8 +188,8 @@ def report(results: list[FileResult], repeats: int, budget_ms: float) -> tuple[s
         baseline = statistics.median(r.imports) * 1000
         verdict = "**PASS**" if median <= budget_ms else "**FAIL**"
         lines.append(
-            f"| {r.name} | {median:.0f} | {worst:.0f} | {median / budget_ms:.2f}× | {worst / budget_ms:.2f}× | "
-            f"{baseline:.0f} | {median / baseline:.2f}× | {statistics.median(r.new_modules):.0f} | {verdict} |"
+            f"| {r.name} | {median:.0f} | {worst:.0f} | {ratio(median, budget_ms)} | {ratio(worst, budget_ms)} | "
+            f"{baseline:.0f} | {ratio(median, baseline)} | {statistics.median(r.new_modules):.0f} | {verdict} |"
         )
     lines += [
         "",
@@ -258,8 +258,8 @@ def main() -> None:
 
     save_results(
         RESULTS,
-        "\n".join(header("DAG parse time", f"Airflow {airflow.__version__}"))
-        + f" (N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms); {setting}\n"
+        "\n".join(header("DAG parse time", f"Airflow {airflow.__version__}")) + "\n"
+        f"- N={args.repeats} counted runs per file, budget {args.budget_ms:g} ms; {setting}\n"
         "- each run is a fresh interpreter (cwd the repo root, PYTHONPATH the repo root and plugins/, a temporary "
         "AIRFLOW_HOME) that times `import airflow.sdk` (the baseline) and then `runpy.run_path(<dag file>)`; parse "
         "time is the second. Runs are interleaved across files after one uncounted warm-up run per file. Verdict on "

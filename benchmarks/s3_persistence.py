@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, header, save_results
+from benchmarks.common import RESULTS_DIR, ROOT, header, percentile, ratio, save_results
 from harness.local_sagemaker import REGION, LocalSageMakerProcess, free_port
 
 RESULTS = RESULTS_DIR / "s3_persistence.md"
@@ -89,12 +89,13 @@ class MotoServer:
         self.starts += 1
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("MOTO_")}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))  # for -m, from workdir
         if self.recording is not None:
             env["MOTO_ENABLE_RECORDING"] = "True"
             env["MOTO_RECORDER_FILEPATH"] = str(self.recording)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            [sys.executable, __file__, "--serve-moto", str(port)],
+            [sys.executable, "-m", "benchmarks.s3_persistence", "--serve-moto", str(port)],
             cwd=self.workdir,
             env=env,
             stdout=subprocess.PIPE,
@@ -470,11 +471,6 @@ def measure(
 # --- report ----------------------------------------------------------------------------------------------
 
 
-def pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
-
-
 def human(n: int) -> str:
     return f"{n / 2**20:.1f} MiB" if n else "0"
 
@@ -493,9 +489,10 @@ def report(args: argparse.Namespace, plan: Plan, outcomes: list[Outcome]) -> tup
         assert o.before and o.after
         t = o.timings
         rows.append(
-            f"| {o.name} | {statistics.median(t.put_seconds) * 1e3:.2f} | {pct(t.put_seconds, 0.95) * 1e3:.2f} "
-            f"| {t.total_seconds:.2f} | {t.total_seconds / base.timings.total_seconds:.2f}× "
-            f"| {t.multipart_seconds:.2f} | {o.restart:.2f} | {o.restart / base.restart:.2f}× "
+            f"| {o.name} | {statistics.median(t.put_seconds) * 1e3:.2f} "
+            f"| {percentile(t.put_seconds, 0.95, nearest=True) * 1e3:.2f} "
+            f"| {t.total_seconds:.2f} | {ratio(t.total_seconds, base.timings.total_seconds)} "
+            f"| {t.multipart_seconds:.2f} | {o.restart:.2f} | {ratio(o.restart, base.restart)} "
             f"| {human(o.disk)} | {o.after.summary(total, deleted)} | {o.before.summary(total, deleted)} |"
         )
     tenth = max(1, args.objects // 10)
@@ -580,11 +577,9 @@ def main() -> None:
     assert recorder.after and gateway.after
     total, deleted = len(plan.expected), len(plan.deleted)
 
-    def writes(o: Outcome) -> str:
-        return f"{o.timings.total_seconds / base.timings.total_seconds:.2f}×"
-
     interpretation = [
-        f"- Writes: recorder {writes(recorder)}, gateway mirror {writes(gateway)} the baseline's write time "
+        f"- Writes: recorder {ratio(recorder.timings.total_seconds, base.timings.total_seconds)}, gateway mirror "
+        f"{ratio(gateway.timings.total_seconds, base.timings.total_seconds)} the baseline's write time "
         f"(median PUT {statistics.median(base.timings.put_seconds) * 1e3:.2f} / "
         f"{statistics.median(recorder.timings.put_seconds) * 1e3:.2f} / "
         f"{statistics.median(gateway.timings.put_seconds) * 1e3:.2f} ms). The mirror fsyncs the changed object "
@@ -592,7 +587,7 @@ def main() -> None:
         "in the bucket's size); the recorder appends base64 bodies to one file, without fsync.",
         f"- Restart: the recorder re-sends every recorded request ({recorder.restart:.2f} s, from a "
         f"{human(recorder.disk)} log that only grows, overwrites, deletes and reads included), the mirror loads the "
-        f"{human(gateway.disk)} of live objects ({gateway.restart:.2f} s, {gateway.restart / base.restart:.2f}× "
+        f"{human(gateway.disk)} of live objects ({gateway.restart:.2f} s, {ratio(gateway.restart, base.restart)} "
         "a bare moto start).",
         f"- After restart: recorder {recorder.after.summary(total, deleted)}; "
         f"gateway {gateway.after.summary(total, deleted)}.",

@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from benchmarks.common import RESULTS_DIR, header, save_results
+from benchmarks.common import RESULTS_DIR, header, ratio, save_results
 from harness.stack import Stack, missing_binaries
 
 RESULTS = RESULTS_DIR / "scale.md"
@@ -157,9 +157,6 @@ def run_configuration(workers: int, deferrable: bool, args: argparse.Namespace, 
 
 def report(args: argparse.Namespace, outcomes: list[Outcome]) -> str:
     base = outcomes[0]
-
-    def ratio(value: float, baseline: float) -> str:
-        return f"{value / baseline:.2f}×" if baseline else "–"
 
     lines = [
         "| workers × slots | deferrable | wall (s) | vs 1 worker, not deferred | runs succeeded | tuning jobs created "

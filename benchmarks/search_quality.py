@@ -31,14 +31,14 @@ import statistics
 import tempfile
 import time
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from benchmarks.common import RESULTS_DIR, ROOT, header, load_script, save_results
+from benchmarks.common import RESULTS_DIR, ROOT, header, jobs_text, jobs_to_reach, load_script, median, save_results
 from include.local_sagemaker.models.tuning import Trial, TuningJob
 from include.local_sagemaker.strategies import SearchSpace, make_strategy
 from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop
@@ -423,24 +423,9 @@ def best(jobs: list[dict[str, Any]], n: int | None = None) -> dict[str, Any]:
     return max(jobs[:n], key=lambda job: job["value"])
 
 
-def jobs_to_reach(jobs: list[dict[str, Any]], target: float) -> float:
-    """How many jobs (in launch order) until the best objective reaches target; inf if it never does."""
-    running = -math.inf
-    for count, job in enumerate(jobs, start=1):
-        running = max(running, job["value"])
-        if running >= target:
-            return count
-    return math.inf
-
-
-def median_jobs(counts: Iterable[float]) -> float:
-    return statistics.median(sorted(counts))
-
-
-def jobs_text(count: float, budget: int) -> str:
-    if math.isinf(count):
-        return f">{budget}"
-    return f"{count:g}"
+def objectives(jobs: list[dict[str, Any]]) -> list[float]:
+    """The jobs' objective values in launch order, what jobs_to_reach counts over."""
+    return [job["value"] for job in jobs]
 
 
 @dataclass
@@ -467,7 +452,7 @@ def p1_stats(random_runs: list[list[dict[str, Any]]], bayes_runs: list[list[dict
         bayes_best20=b20,
         bayes_test20=[best(run, MATCH_AT)["test"] for run in bayes_runs],
         bayes_best50=[best(run)["value"] for run in bayes_runs],
-        jobs_to_match=[jobs_to_reach(run, target) for run in bayes_runs],
+        jobs_to_match=[jobs_to_reach(objectives(run), target) for run in bayes_runs],
         pairs_won=statistics.fmean(matched),
         all_pairs_won=statistics.fmean(crossed),
     )
@@ -507,11 +492,11 @@ def p1_table(results: dict[str, list[dict[str, Any]]], seeds: int) -> tuple[list
         lines.append(
             f"| {name} | {mean_sd(stats.random_best)} | {statistics.fmean(stats.random_test):.4f} | "
             f"{mean_sd(stats.bayes_best20)} | {statistics.fmean(stats.bayes_test20):.4f} | "
-            f"{mean_sd(stats.bayes_best50)} | **{jobs_text(median_jobs(stats.jobs_to_match), BAYESIAN_JOBS)}** "
+            f"{mean_sd(stats.bayes_best50)} | **{jobs_text(median(stats.jobs_to_match), BAYESIAN_JOBS)}** "
             f"({per_seed}) | **{stats.pairs_won:.0%}** ({low:.0%}–{high:.0%}) | {stats.all_pairs_won:.0%} |"
         )
     pooled = {
-        "jobs": median_jobs(pooled_jobs),
+        "jobs": median(pooled_jobs),
         "pairs": statistics.fmean(pooled_pairs),
         "all_pairs": statistics.fmean(pooled_all),
         "n": len(pooled_jobs),
@@ -571,20 +556,23 @@ def p5_table(results: dict[str, list[dict[str, Any]]]) -> tuple[list[str], list[
     pooled_cold: list[float] = []
     for name, tasks in results.items():
         targets = [best(t["runs"]["Bayesian"], PARENT_JOBS)["value"] for t in tasks]
-        warm = [jobs_to_reach(t["runs"][WARM], target) for t, target in zip(tasks, targets, strict=True)]
+        warm = [jobs_to_reach(objectives(t["runs"][WARM]), target) for t, target in zip(tasks, targets, strict=True)]
         # A cold tuning job of another seed, against the same target: what warm start is meant to beat.
-        cold = [jobs_to_reach(tasks[(i + 1) % len(tasks)]["runs"]["Bayesian"], targets[i]) for i in range(len(tasks))]
+        cold = [
+            jobs_to_reach(objectives(tasks[(i + 1) % len(tasks)]["runs"]["Bayesian"]), targets[i])
+            for i in range(len(tasks))
+        ]
         pooled += warm
         pooled_cold += cold
         within = sum(c <= WARM_GOAL_JOBS for c in warm)
         lines.append(
-            f"| {name} | {statistics.fmean(targets):.4f} | **{jobs_text(median_jobs(warm), CHILD_JOBS)}** "
+            f"| {name} | {statistics.fmean(targets):.4f} | **{jobs_text(median(warm), CHILD_JOBS)}** "
             f"({', '.join(jobs_text(c, CHILD_JOBS) for c in warm)}) | {within}/{len(warm)} | "
             f"{statistics.fmean(best(t['runs'][WARM])['value'] for t in tasks):.4f} | "
-            f"{jobs_text(median_jobs(cold), BAYESIAN_JOBS)} |"
+            f"{jobs_text(median(cold), BAYESIAN_JOBS)} |"
         )
     lines.append(
-        f"| **all objectives** | | **{jobs_text(median_jobs(pooled), CHILD_JOBS)}** | "
+        f"| **all objectives** | | **{jobs_text(median(pooled), CHILD_JOBS)}** | "
         f"{sum(c <= WARM_GOAL_JOBS for c in pooled)}/{len(pooled)} | | |"
     )
     return lines, pooled, pooled_cold
@@ -798,13 +786,14 @@ def interpret(
             "say which job happened to win rather than which strategy is better."
         )
     if warm:
-        median = median_jobs(warm)
+        warm_median = median(warm)
         out.append(
             f"- **P5** (goal ≤{WARM_GOAL_JOBS} jobs): a warm-started child needs a median of "
-            f"{jobs_text(median, CHILD_JOBS)} jobs to reach its parent's {PARENT_JOBS}-job best "
-            f"(**{'met' if median <= WARM_GOAL_JOBS else 'not met'}**; {sum(c <= WARM_GOAL_JOBS for c in warm)} of "
-            f"{len(warm)} seeds within {WARM_GOAL_JOBS}, {sum(math.isinf(c) for c in warm)} never within "
-            f"{CHILD_JOBS}); a cold tuning job of another seed needs {jobs_text(median_jobs(cold), BAYESIAN_JOBS)}. "
+            f"{jobs_text(warm_median, CHILD_JOBS)} jobs to reach its parent's {PARENT_JOBS}-job best "
+            f"(**{'met' if warm_median <= WARM_GOAL_JOBS else 'not met'}**; "
+            f"{sum(c <= WARM_GOAL_JOBS for c in warm)} of {len(warm)} seeds within {WARM_GOAL_JOBS}, "
+            f"{sum(math.isinf(c) for c in warm)} never within "
+            f"{CHILD_JOBS}); a cold tuning job of another seed needs {jobs_text(median(cold), BAYESIAN_JOBS)}. "
             f"The target is the maximum of {PARENT_JOBS} noisy validation values, a high bar on the XGBoost tasks; "
             "the child reaches it far sooner than a cold search, but not within the goal everywhere."
         )

@@ -33,7 +33,6 @@ import dataclasses
 import datetime as dt
 import math
 import os
-import statistics
 import sys
 import tempfile
 import time
@@ -43,7 +42,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import RESULTS_DIR, ROOT, header, save_results
+from benchmarks.common import RESULTS_DIR, ROOT, header, jobs_text, jobs_to_reach, median, save_results
 from harness.local_sagemaker import LocalSageMakerProcess, wait_for_tuning
 from include.pipeline.champion import load_model
 from include.pipeline.data import encode
@@ -104,27 +103,9 @@ def best(jobs: list[Job], n: int | None = None) -> float:
     return math.nan if job is None or job.value is None else job.value
 
 
-def jobs_to_reach(jobs: list[Job], target: float) -> float:
-    """How many jobs (in launch order) until the best objective reaches target; inf if it never does.
-
-    The definition of benchmarks/search_quality.py:jobs_to_reach, over service jobs instead of simulated ones.
-    """
-    running = -math.inf
-    for count, job in enumerate(jobs, start=1):
-        if job.value is not None:
-            running = max(running, job.value)
-        if running >= target:
-            return count
-    return math.inf
-
-
-def jobs_text(count: float, budget: int) -> str:
-    return f">{budget}" if math.isinf(count) else f"{count:g}"
-
-
-def median(values: list[float]) -> float:
-    finite = [v for v in values if not math.isnan(v)]
-    return statistics.median(sorted(finite)) if finite else math.nan
+def objectives(jobs: list[Job]) -> list[float | None]:
+    """The jobs' final objectives in launch order, what jobs_to_reach counts over."""
+    return [j.value for j in jobs]
 
 
 # ------------------------------------------------------------------------------------------------ the runs
@@ -283,7 +264,7 @@ def table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
             "w5": best(warm, 5),
             "w7": best(warm, GOAL_JOBS),
             "w10": best(warm, WARM_JOBS),
-            "reach": jobs_to_reach(warm, target),
+            "reach": jobs_to_reach(objectives(warm), target),
             "lost": sum(j.status in ("Failed", "Stopped") for j in warm),
         }
         row["delta"] = row["w10"] - target
@@ -297,7 +278,7 @@ def table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
         if noise:
             other = d.runs["other"]
             cols["other20"].append(best(other))
-            cols["reach_other"].append(jobs_to_reach(other, target))
+            cols["reach_other"].append(jobs_to_reach(objectives(other), target))
             line += f" {best(other):.4f} | {jobs_text(cols['reach_other'][-1], COLD_JOBS)} |"
         lines.append(line)
     stats = {key: median(values) for key, values in cols.items() if values}
@@ -501,7 +482,7 @@ def main() -> None:
             target = best(day.runs["cold"])
             note(
                 f"{day.day}: cold best {target:.4f}, warm reaches it after "
-                f"{jobs_text(jobs_to_reach(day.runs['warm'], target), WARM_JOBS)} jobs "
+                f"{jobs_text(jobs_to_reach(objectives(day.runs['warm']), target), WARM_JOBS)} jobs "
                 f"({len(day.parents)} parents), {day.seconds:.0f} s"
             )
     wall = time.perf_counter() - started
