@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from harness.local_sagemaker import ASSETS, ROOT, upload_source, wait_until
+from harness.local_sagemaker import ASSETS, ROLE, ROOT, upload_source, wait_until
 from include.pipeline.naming import job_name_for
-from tests.tuning_helpers import curve_definition, tuning_request
+from tests.tuning_helpers import curve_definition, deferrable_operator, tuning_request
 
 
 @pytest.fixture(scope="module")
@@ -58,13 +58,24 @@ def test_the_same_name_with_another_config_fails_clearly(curve):
         operator_for(tuning_request(name, curve, "Random", max_jobs=2, parallel=1)).execute({})
 
 
+def test_a_role_name_is_expanded_to_its_arn(local_sagemaker, curve):
+    name = job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
+    operator = operator_for(tuning_request(name, {**curve, "RoleArn": "SageMakerRole"}, max_jobs=1, parallel=1))
+    operator.preprocess_config()  # GetRole, through the connection's endpoint
+    assert operator.config["TrainingJobDefinition"]["RoleArn"] == ROLE
+
+
 def test_a_failed_tuning_job_fails_the_task_with_its_reason(curve):
     from hpo_sagemaker.operators.tuning import TuningJobError
 
     name = job_name_for("hpo", "hpo_nightly", f"manual__{time.time_ns()}", "tune")
     definition = {**curve, "StaticHyperParameters": {**curve["StaticHyperParameters"], "fail_below": "2"}}
+    config = tuning_request(name, definition, "Random", max_jobs=4, parallel=2)
     with pytest.raises(TuningJobError, match="ended Failed: the first 3 training jobs failed"):
-        operator_for(tuning_request(name, definition, "Random", max_jobs=4, parallel=2)).execute({})
+        operator_for(json.loads(json.dumps(config))).execute({})
+    # A deferrable retry fails the same way at once: no TaskDeferred for a job that has ended.
+    with pytest.raises(TuningJobError, match="ended Failed: the first 3 training jobs failed"):
+        deferrable_operator(config).execute({})
 
 
 def test_a_killed_task_run_again_reuses_its_tuning_job_and_on_kill_stops_it(sm, curve, local_sagemaker):

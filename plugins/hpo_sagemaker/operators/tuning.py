@@ -171,14 +171,9 @@ class ReattachingTuningOperator(BaseOperator):
             raise TuningJobError("S3Operations in a tuning config are not supported here: upload beforehand")
         for path in INTEGER_FIELDS:
             cast_integers(self.config, path)
-        definitions = training_job_definitions(self.config)
-        if any(not str(d.get("RoleArn", "arn:")).startswith("arn:") for d in definitions):
-            from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-
-            iam = AwsBaseHook(self.aws_conn_id, client_type="iam")
-            for definition in definitions:
-                if "RoleArn" in definition:
-                    definition["RoleArn"] = iam.expand_role(definition["RoleArn"])
+        for definition in training_job_definitions(self.config):
+            if not str(definition.get("RoleArn", "arn:")).startswith("arn:"):
+                definition["RoleArn"] = self.hook.expand_role(definition["RoleArn"])
 
     def execute(self, context: Context) -> dict[str, Any]:
         self.check_interval = int(self.check_interval)  # may come from a template, as text
