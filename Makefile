@@ -9,12 +9,17 @@ ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
 .PHONY: install requirements test test-unit lint format demo local-sagemaker stop bench soak clean scale-test aws-check
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed $(VENV)/.plugins-on-path
 
 $(VENV)/.installed: requirements.txt
 	@$(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --disable-pip-version-check uv
 	@test -x $(PY) || $(UV) venv --quiet --python $(PYTHON) $(VENV)
 	$(UV) pip sync --quiet --python $(PY) --compile-bytecode requirements.txt
+	@touch $@
+
+# The venv sees plugins/ as Airflow does (on sys.path), so `lint-imports` and a plain `python` find hpo_sagemaker.
+$(VENV)/.plugins-on-path: $(VENV)/.installed
+	$(PY) -c 'import pathlib, sysconfig; pathlib.Path(sysconfig.get_path("purelib"), "hpo_sagemaker_plugins.pth").write_text(str(pathlib.Path("plugins").resolve()) + "\n")'
 	@touch $@
 
 requirements:
@@ -23,7 +28,7 @@ requirements:
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	PYTHONPATH=.:plugins $(VENV)/bin/lint-imports --no-cache  # the layers in pyproject.toml
+	$(VENV)/bin/lint-imports --no-cache  # the layers in pyproject.toml
 
 format: install
 	$(VENV)/bin/ruff format .
