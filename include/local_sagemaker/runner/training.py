@@ -36,6 +36,7 @@ from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix,
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import MetricParser
+from .prefork import Zygote, forkable, prefork_enabled
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +92,25 @@ class TrainingRunner:
         self.clients = clients  # (service, region) -> boto3 client for this gateway
         self.bin_dir = interpreter_shims(jobs_dir / "bin")
         self._threads: dict[str, threading.Thread] = {}
+        startup = {k: v for k, v in base_environment("", endpoint_url).items() if not k.startswith("AWS_")}
+        self._zygote = Zygote(_die_with_parent, jobs_dir, startup)
+
+    def launch(self, argv: list[str], cwd: Path, env: dict[str, str], spec: dict[str, Any]) -> Any:
+        """The job's program, running: forked from the zygote when that behaves the same, else exec'd."""
+        if prefork_enabled() and forkable(argv, spec):
+            forked = self._zygote.spawn(argv, cwd, env)
+            if forked is not None:
+                return forked
+        return subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            process_group=0,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
+        )
 
     def start(self, backend: SageMakerBackend, job: TrainingJob) -> None:
         execution = JobExecution(self, backend, job)
@@ -330,16 +350,7 @@ class JobExecution:
         interrupt_after = self.runner.spot.interruption_after(self.job.name, self.job.attempts) if spot else None
         stopping = self.spec.get("StoppingCondition") or {}
         max_runtime = stopping.get("MaxRuntimeInSeconds", 86400)
-        process = subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            process_group=0,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
-        )
+        process = self.runner.launch(argv, cwd, env, self.spec)
         with self.backend.lock:
             self.job.pids = [process.pid]
             self.backend.save(self.job)
@@ -375,7 +386,7 @@ class JobExecution:
             self._line(f"Spot interruption: attempt {self.job.attempts} was reclaimed after {interrupt_after:.1f}s")
         return (outcome or "exited"), code
 
-    def _read(self, process: subprocess.Popen) -> None:
+    def _read(self, process: Any) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
             self._line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -482,7 +493,7 @@ def _entry_point_argv(program: str, args: list[str]) -> list[str]:
     return [sys.executable, program, *args] if program.endswith(".py") else ["/bin/sh", program, *args]
 
 
-def _terminate(process: subprocess.Popen, grace: float) -> None:
+def _terminate(process: Any, grace: float) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM if grace else signal.SIGKILL)
         process.wait(timeout=grace or 5)
