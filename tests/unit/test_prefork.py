@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -13,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from include.local_sagemaker.runner.prefork import ForkedProcess, Zygote, forkable
-from include.local_sagemaker.runner.training import _die_with_parent, _terminate
+from include.local_sagemaker.runner.prefork import Process, Zygote, forkable, start_fresh
+from include.local_sagemaker.runner.training import _terminate
 
 PROBE = """
 import atexit, json, os, random, sys
@@ -38,7 +37,7 @@ sys.exit(int(os.environ.get("EXIT_WITH", "0")))
 
 @pytest.fixture(scope="module")
 def zygote(tmp_path_factory: pytest.TempPathFactory) -> Zygote:
-    return Zygote(_die_with_parent, tmp_path_factory.mktemp("zygote"), {"PATH": os.environ["PATH"]})
+    return Zygote(tmp_path_factory.mktemp("zygote"), {"PATH": os.environ["PATH"]})
 
 
 @pytest.fixture
@@ -49,22 +48,10 @@ def job(tmp_path: Path) -> Iterator[Path]:
     yield code
 
 
-def run(process: ForkedProcess | subprocess.Popen) -> tuple[int, list[str]]:
+def run(process: Process) -> tuple[int, list[str]]:
     assert process.stdout is not None
     output = process.stdout.read().decode()
     return process.wait(timeout=60), output.splitlines()
-
-
-def fresh(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen(
-        argv,
-        cwd=cwd,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        stdin=subprocess.DEVNULL,
-        process_group=0,
-    )
 
 
 def test_a_forked_job_sees_what_a_fresh_interpreter_sees(zygote: Zygote, job: Path) -> None:
@@ -72,7 +59,7 @@ def test_a_forked_job_sees_what_a_fresh_interpreter_sees(zygote: Zygote, job: Pa
     env = {"PATH": os.environ["PATH"], "SM_MODEL_DIR": str(job), "PYTHONUNBUFFERED": "1"}
     forked = zygote.spawn(argv, job, env)
     assert forked is not None
-    (forked_code, forked_lines), (fresh_code, fresh_lines) = run(forked), run(fresh(argv, job, env))
+    (forked_code, forked_lines), (fresh_code, fresh_lines) = run(forked), run(start_fresh(argv, job, env))
 
     assert forked_code == fresh_code == 0
     assert forked_lines[1:] == fresh_lines[1:] == ["atexit ran"]
@@ -110,7 +97,7 @@ def test_exit_statuses_match_a_fresh_interpreter(
     argv, env = [sys.executable, "fail.py"], {"PATH": os.environ["PATH"]}
     forked = zygote.spawn(argv, tmp_path, env)
     assert forked is not None
-    (forked_code, forked_lines), (fresh_code, fresh_lines) = run(forked), run(fresh(argv, tmp_path, env))
+    (forked_code, forked_lines), (fresh_code, fresh_lines) = run(forked), run(start_fresh(argv, tmp_path, env))
     assert forked_code == fresh_code == code
     assert forked_lines == fresh_lines  # the same traceback, or message
     if printed:
@@ -128,7 +115,7 @@ def test_a_stop_signals_the_jobs_process_group(zygote: Zygote, tmp_path: Path) -
 
 
 def test_when_the_zygote_dies_its_jobs_die_and_the_next_job_gets_a_new_one(tmp_path: Path) -> None:
-    zygote = Zygote(_die_with_parent, tmp_path, {"PATH": os.environ["PATH"]})
+    zygote = Zygote(tmp_path, {"PATH": os.environ["PATH"]})
     (tmp_path / "sleepy.py").write_text("import os, time\nprint(os.getppid(), flush=True)\ntime.sleep(60)\n")
     forked = zygote.spawn([sys.executable, "sleepy.py"], tmp_path, {"PATH": os.environ["PATH"]})
     assert forked is not None and forked.stdout is not None

@@ -10,6 +10,7 @@ environment could reach a forked child.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import logging
 import os
@@ -19,7 +20,6 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -27,6 +27,26 @@ log = logging.getLogger(__name__)
 
 ZYGOTE = Path(__file__).with_name("zygote.py")
 READY_TIMEOUT_SECONDS = 120.0
+_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
+
+
+def die_with_parent() -> None:  # runs in the child between fork and exec
+    if _libc is not None:
+        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a kill -9 of the server takes its jobs along
+
+
+def start_fresh(argv: list[str], cwd: Path, env: dict[str, str]) -> subprocess.Popen:
+    """argv in a new interpreter: its own process group, output on one pipe, gone when the server goes."""
+    return subprocess.Popen(
+        argv,
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        process_group=0,
+        preexec_fn=die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
+    )
 
 
 class ForkedProcess:
@@ -61,12 +81,14 @@ class ForkedProcess:
         self.returncode = os.waitstatus_to_exitcode(int(data)) if data else -signal.SIGKILL
 
 
+Process = subprocess.Popen | ForkedProcess  # what a job's supervisor polls, waits for and signals
+
+
 class Zygote:
     """One zygote process, started on first use from a thread that lives as long as it does (a child's
     PR_SET_PDEATHSIG fires when the *thread* that started it ends)."""
 
-    def __init__(self, preexec: Callable[[], None], cwd: Path, env: dict[str, str]) -> None:
-        self._preexec = preexec
+    def __init__(self, cwd: Path, env: dict[str, str]) -> None:
         self._cwd = cwd
         self._env = env
         self._lock = threading.Lock()
@@ -119,7 +141,7 @@ class Zygote:
                 env=self._env,
                 pass_fds=[theirs.fileno()],
                 stdin=subprocess.DEVNULL,
-                preexec_fn=self._preexec,  # noqa: PLW1509 - async-signal-safe prctl only
+                preexec_fn=die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
             )
         finally:
             theirs.close()

@@ -8,7 +8,6 @@ lines into metrics with the job's MetricDefinitions.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import logging
 import math
@@ -36,7 +35,7 @@ from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix,
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import MetricParser
-from .prefork import Zygote, forkable, prefork_enabled
+from .prefork import Process, Zygote, forkable, prefork_enabled, start_fresh
 
 log = logging.getLogger(__name__)
 
@@ -46,12 +45,6 @@ SAFE_PATH = re.compile(r"[\w./-]+")
 # AWS gives a stopped algorithm 120 s after SIGTERM; locally a few seconds keeps tests and demos quick.
 STOP_GRACE_SECONDS = float(os.environ.get("LOCAL_SAGEMAKER_STOP_GRACE_SECONDS", "5"))
 CHECKPOINT_SYNC_SECONDS = 2.0
-_libc = ctypes.CDLL(None, use_errno=True) if sys.platform.startswith("linux") else None
-
-
-def _die_with_parent() -> None:  # runs in the child between fork and exec
-    if _libc is not None:
-        _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: a kill -9 of the server takes its jobs along
 
 
 @dataclass(frozen=True)
@@ -93,24 +86,15 @@ class TrainingRunner:
         self.bin_dir = interpreter_shims(jobs_dir / "bin")
         self._threads: dict[str, threading.Thread] = {}
         startup = {k: v for k, v in base_environment("", endpoint_url).items() if not k.startswith("AWS_")}
-        self._zygote = Zygote(_die_with_parent, jobs_dir, startup)
+        self._zygote = Zygote(jobs_dir, startup)
 
-    def launch(self, argv: list[str], cwd: Path, env: dict[str, str], spec: dict[str, Any]) -> Any:
+    def launch(self, argv: list[str], cwd: Path, env: dict[str, str], spec: dict[str, Any]) -> Process:
         """The job's program, running: forked from the zygote when that behaves the same, else exec'd."""
         if prefork_enabled() and forkable(argv, spec):
             forked = self._zygote.spawn(argv, cwd, env)
             if forked is not None:
                 return forked
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            process_group=0,
-            preexec_fn=_die_with_parent,  # noqa: PLW1509 - async-signal-safe prctl only
-        )
+        return start_fresh(argv, cwd, env)
 
     def start(self, backend: SageMakerBackend, job: TrainingJob) -> None:
         execution = JobExecution(self, backend, job)
@@ -386,7 +370,7 @@ class JobExecution:
             self._line(f"Spot interruption: attempt {self.job.attempts} was reclaimed after {interrupt_after:.1f}s")
         return (outcome or "exited"), code
 
-    def _read(self, process: Any) -> None:
+    def _read(self, process: Process) -> None:
         assert process.stdout is not None
         for raw in process.stdout:
             self._line(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
@@ -493,7 +477,7 @@ def _entry_point_argv(program: str, args: list[str]) -> list[str]:
     return [sys.executable, program, *args] if program.endswith(".py") else ["/bin/sh", program, *args]
 
 
-def _terminate(process: Any, grace: float) -> None:
+def _terminate(process: Process, grace: float) -> None:
     try:
         os.killpg(process.pid, signal.SIGTERM if grace else signal.SIGKILL)
         process.wait(timeout=grace or 5)

@@ -134,10 +134,7 @@ def _run_child(control: socket.socket, request: dict[str, Any], output: int) -> 
 def serve(control: socket.socket) -> None:
     signal.signal(signal.SIGCHLD, _reap)
     while True:
-        try:
-            data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)
-        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
-            continue
+        data, fds, _, _ = socket.recv_fds(control, 1 << 20, 2)  # PEP 475: retried after a SIGCHLD
         if not data:
             return  # the runner closed its end: it has stopped
         output, status = fds
