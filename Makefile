@@ -34,8 +34,10 @@ format: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
 
+# Three workers on two cores: most end-to-end tests wait on Airflow and job processes, so a third overlaps them
+# (8:10-8:30 here against 9:47 with two; the suite's CPU time is about 11.5 min).
 test: lint
-	$(PY) -m pytest -n 2 --dist loadfile
+	$(PY) -m pytest -n 3 --dist loadfile
 
 # The inner loop: the in-process tests alone (no server, no Airflow processes), under a minute on two cores.
 test-unit: install
