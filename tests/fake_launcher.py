@@ -66,12 +66,15 @@ class FakeLauncher:
                     job.finish("Stopped", "Stopped", "Training job stopped")
                 else:
                     curve = self.curve(job.spec["HyperParameters"])
-                    done = len(job.metrics.get(METRIC, []))
+                    # The job emits each metric its MetricDefinitions name (one log line matching every regex).
+                    names = [d["Name"] for d in job.spec["AlgorithmSpecification"].get("MetricDefinitions") or []]
+                    done = len(job.metrics.get(names[0], []))
                     value = curve[done]
                     if value is None:
                         job.finish("Failed", "Failed", "Training job failed", reason="AlgorithmError: diverged")
                     else:
-                        job.record_metric(METRIC, value, now())
+                        for metric in names:
+                            job.record_metric(metric, value, now())
                         if done + 1 == len(curve):
                             job.finish("Completed", "Completed", "Training job completed")
                 backend.save(job)

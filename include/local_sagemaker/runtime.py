@@ -106,13 +106,24 @@ class Runtime:
             backend.save(job)
             self.training.start(backend, job)
             return
+        elif job.may_retry():  # the crash is the job's internal error; RetryStrategy retries it from the start
+            job.retries += 1
+            job.set_secondary(
+                "Restarting",
+                f"The local SageMaker restarted: retrying the job (RetryStrategy retry {job.retries} of "
+                f"{job.spec['RetryStrategy']['MaximumRetryAttempts']})",
+            )
+            backend.save(job)
+            self.training.start(backend, job)
+            return
         else:
             job.finish(
                 "Failed",
                 "Failed",
                 "Training job failed",
                 reason="InternalServerError: the local SageMaker stopped while this job was running, and the job "
-                "has no CheckpointConfig to resume from. Create it again to retrain.",
+                "has no CheckpointConfig to resume from nor a RetryStrategy retry left. Create it again to retrain.",
+                retryable=True,
             )
         backend.save(job)
 

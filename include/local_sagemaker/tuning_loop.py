@@ -22,6 +22,9 @@ from .strategies import MedianStoppingRule, SearchSpace, Strategy, Suggestion, m
 FAIL_FAST_JOBS = 3  # a tuning job whose first jobs all fail is failed, before it spends more
 CONVERGENCE_MIN_JOBS = 10
 CONVERGENCE_TOLERANCE = 1e-4
+# BestObjectiveNotImproving counts "training jobs that have failed to improve model performance by 1% or greater
+# over prior training jobs" (API reference, BestObjectiveNotImproving).
+IMPROVEMENT = 0.01
 
 # (parent tuning job, hyperparameters, objective) of a parent's evaluated jobs, by training job definition name.
 ParentJobs = dict[str | None, list[tuple[str, dict[str, str], float]]]
@@ -81,6 +84,12 @@ class TuningLoop:
                 stop = "Hyperband"
         if ended:
             return None
+        max_resource = strategy.config.get("MaxResource") if self.tuning.strategy == "Hyperband" else None
+        if stop is None and max_resource is not None and len(values) > max_resource and not trial.early_stopped:
+            # "Once a job reaches the MaxResource value, it is stopped" (HyperbandStrategyConfig): one that emits
+            # more steps than MaxResource is stopped at the first extra one; one of exactly MaxResource steps ends
+            # by itself, with its model saved.
+            stop = "Hyperband (MaxResource reached)"
         if stop is None and self.early_stopping is not None and not trial.early_stopped:
             curves = {t.job: t.curve for t in self.tuning.trials}
             if self.early_stopping.should_stop(trial.job, curves):
@@ -97,7 +106,10 @@ class TuningLoop:
         if error is not None:
             trial.error = error
         if objective is not None:
-            improved = best is None or self.tuning.better(objective, best.objective)
+            improved = best is None or (
+                self.tuning.better(objective, best.objective)
+                and abs(objective - best.objective) >= IMPROVEMENT * abs(best.objective)
+            )
             self.tuning.not_improving = 0 if improved else self.tuning.not_improving + 1
 
     # --- the end -------------------------------------------------------------------------------

@@ -88,9 +88,11 @@ def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
         sm.create_endpoint(EndpointName=done, EndpointConfigName=done)
         assert wait_for_endpoint(sm, done)["EndpointStatus"] == "InService"
         # Running at the crash: one job with checkpoints, one without.
-        resumable, doomed = unique("resumable"), unique("doomed")
+        resumable, doomed, retried = unique("resumable"), unique("doomed"), unique("retried")
         sm.create_training_job(**slow_job(resumable, code))
         sm.create_training_job(**slow_job(doomed, code, checkpoint=False))
+        # No checkpoints, but a RetryStrategy: the crash is an internal error, so the job is run again.
+        sm.create_training_job(**slow_job(retried, code, checkpoint=False, RetryStrategy={"MaximumRetryAttempts": 1}))
 
         def checkpointed_steps() -> int:
             try:
@@ -118,6 +120,12 @@ def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
         assert failed["TrainingJobStatus"] == "Failed"
         assert "stopped while this job was running" in failed["FailureReason"]
         assert "CheckpointConfig" in failed["FailureReason"]
+
+        again = wait_for_job(sm, retried)
+        assert again["TrainingJobStatus"] == "Completed", again.get("FailureReason")
+        restarts = [t["StatusMessage"] for t in again["SecondaryStatusTransitions"] if t["Status"] == "Restarting"]
+        assert restarts == ["The local SageMaker restarted: retrying the job (RetryStrategy retry 1 of 1)"]
+        assert again["RetryStrategy"] == {"MaximumRetryAttempts": 1}
 
         resumed = wait_for_job(sm, resumable)
         assert resumed["TrainingJobStatus"] == "Completed", resumed.get("FailureReason")

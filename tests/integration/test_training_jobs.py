@@ -227,3 +227,36 @@ def test_builtin_xgboost_reads_libsvm_and_parquet_channels(sm, s3, bucket, conte
     assert described["TrainingJobStatus"] == "Completed", described.get("FailureReason")
     metrics = {m["MetricName"]: m["Value"] for m in described["FinalMetricDataList"]}
     assert metrics["validation:auc"] > 0.7
+
+
+def test_a_network_isolated_job_has_no_endpoint_to_call_and_refused_fields_fail_the_create(
+    local_sagemaker, sm, s3, bucket, channels
+):
+    probe = b"import os\nprint('endpoint=' + os.environ.get('AWS_ENDPOINT_URL', 'none'), flush=True)\n"
+    code = upload_source(s3, bucket, {"probe.py": probe}, "code/probe.tar.gz")
+    hyperparameters = {"sagemaker_program": "probe.py", "sagemaker_submit_directory": code}
+    output = f"s3://{bucket}/output"
+    for name, isolated in ((unique("isolated"), True), (unique("connected"), False)):
+        config = training_request(name, {"train": channels["train"]}, output, hyperparameters=hyperparameters)
+        sm.create_training_job(**config, EnableNetworkIsolation=isolated)
+        assert wait_for_job(sm, name)["TrainingJobStatus"] == "Completed"
+        events = local_sagemaker.client("logs").filter_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
+        )["events"]
+        printed = [
+            e["message"]
+            for e in events
+            if e["logStreamName"].startswith(f"{name}/") and e["message"].startswith("endpoint=")
+        ]
+        assert printed == (["endpoint=none"] if isolated else [f"endpoint={local_sagemaker.url}"])
+
+    refused = unique("vpc")
+    with pytest.raises(sm.exceptions.ClientError) as caught:
+        sm.create_training_job(
+            **training_request(refused, {"train": channels["train"]}, output),
+            VpcConfig={"SecurityGroupIds": ["sg-12345678"], "Subnets": ["subnet-12345678"]},
+        )
+    assert caught.value.response["Error"]["Code"] == "ValidationException"
+    assert caught.value.response["Error"]["Message"].startswith("VpcConfig is not supported by the local SageMaker")
+    with pytest.raises(sm.exceptions.ClientError):
+        sm.describe_training_job(TrainingJobName=refused)  # nothing was created

@@ -120,6 +120,13 @@ class SageMakerBackend:
             return self._training_job(params["TrainingJobName"]).describe()
 
     def list_training_jobs(self, params: dict[str, Any]) -> dict[str, Any]:
+        if params.get("StatusEquals") and params.get("MaxResults"):
+            # AWS (ListTrainingJobs): "the MaxResults number of training jobs are first retrieved ignoring the
+            # StatusEquals parameter and then they are filtered by the StatusEquals parameter".
+            key, status = "TrainingJobSummaries", params["StatusEquals"]
+            listed = self._list({**params, "StatusEquals": None}, self.training_jobs, key, stateful=True)
+            listed[key] = [s for s in listed[key] if s["TrainingJobStatus"] == status]
+            return listed
         return self._list(params, self.training_jobs, "TrainingJobSummaries", stateful=True)
 
     def stop_training_job(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -189,6 +196,7 @@ class SageMakerBackend:
             "HyperParameterTuningJobSummaries",
             stateful=True,
             summary=lambda t: t.summary(self.training_jobs),
+            default_sort=("Name", "Ascending"),  # ListHyperParameterTuningJobs' documented defaults
         )
 
     def stop_hyper_parameter_tuning_job(self, params: dict[str, Any]) -> dict[str, Any]:
@@ -395,6 +403,7 @@ class SageMakerBackend:
         key: str,
         stateful: bool = False,
         summary: Callable[[Any], dict[str, Any]] | None = None,
+        default_sort: tuple[str, str] = ("CreationTime", "Descending"),
     ) -> dict[str, Any]:
         """The List* operations: filters, sort and pagination; `stateful` resources filter by status too."""
         status = (lambda r: r.status) if stateful else None
@@ -407,6 +416,8 @@ class SageMakerBackend:
                 status=status,
                 modified=(lambda r: r.modified) if stateful else None,
                 sort_keys={"Status": status} if status else None,
+                default_sort=default_sort[0],
+                default_order=default_sort[1],
             )
             page, token = paginate(items, params.get("NextToken"), params.get("MaxResults"), key=lambda r: r.name)
             out: dict[str, Any] = {key: [(summary or (lambda r: r.summary()))(r) for r in page]}
@@ -416,13 +427,15 @@ class SageMakerBackend:
 
 
 def _sort_trial_summaries(summaries: list[dict[str, Any]], params: dict[str, Any]) -> list[dict[str, Any]]:
-    sort_by = params.get("SortBy") or "CreationTime"
-    descending = (params.get("SortOrder") or "Descending") == "Descending"
+    """ListTrainingJobsForHyperParameterTuningJob's sort: by Name, Ascending unless asked otherwise; "If the value
+    of this field is FinalObjectiveMetricValue, any training jobs that did not return an objective metric are not
+    listed" (API reference, SortBy)."""
+    sort_by = params.get("SortBy") or "Name"
+    descending = (params.get("SortOrder") or "Ascending") == "Descending"
     if sort_by == "FinalObjectiveMetricValue":
-        # Jobs without an objective come last whichever the order, as in the console.
         scored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" in s]
-        unscored = [s for s in summaries if "FinalHyperParameterTuningJobObjectiveMetric" not in s]
-        scored.sort(key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending)
-        return scored + unscored
+        return sorted(
+            scored, key=lambda s: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"], reverse=descending
+        )
     keys = {"Name": "TrainingJobName", "CreationTime": "CreationTime", "Status": "TrainingJobStatus"}
     return sorted(summaries, key=lambda s: s[keys[sort_by]], reverse=descending)

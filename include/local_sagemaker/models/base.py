@@ -89,9 +89,11 @@ def filter_and_sort(
     status: Callable[[T], str] | None = None,
     sort_keys: dict[str, Callable[[T], Any]] | None = None,
     default_sort: str = "CreationTime",
+    default_order: str = "Descending",
     modified: Callable[[T], datetime] | None = None,
 ) -> list[T]:
-    """The List* filters SageMaker shares: NameContains, Creation/LastModifiedTime bounds, StatusEquals."""
+    """The List* filters SageMaker shares: NameContains, Creation/LastModifiedTime bounds, StatusEquals; then the
+    sort, whose defaults each operation documents (SortBy, SortOrder in its API reference)."""
     out = list(items)
     if params.get("NameContains"):
         needle = params["NameContains"].lower()
@@ -109,7 +111,7 @@ def filter_and_sort(
         out = [i for i in out if status(i) == params["StatusEquals"]]
     keys = {"Name": name, "CreationTime": created, **(sort_keys or {})}
     sort_by = params.get("SortBy") or default_sort
-    reverse = (params.get("SortOrder") or "Descending") == "Descending"
+    reverse = (params.get("SortOrder") or default_order) == "Descending"
     return sorted(out, key=keys.get(sort_by, created), reverse=reverse)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from ..exceptions import ValidationException
 from ..protocol import operation_model
 from .base import TERMINAL_STATUSES, SpecResource, arn, now
+from .support import refuse_unsupported_training
 
 DEFAULT_MAX_RUNTIME = 86400
 
@@ -30,6 +31,7 @@ def validate_create(spec: dict[str, Any]) -> None:
         )
     if not spec.get("ResourceConfig"):
         raise ValidationException("ResourceConfig is required.")
+    refuse_unsupported_training(spec)
     stopping = spec.get("StoppingCondition") or {}
     max_run = stopping.get("MaxRuntimeInSeconds", DEFAULT_MAX_RUNTIME)
     max_wait = stopping.get("MaxWaitTimeInSeconds")
@@ -97,6 +99,8 @@ class TrainingJob(SpecResource):
         self.billable_seconds: int | None = None
         self.stop_requested = False
         self.attempts = 0
+        self.retries = 0  # restarts after an internal error, up to RetryStrategy.MaximumRetryAttempts
+        self.retryable = False  # failed with an internal error (AWS counts it a RetryableError in a tuning job)
         self.pids: list[int] = []
 
     # --- state machine -------------------------------------------------------------------------
@@ -114,14 +118,22 @@ class TrainingJob(SpecResource):
         if status == "Training" and self.started is None:
             self.started = at
 
-    def finish(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+    def finish(
+        self, status: str, secondary: str, message: str, reason: str | None = None, retryable: bool = False
+    ) -> None:
         self.set_secondary(secondary, message)
         self.transitions[-1]["EndTime"] = self.transitions[-1]["StartTime"]
         self.status = status
         self.failure_reason = reason
+        self.retryable = retryable
         self.ended = self.modified
         if self.started is None:
             self.started = self.ended
+
+    def may_retry(self) -> bool:
+        """Whether an internal error may restart the job: RetryStrategy retries a job that fails with an
+        InternalServerError up to MaximumRetryAttempts times (API reference, RetryStrategy)."""
+        return self.retries < (self.spec.get("RetryStrategy") or {}).get("MaximumRetryAttempts", 0)
 
     def record_metric(self, name: str, value: float, at: datetime) -> None:
         self.metrics.setdefault(name, []).append([at, value])
@@ -183,6 +195,6 @@ class TrainingJob(SpecResource):
     _STATE = tuple(
         (
             "tuning_job_arn created modified status secondary transitions failure_reason started ended "
-            "metrics training_seconds billable_seconds stop_requested attempts pids"
+            "metrics training_seconds billable_seconds stop_requested attempts retries retryable pids"
         ).split()
     )

@@ -206,7 +206,7 @@ class TuningJob(SpecResource):
             if state in ("InProgress", "Stopping"):
                 status["InProgress"] += 1
             elif state == "Failed":
-                status["NonRetryableError"] += 1
+                status["RetryableError" if job is not None and job.retryable else "NonRetryableError"] += 1
             else:
                 status[state] += 1
             objective[_objective_status(trial)] += 1
@@ -234,7 +234,7 @@ class TuningJob(SpecResource):
         elif trial.error:
             out["FailureReason"] = trial.error[:1024]
         if trial.objective is not None:
-            objective = self.objective()
+            objective = self.objective(self.definition(trial.definition))
             out["FinalHyperParameterTuningJobObjectiveMetric"] = {
                 "Type": objective["Type"],
                 "MetricName": objective["MetricName"],
@@ -273,7 +273,9 @@ class TuningJob(SpecResource):
         best = self.best_trial()
         if best is not None:
             out["BestTrainingJob"] = self.trial_summary(best, jobs.get(best.job))
-        if self.spec.get("WarmStartConfig"):
+        if (self.spec.get("WarmStartConfig") or {}).get("WarmStartType") == "IdenticalDataAndAlgorithm":
+            # Only then (API reference, OverallBestTrainingJob): with TransferLearning the parents' objectives
+            # were measured on other data, so they do not compare with this job's.
             overall = out.get("BestTrainingJob")
             parent = self.parent_best
             if parent is not None and (
@@ -337,7 +339,11 @@ def _objective_status(trial: Trial) -> str:
 
 
 def _single_instance(definition: dict[str, Any]) -> dict[str, Any]:
+    """The ResourceConfig of a job from HyperParameterTuningResourceConfig: with InstanceConfigs, the first one,
+    which AWS tries first and which always has capacity locally."""
     tuning = definition.get("HyperParameterTuningResourceConfig") or {}
+    if tuning.get("InstanceConfigs"):
+        tuning = tuning["InstanceConfigs"][0]
     return {
         "InstanceType": tuning.get("InstanceType", "ml.m5.large"),
         "InstanceCount": tuning.get("InstanceCount", 1),

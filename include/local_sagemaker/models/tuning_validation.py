@@ -15,6 +15,7 @@ from typing import Any
 
 from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, is_builtin_xgboost
 from ..exceptions import ResourceLimitExceeded, ValidationException
+from .support import refuse_unsupported_tuning
 from .training import validate_create as validate_training
 from .tuning import TuningJob, definitions_of, objective_of, ranges_of
 
@@ -26,7 +27,8 @@ MAX_TRAINING_JOBS = 500  # the default account quota: training jobs per tuning j
 MAX_PARALLEL_JOBS = 100  # the default account quota: concurrent training jobs per tuning job
 MAX_WARM_START_PARENTS = 5
 MAX_WARM_START_CHANGES = 10
-EPOCH_KEYS = ("epochs", "num_epochs", "n_epochs", "epoch", "num_epoch", "max_epochs", "num_round", "num_boost_round")
+# The static hyperparameters Hyperband infers MaxResource from (API reference, HyperbandStrategyConfig.MaxResource).
+EPOCH_KEYS = ("epochs", "numepochs", "n-epochs", "n_epochs", "num_epochs")
 WARM_START_TYPES = ("IdenticalDataAndAlgorithm", "TransferLearning")
 # Fields of a training job definition a TransferLearning child may change; IdenticalDataAndAlgorithm also
 # keeps the input data and the image.
@@ -74,6 +76,7 @@ def hyperband_max_resource(config: dict[str, Any], statics: dict[str, str]) -> i
 def validate_create(spec: dict[str, Any], parents: dict[str, TuningJob]) -> None:
     config = spec["HyperParameterTuningJobConfig"]
     definitions = definitions_of(spec)
+    refuse_unsupported_tuning(spec)
     if bool(spec.get("TrainingJobDefinition")) == bool(spec.get("TrainingJobDefinitions")):
         raise ValidationException("Specify exactly one of TrainingJobDefinition and TrainingJobDefinitions.")
     if spec.get("TrainingJobDefinitions"):
@@ -82,6 +85,8 @@ def validate_create(spec: dict[str, Any], parents: dict[str, TuningJob]) -> None
             raise ValidationException("TrainingJobDefinitions: every definition needs a DefinitionName.")
         if len(set(names)) != len(names):
             raise ValidationException(f"TrainingJobDefinitions: DefinitionName values must be unique, got {names}.")
+    if len(definitions) > 1:
+        _validate_multi_algorithm(spec, definitions)
     strategy = config["Strategy"]
     early_stopping = config.get("TrainingJobEarlyStoppingType", "Off")
     if config.get("StrategyConfig") and strategy != "Hyperband":
@@ -113,6 +118,29 @@ def validate_create(spec: dict[str, Any], parents: dict[str, TuningJob]) -> None
         _validate_training_fields(path, definition)
     if spec.get("WarmStartConfig"):
         validate_warm_start(spec, parents)
+
+
+def _validate_multi_algorithm(spec: dict[str, Any], definitions: list[tuple[str, dict[str, Any]]]) -> None:
+    """Tuning several algorithms at once: warm start and early stopping are for a single algorithm only
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/multiple-algorithm-hpo.html), and BestTrainingJob compares
+    the definitions' objectives with one another, so they must all be maximized or all minimized."""
+    config = spec["HyperParameterTuningJobConfig"]
+    if spec.get("WarmStartConfig"):
+        raise ValidationException(
+            "WarmStartConfig is available only when tuning a single algorithm, not with "
+            f"{len(definitions)} TrainingJobDefinitions."
+        )
+    if config.get("TrainingJobEarlyStoppingType", "Off") != "Off":
+        raise ValidationException(
+            "HyperParameterTuningJobConfig.TrainingJobEarlyStoppingType: early stopping is available only when "
+            f"tuning a single algorithm, not with {len(definitions)} TrainingJobDefinitions."
+        )
+    types = {path: (objective_of(spec, d) or {}).get("Type") for path, d in definitions}
+    if len(set(types.values())) > 1:
+        raise ValidationException(
+            f"TrainingJobDefinitions: every TuningObjective.Type must be the same, as the best training job is "
+            f"picked across definitions; got {types}."
+        )
 
 
 def _number(text: str, path: str, integer: bool) -> float:
@@ -175,7 +203,7 @@ def _validate_ranges(ranges: dict[str, Any], where: str, strategy: str) -> None:
                 )
     if count > MAX_TUNABLE:
         raise ValidationException(f"{where}: {count} tunable hyperparameters, more than the {MAX_TUNABLE} allowed.")
-    if count == 0 and ranges.get("AutoParameters"):
+    if ranges.get("AutoParameters"):
         raise ValidationException(f"{where}.AutoParameters: Autotune is not supported by the local SageMaker.")
 
 

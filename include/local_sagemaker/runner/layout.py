@@ -159,13 +159,15 @@ def interpreter_shims(directory: Path) -> Path:
     return directory
 
 
-def base_environment(region: str, endpoint_url: str) -> dict[str, str]:
-    """A clean environment for job processes: nothing of the server's own (credentials stay out)."""
+def base_environment(region: str, endpoint_url: str, isolated: bool = False) -> dict[str, str]:
+    """A clean environment for job processes: nothing of the server's own (credentials stay out). An `isolated`
+    job (EnableNetworkIsolation) gets no AWS endpoint nor credentials, as an isolated container can call none."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
+    env = {**keep, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    if isolated:
+        return env
     return {
-        **keep,
-        "PYTHONUNBUFFERED": "1",
-        "PYTHONDONTWRITEBYTECODE": "1",
+        **env,
         # A script that calls AWS (boto3) reaches this local SageMaker, as a container reaches AWS.
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_DEFAULT_REGION": region,

@@ -129,12 +129,8 @@ class JobExecution:
     # --- lifecycle -----------------------------------------------------------------------------
     def run(self) -> None:
         try:
-            self._run()
-        except JobFailed as exc:
-            self._finish("Failed", "Failed", "Training job failed", reason=str(exc))
-        except Exception as exc:  # a bug here must not leave a job InProgress forever
-            log.exception("training job %s crashed the runner", self.job.name)
-            self._finish("Failed", "Failed", "Training job failed", reason=f"InternalServerError: {exc}")
+            while not self._run_once():
+                pass
         finally:
             try:
                 self.shipper.flush()
@@ -143,9 +139,27 @@ class JobExecution:
             if self._log_file:
                 self._log_file.close()
 
+    def _run_once(self) -> bool:
+        """One go at the job; False when an internal error restarts it (RetryStrategy)."""
+        try:
+            self._run()
+        except JobFailed as exc:
+            self._finish("Failed", "Failed", "Training job failed", reason=str(exc))
+        except Exception as exc:  # a bug here must not leave a job InProgress forever
+            log.exception("training job %s crashed the runner", self.job.name)
+            if self.job.may_retry() and not self.job.stop_requested:
+                self.job.retries += 1
+                limit = self.spec["RetryStrategy"]["MaximumRetryAttempts"]
+                self._update("Restarting", f"Retrying after an internal error (retry {self.job.retries} of {limit})")
+                return False
+            reason = f"InternalServerError: {exc}"
+            self._finish("Failed", "Failed", "Training job failed", reason=reason, retryable=True)
+        return True
+
     def _run(self) -> None:
         self.layout.root.mkdir(parents=True, exist_ok=True)
-        self._log_file = open(self.layout.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
+        if self._log_file is None:  # a retry appends to the same log
+            self._log_file = open(self.layout.log_file, "a", encoding="utf-8")  # noqa: SIM115 - closed in run()
         mode = self._mode()  # an image we cannot run fails here, before anything is downloaded
         self._update("Downloading", "Downloading input data")
         self.layout.prepare(self.spec)
@@ -276,7 +290,7 @@ class JobExecution:
         if OPT_ML not in text:
             return text
         if not SAFE_PATH.fullmatch(root):  # it is pasted into shell scripts and Python literals unquoted
-            raise JobFailed(f"InternalServerError: the job directory {root!r} cannot stand in for /opt/ml.")
+            raise RuntimeError(f"the job directory {root!r} cannot stand in for /opt/ml.")  # an internal error
         return text.replace(OPT_ML, root)
 
     def _program(self, mode: str) -> tuple[list[str], Path]:
@@ -324,7 +338,9 @@ class JobExecution:
     ) -> tuple[str, int | None]:
         """Run the program once. MaxRuntimeInSeconds counts training time over all attempts; a spot job's
         MaxWaitTimeInSeconds counts wall time since creation, waiting for capacity included."""
-        env = base_environment(self.backend.region, self.runner.endpoint_url)
+        env = base_environment(
+            self.backend.region, self.runner.endpoint_url, isolated=bool(self.spec.get("EnableNetworkIsolation"))
+        )
         env["PATH"] = f"{self.runner.bin_dir}{os.pathsep}{env.get('PATH', os.defpath)}"
         env.update(self.layout.environment(self.spec, _user_hyperparameters(self._hyperparameters()), self.job.arn))
         env.update(self.spec.get("Environment") or {})
@@ -438,11 +454,13 @@ class JobExecution:
             self.job.set_secondary(secondary, message)
             self.backend.save(self.job)
 
-    def _finish(self, status: str, secondary: str, message: str, reason: str | None = None) -> None:
+    def _finish(
+        self, status: str, secondary: str, message: str, reason: str | None = None, retryable: bool = False
+    ) -> None:
         with self.backend.lock:
             if self.job.terminal:
                 return
-            self.job.finish(status, secondary, message, reason)
+            self.job.finish(status, secondary, message, reason, retryable)
             self.job.pids = []
             self.backend.save(self.job)
 

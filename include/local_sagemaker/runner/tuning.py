@@ -92,12 +92,13 @@ class TuningScheduler:
         return False
 
     def _collect(self, loop: TuningLoop) -> None:
-        metric = self.tuning.objective()["MetricName"]
         for trial in loop.running():
             job = self.backend.training_jobs.get(trial.job)
             if job is None:  # persisted, then the service stopped before the job was created
                 self._create(loop, trial)
                 continue
+            # Each training job definition has its own objective metric (multi-algorithm tuning).
+            metric = self.tuning.objective(self.tuning.definition(trial.definition))["MetricName"]
             values = [value for _, value in job.metrics.get(metric, [])]
             why = loop.observe(trial, values, ended=job.terminal)
             if why is not None and job.status == "InProgress":
