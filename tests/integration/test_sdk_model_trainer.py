@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from harness.local_sagemaker import ROLE, XGBOOST_IMAGE
+from harness.local_sagemaker import ROLE, XGBOOST_IMAGE, unique
 
 TRAIN_SCRIPT = Path(__file__).resolve().parents[2] / "training_scripts" / "flight_delay" / "train.py"
 
@@ -76,7 +76,8 @@ def test_hyperparameter_tuner_tunes_through_the_local_service(sm, channels, mode
         max_jobs=2,
         max_parallel_jobs=2,
     )
-    tuner.tune(inputs=inputs(channels), wait=True)
+    # The SDK names a tuning job <image>-<yymmdd-HHMM>: another test's tuner in the same minute would collide.
+    tuner.tune(inputs=inputs(channels), job_name=unique("sdk-tuner")[:32], wait=True)
     described = tuner.describe()
     name = described.hyper_parameter_tuning_job_name
     raw = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
