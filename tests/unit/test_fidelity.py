@@ -104,6 +104,15 @@ def test_a_value_that_cannot_run_locally_is_refused_at_create(tmp_path, change, 
     assert named in refused.value.message
 
 
+def test_a_switched_off_feature_is_not_refused(tmp_path):
+    backend, launcher = fake_backend(tmp_path, rising_to_x)
+    request = {**training_request(), "InfraCheckConfig": {"EnableInfraCheck": False}}
+    backend.create_training_job({**request, "RemoteDebugConfig": {"EnableRemoteDebug": False}})
+    assert launcher.started == ["job"]
+    with pytest.raises(ValidationException, match="^InfraCheckConfig is not supported"):
+        backend.create_training_job({**request, "TrainingJobName": "on", "InfraCheckConfig": {"EnableInfraCheck": 1}})
+
+
 def test_the_default_checkpoint_path_and_sharded_s3_input_are_honoured(tmp_path):
     backend, launcher = fake_backend(tmp_path, rising_to_x)
     request = training_request()

@@ -102,6 +102,14 @@ DEFINITION_HONOURED = {
 DEFINITION_REFUSED: dict[str, str] = {}
 
 
+def _asks(value: Any) -> bool:
+    """Whether a field asks for something: a switch-only structure (InfraCheckConfig={"EnableInfraCheck":
+    False}, as clients send by default) asks for nothing."""
+    if isinstance(value, dict) and value and all(key.startswith("Enable") for key in value):
+        return any(value.values())
+    return bool(value)
+
+
 def _refuse(field: str, why: str) -> None:
     raise ValidationException(f"{field} {LOCAL}: {why}.")
 
@@ -110,7 +118,7 @@ def refuse_unsupported_training(spec: dict[str, Any], where: str = "") -> None:
     """CreateTrainingJob fields, and values of honoured ones, that cannot run here. `where` prefixes field paths
     (a tuning job's definition)."""
     for field, why in TRAINING_REFUSED.items():
-        if spec.get(field):
+        if _asks(spec.get(field)):
             _refuse(f"{where}{field}", why)
     algo = spec.get("AlgorithmSpecification") or {}
     if algo.get("AlgorithmName"):
