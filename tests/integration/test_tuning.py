@@ -373,13 +373,19 @@ def test_multi_algorithm_definitions_share_one_search(sm, curve):
     config = request["HyperParameterTuningJobConfig"]
     objective, ranges = config.pop("HyperParameterTuningJobObjective"), config.pop("ParameterRanges")
     definitions = []
+    # Each definition names its metric differently: curve-b's jobs emit only `quality_b`.
+    metrics = {"a": objective["MetricName"], "b": "quality_b"}
     for kind in ("a", "b"):
         statics = {**curve["StaticHyperParameters"], "kind": kind}
+        algorithm = dict(curve["AlgorithmSpecification"])
+        if kind == "b":
+            algorithm["MetricDefinitions"] = [{"Name": "quality_b", "Regex": r"objective=([-+]?[0-9.]+);"}]
         definitions.append(
             {
                 **curve,
+                "AlgorithmSpecification": algorithm,
                 "DefinitionName": f"curve-{kind}",
-                "TuningObjective": objective,
+                "TuningObjective": {**objective, "MetricName": metrics[kind]},
                 "HyperParameterRanges": ranges,
                 "StaticHyperParameters": statics,
             }
@@ -389,11 +395,22 @@ def test_multi_algorithm_definitions_share_one_search(sm, curve):
     sm.create_hyper_parameter_tuning_job(**request)
     described = wait_for_tuning(sm, name)
     assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["ObjectiveStatusCounters"]["Succeeded"] == 4  # each judged by its own metric
     jobs = trials(sm, name)
     assert sorted(j["TrainingJobDefinitionName"] for j in jobs) == ["curve-a", "curve-a", "curve-b", "curve-b"]
     for job in jobs:
-        kind = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])["HyperParameters"]["kind"]
+        training = sm.describe_training_job(TrainingJobName=job["TrainingJobName"])
+        kind = training["HyperParameters"]["kind"]
         assert job["TrainingJobDefinitionName"] == f"curve-{kind}"
+        reported = job["FinalHyperParameterTuningJobObjectiveMetric"]
+        final = {m["MetricName"]: m["Value"] for m in training["FinalMetricDataList"]}
+        assert reported["MetricName"] == metrics[kind] and reported["Value"] == pytest.approx(final[metrics[kind]])
+    best = described["BestTrainingJob"]
+    kind = best["TrainingJobDefinitionName"][-1]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["MetricName"] == metrics[kind]
+    assert best["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == max(
+        j["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for j in jobs
+    )
 
 
 def test_spot_settings_of_the_definition_apply_to_every_training_job(sm, curve, bucket):
@@ -446,6 +463,9 @@ def test_list_training_jobs_for_a_tuning_job_filters_sorts_and_pages(sm, curve):
     assert len(first["TrainingJobSummaries"]) == 2 and first["NextToken"]
     everything = trials(sm, name)
     assert len(everything) == 5
+    # The default order is Name, Ascending (the operation's API reference)
+    names = sorted(j["TrainingJobName"] for j in everything)
+    assert [j["TrainingJobName"] for j in first["TrainingJobSummaries"]] == names[:2]
     ranked = sm.list_training_jobs_for_hyper_parameter_tuning_job(
         HyperParameterTuningJobName=name, SortBy="FinalObjectiveMetricValue", SortOrder="Descending"
     )["TrainingJobSummaries"]
