@@ -259,3 +259,28 @@ def test_transfer_models_at_most_max_transferred_parent_jobs_spread_over_their_r
     others = sorted((_surface(h) for h in configs if h != first.hyperparameters), reverse=True)
     assert len(values) == MAX_TRANSFERRED
     assert max(values) == pytest.approx(others[0]) and min(values) == pytest.approx(others[-1])
+
+
+def test_past_max_fitted_points_the_kernel_is_fitted_on_a_spread_and_the_posterior_knows_every_point():
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import MAX_FITTED, GPEISampler
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(MAX_FITTED + 150, 2))
+    y = np.sin(6 * x[:, 0]) + x[:, 1]  # smooth, noiseless
+    sampler = GPEISampler(seed=3)
+    fitted: list[int] = []
+    fit = sampler._fit
+
+    def counting_fit(points, values, kernel=None):
+        fitted.append(len(points))
+        return fit(points, values, kernel)
+
+    sampler._fit = counting_fit
+    gp = sampler._model(x, y)
+    # The hyperparameter fit saw MAX_FITTED points; the posterior was then conditioned on all of them.
+    assert fitted == [MAX_FITTED, len(x)]
+    assert np.abs(gp.predict(x) - y).max() < 0.05 * np.ptp(y)
+    unseen = rng.uniform(size=(200, 2))
+    assert np.abs(gp.predict(unseen) - (np.sin(6 * unseen[:, 0]) + unseen[:, 1])).mean() < 0.05 * np.ptp(y)
