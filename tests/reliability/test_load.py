@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +21,9 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
+from harness import history
+from harness.history import BASE, seeded_status
 from harness.local_sagemaker import REGION, LocalSageMakerProcess, training_request, wait_for_job
-from include.local_sagemaker.models.store import StateStore
-from include.local_sagemaker.models.training import TrainingJob
 from tests.integration.test_restart_and_spot import BUCKET, seed_bucket, slow_job
 from tests.integration.test_shapes import shape_errors
 from tests.reliability.figures import record, scaled
@@ -113,47 +113,14 @@ def test_50_clients_polling_while_jobs_train_see_no_errors_and_a_bounded_p99(tmp
 # --- ListTrainingJobs over a large, restored history ---------------------------------------------------------------
 
 SEEDED = scaled(1000, 5000)
-GROUPS = ("alpha", "beta", "gamma")
-BASE = datetime(2025, 1, 1, tzinfo=UTC)
 
 
 def seeded_name(i: int) -> str:
-    # A permutation of the indices, so that Name order is not creation order.
-    return f"hist-{GROUPS[i % 3]}-{(i * 7919) % SEEDED:05d}"
-
-
-def seeded_status(i: int) -> str:
-    return {0: "Failed", 1: "Stopped"}.get(i % 10, "Completed")
-
-
-def finished_job(i: int) -> TrainingJob:
-    """Job i of the history: created at BASE + 2i seconds, trained 60 s, finished in a terminal status."""
-    name, status = seeded_name(i), seeded_status(i)
-    job = TrainingJob(REGION, training_request(name, {"train": "s3://history/train/"}, "s3://history/output"))
-    job.created = BASE + timedelta(seconds=2 * i)
-    job.started = job.created + timedelta(seconds=5)
-    job.ended = job.modified = job.started + timedelta(seconds=60)
-    job.status, job.secondary = status, status
-    job.transitions = [
-        {"Status": "Starting", "StartTime": job.created, "EndTime": job.started, "StatusMessage": "Starting"},
-        {"Status": "Training", "StartTime": job.started, "EndTime": job.ended, "StatusMessage": "Training"},
-        {"Status": status, "StartTime": job.ended, "EndTime": job.ended, "StatusMessage": f"Training job {status}"},
-    ]
-    job.failure_reason = "AlgorithmError: seeded failure" if status == "Failed" else None
-    job.metrics = {"validation:auc": [[job.ended, 0.5 + i / (4 * SEEDED)]]}
-    job.training_seconds = job.billable_seconds = 65
-    return job
+    return history.seeded_name(i, SEEDED)
 
 
 def seed_history(state_dir: Path) -> None:
-    """What a long-lived service leaves behind: the store the server restores from, written with its own code."""
-    store = StateStore(state_dir / "state.sqlite3")  # the path Runtime opens
-    try:
-        for i in range(SEEDED):
-            job = finished_job(i)
-            store.put(REGION, TrainingJob.kind, job.name, job.record())
-    finally:
-        store.close()
+    history.seed_history(state_dir, SEEDED)
 
 
 def list_all(sm: Any, **params: Any) -> tuple[list[str], list[dict[str, Any]]]:
@@ -178,6 +145,12 @@ def assert_paged(names: list[str], pages: list[dict[str, Any]], expected: list[s
     assert len(pages) == max(1, -(-len(expected) // size))
     assert all(len(p["TrainingJobSummaries"]) == size for p in pages[:-1])
     assert all("NextToken" in p for p in pages[:-1]) and "NextToken" not in pages[-1]
+
+
+def assert_filtered(names: list[str], pages: list[dict[str, Any]], expected: list[str], listed: int, size: int) -> None:
+    """Exactly `expected`, in order, each once, over as many pages as the `listed` jobs before the filter take."""
+    assert names == expected and len(names) == len(set(names))
+    assert len(pages) == max(1, -(-listed // size))
 
 
 def create_failing_job(sm: Any, name: str) -> None:
@@ -219,9 +192,14 @@ def check_listing(sm: Any, seeded: list[str], live: list[str]) -> None:
     assert_paged(*list_all(sm, NameContains="beta", MaxResults=37), beta, 37)
     status = {**{n: seeded_status(i) for i, n in enumerate(seeded)}, **dict.fromkeys(live, "Failed")}
     failed = [n for n in newest_first if status[n] == "Failed"]
-    assert_paged(*list_all(sm, StatusEquals="Failed", MaxResults=37), failed, 37)
+    # With MaxResults, AWS takes each page of 37 first and then keeps its Failed jobs (ListTrainingJobs' reference):
+    # the pages are those of the unfiltered listing, filtered.
+    assert_filtered(*list_all(sm, StatusEquals="Failed", MaxResults=37), failed, len(everything), 37)
     stopped_beta = [n for i, n in enumerate(seeded) if seeded_status(i) == "Stopped" and "beta" in n][::-1]
-    assert_paged(*list_all(sm, StatusEquals="Stopped", NameContains="beta", MaxResults=10), stopped_beta, 10)
+    assert_filtered(
+        *list_all(sm, StatusEquals="Stopped", NameContains="beta", MaxResults=10), stopped_beta, len(beta), 10
+    )
+    assert list_all(sm, StatusEquals="Failed")[0] == failed  # without MaxResults: filtered, then paged
     # Seeded job i was created at BASE + 2i s, so odd-second bounds are strict either way.
     after, before = BASE + timedelta(seconds=201), BASE + timedelta(seconds=401)
     window = seeded[101:201][::-1]
