@@ -99,12 +99,28 @@ def recorded(local_sagemaker, bucket, channels) -> dict[str, list[dict[str, Any]
     sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
     wait_for_tuning(sm, child["HyperParameterTuningJobName"])
     sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
+    _search(sm, name, tuning["HyperParameterTuningJobName"])
     sm.delete_hyper_parameter_tuning_job(HyperParameterTuningJobName=child["HyperParameterTuningJobName"])
     sm.delete_endpoint(EndpointName=name)
     sm.delete_endpoint_config(EndpointConfigName=f"{name}-b")
     sm.delete_endpoint_config(EndpointConfigName=name)
     sm.delete_model(ModelName=name)
     return calls
+
+
+def _search(sm: Any, job: str, tuning: str) -> None:
+    """Search's records, non-empty so that their shapes are checked: a tagged training job, a tuning job's training
+    jobs, and tuning jobs (one warm-started)."""
+    by_name = {"Filters": [{"Name": "TrainingJobName", "Value": job}]}
+    arn = {"Filters": [{"Name": "TuningJobArn", "Operator": "Contains", "Value": f"/{tuning}"}]}
+    prefix = {"Filters": [{"Name": "HyperParameterTuningJobName", "Operator": "Contains", "Value": tuning[:20]}]}
+    found = [
+        sm.search(Resource="TrainingJob", SearchExpression=by_name),
+        sm.search(Resource="TrainingJob", SearchExpression=arn, SortBy="Metrics.validation:auc", MaxResults=1),
+        sm.search(Resource="HyperParameterTuningJob", SearchExpression=prefix),
+    ]
+    assert [len(out["Results"]) for out in found] == [1, 1, 2]
+    assert found[0]["Results"][0]["TrainingJob"]["Tags"] == [{"Key": "project", "Value": "hpo"}]
 
 
 def _tuning_request(name: str, channels: dict[str, str], bucket: str) -> dict[str, Any]:

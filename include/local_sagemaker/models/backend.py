@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from ..exceptions import ResourceInUse, ResourceNotFound, ValidationException, could_not_find
 from .base import arn, filter_and_sort, paginate
 from .hosting import Endpoint, EndpointConfig, Model
+from .search import search, search_record
 from .store import StateStore
 from .training import TrainingJob, validate_create
 from .tuning import TuningJob
@@ -394,6 +395,20 @@ class SageMakerBackend:
             self.tags[params["ResourceArn"]] = []
             self._set_tags(params["ResourceArn"], keep)
         return {}
+
+    # --- search --------------------------------------------------------------------------------
+    def search(self, params: dict[str, Any]) -> dict[str, Any]:
+        """Search over training jobs and tuning jobs; the expression, sort and records are models/search.py's."""
+
+        def records(resource: str) -> list[dict[str, Any]]:
+            if resource == "TrainingJob":
+                described = [(j.describe(), j.arn) for j in self.training_jobs.values()]
+            else:
+                described = [(t.describe(self.training_jobs), t.arn) for t in self.tuning_jobs.values()]
+            return [search_record(resource, d, self.tags.get(resource_arn)) for d, resource_arn in described]
+
+        with self.lock:
+            return search(params, records)
 
     # --- helpers -------------------------------------------------------------------------------
     def _list(
