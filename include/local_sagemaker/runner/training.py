@@ -32,6 +32,7 @@ from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, SUPPORTED_IMAGES, i
 from ..models.backend import SageMakerBackend
 from ..models.training import TrainingJob
 from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
+from .cloudwatch_metrics import MetricPublisher
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import MetricParser
@@ -123,6 +124,7 @@ class JobExecution:
         if self._is_builtin_xgboost():
             definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
         self.parser = MetricParser(definitions)
+        self.metrics = MetricPublisher(runner.clients("cloudwatch", backend.region), job.name)
         self._log_file: Any = None
         self._dirty = False
 
@@ -400,6 +402,8 @@ class JobExecution:
             with self.backend.lock:
                 for name, value in found:
                     self.job.record_metric(name, value, at)
+            for name, value in found:
+                self.metrics.add(name, value, at)
             self._dirty = True
 
     def _flush(self) -> None:
@@ -457,6 +461,7 @@ class JobExecution:
     def _finish(
         self, status: str, secondary: str, message: str, reason: str | None = None, retryable: bool = False
     ) -> None:
+        self.metrics.close()  # in CloudWatch before the job turns terminal, for whoever reads them then
         with self.backend.lock:
             if self.job.terminal:
                 return
