@@ -69,6 +69,7 @@ bench: install
 	$(PY) -m benchmarks.parse_time
 	$(PY) -m benchmarks.reliability
 	$(PY) -m benchmarks.scale
+	$(PY) -m benchmarks.growth
 
 # The reliability suite's long variant (more generated inputs, clients and seconds); figures to
 # benchmarks/results/reliability.md.
