@@ -56,6 +56,15 @@ def _latest_tuning_job(sm: Any) -> dict[str, Any]:
     return sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
 
 
+def _report_outcome(s3: Any, key: str) -> str | None:
+    """The outcome headline the run's report states (None when the report was not written)."""
+    try:
+        summary = json.loads(s3.get_object(Bucket=BUCKET, Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+    return (summary.get("outcome") or {}).get("headline")
+
+
 def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     """Run the demo; `conf` overrides the DAG's Params (the tests use fewer jobs), `home` is AIRFLOW_HOME."""
     import boto3
@@ -64,6 +73,7 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     from include.pipeline.data import feature_csv, partition_key
     from include.pipeline.ingest import land
     from include.pipeline.prepare import read_holdout
+    from include.pipeline.report_history import history_prefix
     from include.pipeline.spec import load_spec
 
     sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through make
@@ -101,9 +111,11 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     if best:
         tuned = ", ".join(f"{k}={float(v):.3g}" for k, v in sorted(best["TunedHyperParameters"].items()))
         print(f"   best {best['TrainingJobName']}: {objective['MetricName']}={objective['Value']:.4f} ({tuned})")
-        key = f"reports/{tuning['HyperParameterTuningJobName']}/index.html"
+        key = spec.key("reports", tuning["HyperParameterTuningJobName"], "index.html")
         url = s3.generate_presigned_url("get_object", Params={"Bucket": BUCKET, "Key": key}, ExpiresIn=86400)
         print(f"   report: s3://{BUCKET}/{key}\n           {url}")
+        history = f"{history_prefix(spec.key('reports'), spec.name)}/index.html"
+        print(f"   history of {spec.name}: s3://{BUCKET}/{history}")
 
     name = tuning["HyperParameterTuningJobName"]
     records = [r for r in read_history(s3, BUCKET, spec.history_prefix) if r["tuning_job_name"] == name]
@@ -111,6 +123,9 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
         record = records[-1]
         print(f"4. held out {record['holdout_date']} ({record['rows']} flights): {record['reason']}")
         print(f"   winner {record['winner']}, deployed {record['deployed']}")
+        outcome = _report_outcome(s3, spec.key("reports", name, "summary.json"))
+        if outcome:
+            print(f"   report says: {outcome}")
 
     if not sm.list_endpoints(NameContains=endpoint)["Endpoints"]:
         print(f"5. no endpoint {endpoint}: nothing was deployed; see {log}")

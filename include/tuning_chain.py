@@ -1,13 +1,16 @@
 """The task chain every tuning DAG runs, for any model spec, built by one factory so the DAGs share it:
 
-    prepare_data → validate_metrics → spot_config → tune → evaluate ┬→ decide_deploy → [approve] → deploy → smoke_test
-                                                                     └→ report
+    prepare_data → validate_metrics → spot_config → tune → evaluate → decide_deploy → [approve] → deploy → smoke_test
+                                                                                                          ⤷ report
 
 Each task calls include/pipeline and little else; AWS is reached through the provider's hooks, whose
 `aws_default` connection alone decides whether that is AWS or the local SageMaker. `prepare_data` loads the
 model's spec and hands the others a `RunPlan` (XCom); they read the spec again from the plan's file. `report`
-hangs off `evaluate` rather than `smoke_test` so that a failed deployment still gets its report and still fails
-the run. Only `airflow.sdk` and the operators are imported here at module level: DAG files parse fast.
+comes last so that it states the run's final outcome (deployed, kept or rolled back). It is a teardown task:
+it runs once everything before it is done, whether deploy and smoke_test succeeded, failed or were skipped, and
+Airflow leaves teardowns out of the run's state, so a failed smoke test still fails the run although its
+report succeeds (and a failed report does not fail a run whose model is serving; its task shows the failure).
+Only `airflow.sdk` and the operators are imported here at module level: DAG files parse fast.
 """
 
 from __future__ import annotations
@@ -239,17 +242,78 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
 
 
 @task
-def report(prepared: dict[str, Any], tuned: dict[str, Any], record: dict[str, Any]) -> dict[str, Any]:
-    from include.pipeline.report import build_report, collect_parents, collect_training_jobs, publish_report
+def report(
+    prepared: dict[str, Any] | None,
+    tuned: dict[str, Any] | None,
+    record: dict[str, Any] | None,
+    deployment: dict[str, Any] | None,
+    smoke: dict[str, Any] | None,
+) -> dict[str, Any]:
+    """The run's report and its model's history page; an argument is None when its task did not finish."""
+    from airflow.sdk.exceptions import AirflowSkipException
+
+    from include.pipeline.champion import Evaluation, read_history, read_record
+    from include.pipeline.plan import deploy_decision
+    from include.pipeline.report import (
+        build_report,
+        collect_objective,
+        collect_parents,
+        collect_ranges,
+        collect_training_jobs,
+        publish_report,
+        serving_outcome,
+    )
+    from include.pipeline.report_history import (
+        build_history,
+        history_link_from_report,
+        history_prefix,
+        publish_history,
+    )
     from include.pipeline.s3uri import split_object_uri
 
-    s3, sm = _clients("s3", "sagemaker")
-    jobs = collect_training_jobs(sm, tuned["tuning_job_name"])
-    built = build_report(tuned, jobs, record, parents=collect_parents(sm, prepared["tuning_request"]))
+    if not prepared or not tuned:
+        raise AirflowSkipException("the tuning job did not finish: there is nothing to report")
+    plan, spec = _plan(prepared)
+    s3, sm, logs = _clients("s3", "sagemaker", "logs")
+    # The record as deploy and smoke_test left it (they mark it deployed or rolled back), not evaluate's XCom.
+    final = read_record(s3, plan.bucket, record["record_key"]) if record else None
+    because = None
+    if final is not None:
+        run = plan.run_params
+        follow, why = deploy_decision(
+            Evaluation.from_xcom(final),
+            live=plan.live,
+            deploy=run.deploy,
+            require_approval=run.require_approval,
+            threshold=run.smoke_threshold,
+        )
+        because = None if follow else why
+    outcome = serving_outcome(final, deployment=deployment, smoke=smoke, not_deployed_because=because)
+
+    name = tuned["tuning_job_name"]
     bucket, key = split_object_uri(tuned["report_uri"])  # the .../index.html the tune task's link points at
-    published = publish_report(s3, built, bucket, key.rsplit("/", 1)[0])
-    print(f"Report: {published['report_uri']} ({built.totals})")
-    return {"report_uri": published["report_uri"], "totals": built.totals}
+    folder = key.rsplit("/", 1)[0] if "/" in key else ""
+    reports_root = folder.rsplit("/", 1)[0] if "/" in folder else ""
+    history = build_history(spec.name, read_history(s3, plan.bucket, plan.history_prefix))
+    history_uri = publish_history(s3, history, bucket, history_prefix(reports_root, spec.name))
+    built = build_report(
+        tuned,
+        collect_training_jobs(sm, name, logs_client=logs),
+        final,
+        parents=collect_parents(sm, prepared["tuning_request"]),
+        outcome=outcome,
+        ranges=collect_ranges(sm, name),
+        champion_level=collect_objective(sm, (final or {}).get("champion_training_job"), tuned.get("objective_metric")),
+        history_link=history_link_from_report(spec.name),
+    )
+    published = publish_report(s3, built, bucket, folder)
+    print(f"Report: {published['report_uri']}: {outcome.headline} History: {history_uri}")
+    return {
+        "report_uri": published["report_uri"],
+        "history_uri": history_uri,
+        "outcome": outcome.state,
+        "totals": built.totals,
+    }
 
 
 def _check_arguments(spec: ModelSpec) -> list[str]:
@@ -307,5 +371,6 @@ def tuning_chain(spec: ModelSpec, spec_file: str) -> None:
     deployed = deploy(prepared, record)
     decide_deploy(prepared, record) >> [approve, deployed]
     approve >> deployed
-    smoke_test(prepared, deployed)
-    report(prepared, tune.output, record)
+    smoked = smoke_test(prepared, deployed)
+    # Last, and whatever became of the deployment: see the module docstring.
+    report(prepared, tune.output, record, deployed, smoked).as_teardown()

@@ -193,6 +193,11 @@ def _read_record(s3_client: Any, bucket: str, key: str) -> dict[str, Any]:
     return record
 
 
+def read_record(s3_client: Any, bucket: str, key: str) -> dict[str, Any]:
+    """The record at key as deploy and smoke_test last left it (FileNotFoundError when there is none)."""
+    return _read_record(s3_client, bucket, key)
+
+
 def read_history(s3_client: Any, bucket: str, prefix: str) -> list[dict[str, Any]]:
     """Every record under prefix, sorted by holdout_date, then evaluated_at; keys not ending in .json are skipped."""
     records = []

@@ -17,6 +17,9 @@ def test_the_demo_runs_hpo_nightly_and_shows_tuning_evaluation_and_predictions(l
     assert match and int(match.group(2)) >= 1
     assert re.search(r"best hpo-[0-9a-f]{12}-\d{3}-[0-9a-f]+: validation:auc=0\.\d{4} \(", out)
     assert re.search(r"4\. held out 2013-02-27 \(\d+ flights\): ", out)
+    # The report is written after the smoke test, so it states the deployment.
+    assert re.search(r"report says: Deployed: the challenger hpo-\S+ now serves on flight-delay\.", out)
+    assert "history of flight_delay: s3://hpo-demo/reports/_history/flight_delay/index.html" in out
     assert re.search(r"5\. endpoint flight-delay \(InService, hpo-config-[0-9a-f]{12}\)", out)
     rows = re.findall(r"^\s+\S+\s+[A-Z]{3}-[A-Z]{3}\s+\d\d:\d\d\s+([01]\.\d{3})\s+(delayed|on time)$", out, re.M)
     assert len(rows) == 5

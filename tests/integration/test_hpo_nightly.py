@@ -70,6 +70,19 @@ def history(s3: Any) -> list[dict[str, Any]]:
     return read_history(s3, BUCKET, FLIGHT.history_prefix)
 
 
+def report_outcome(dagrun: Any, s3: Any) -> str:
+    """The outcome the run's report states, after checking its page links a history page that exists."""
+    done = dagrun.get_task_instance("report").xcom_pull(task_ids="report")
+    bucket, key = done["report_uri"][len("s3://") :].split("/", 1)
+    page = s3.get_object(Bucket=bucket, Key=key)["Body"].read().decode()
+    link = re.search(r"href='(\.\./_history/[^']+)'", page).group(1)
+    folder = key.rsplit("/", 1)[0]
+    history_key = "/".join([*folder.split("/")[:-1], link[len("../") :]])
+    assert done["history_uri"] == f"s3://{bucket}/{history_key}"
+    assert dagrun.run_id in s3.get_object(Bucket=bucket, Key=history_key)["Body"].read().decode()
+    return done["outcome"]
+
+
 def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, sm, capfd):
     before = len(sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
     dagrun, states = run(nightly, strategy="Hyperband", early_stopping="Auto", holdout_date="2013-01-10")
@@ -128,7 +141,11 @@ def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capf
     url = tune.xcom_pull(task_ids="tune", key=TuningReportLink().xcom_key)
     assert url and url == tune.xcom_pull(task_ids="tune", key="report_url")
     with urllib.request.urlopen(url, timeout=10) as answer:  # noqa: S310 (a presigned http URL of the test)
-        assert summary["tuning_job_name"] in answer.read().decode()
+        page = answer.read().decode()
+    assert summary["tuning_job_name"] in page
+    # The report runs after the smoke test, so it states the final outcome.
+    assert f"Deployed: the challenger {record['training_job_name']} now serves on {ENDPOINT}." in page
+    assert report_outcome(dagrun, s3) == "deployed"
 
 
 def test_a_challenger_that_does_not_beat_the_champion_is_not_deployed(nightly, sm, s3, capfd):
@@ -141,6 +158,7 @@ def test_a_challenger_that_does_not_beat_the_champion_is_not_deployed(nightly, s
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
     assert record["winner"] == "champion" and record["deployed"] is False
+    assert report_outcome(dagrun, s3) == "kept"
 
 
 def test_a_model_that_fails_the_smoke_test_is_rolled_back(nightly, sm, s3, model_dags_folder, monkeypatch, capfd):
@@ -179,6 +197,7 @@ def test_a_model_that_fails_the_smoke_test_is_rolled_back(nightly, sm, s3, model
     assert before in configs
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
     assert record["deployed"] is False and record["rolled_back"] is True
+    assert report_outcome(dagrun, s3) == "rolled back"
 
 
 def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):

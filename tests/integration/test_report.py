@@ -12,6 +12,7 @@ import pytest
 from harness.local_sagemaker import ASSETS, unique, upload_source, wait_for_tuning
 from include.pipeline.report import (
     build_report,
+    collect_ranges,
     collect_training_jobs,
     publish_report,
 )
@@ -53,9 +54,9 @@ def listed(sm: Any, name: str) -> list[dict[str, Any]]:
 
 
 @pytest.mark.slow
-def test_a_real_tuning_job_is_collected_reported_and_published(sm, s3, bucket, finished_tuning):
+def test_a_real_tuning_job_is_collected_reported_and_published(sm, s3, bucket, finished_tuning, local_sagemaker):
     name = finished_tuning["HyperParameterTuningJobName"]
-    jobs = collect_training_jobs(sm, name)
+    jobs = collect_training_jobs(sm, name, logs_client=local_sagemaker.client("logs"))
     json.dumps(jobs)  # JSON-safe, as an XCom must be
 
     summaries = listed(sm, name)
@@ -70,26 +71,27 @@ def test_a_real_tuning_job_is_collected_reported_and_published(sm, s3, bucket, f
         assert collected["objective_metric"] == "objective"
         assert collected["objective"] == collected["final_metrics"]["objective"]
         assert set(collected["hyperparameters"]) == {"x", "kind"}
+        # curve.py prints `epoch=<n> objective=<v>;` for each of its 4 epochs; the last is the final objective.
+        assert len(collected["curve"]) == 4 and collected["curve"][-1] == pytest.approx(collected["objective"])
+        assert collected["curve"] == sorted(collected["curve"])
 
-    report = build_report(summarize(finished_tuning, None), jobs)
+    report = build_report(summarize(finished_tuning, None), jobs, ranges=collect_ranges(sm, name))
     assert report.totals["jobs_by_status"] == dict(Counter(s["TrainingJobStatus"] for s in summaries))
     assert report.totals["spot_savings_percent"] is not None and 0 <= report.totals["spot_savings_percent"] < 100
 
     prefix = f"reports/{name}"
     result = publish_report(s3, report, bucket, prefix)
     assert result["report_uri"] == f"s3://{bucket}/{prefix}/index.html"
-    assert sorted(result["images"]) == [
-        f"s3://{bucket}/{prefix}/hyperparameters.png",
-        f"s3://{bucket}/{prefix}/objective.png",
-    ]
+    files = ("curves.png", "history.png", "importances.png", "parallel.png", "slice.png")
+    assert sorted(result["images"]) == [f"s3://{bucket}/{prefix}/{file}" for file in files]
     with urllib.request.urlopen(result["report_url"], timeout=10) as response:
         assert response.headers["Content-Type"] == "text/html; charset=utf-8"
         page = response.read().decode()
     assert name in page and page == report.html
-    image = s3.get_object(Bucket=bucket, Key=f"{prefix}/objective.png")
+    image = s3.get_object(Bucket=bucket, Key=f"{prefix}/curves.png")
     assert image["ContentType"] == "image/png" and image["Body"].read().startswith(PNG_SIGNATURE)
     summary = json.loads(s3.get_object(Bucket=bucket, Key=f"{prefix}/summary.json")["Body"].read())
-    assert summary == {"totals": report.totals, "jobs": jobs}
+    assert summary == {"totals": report.totals, "outcome": None, "jobs": jobs}
 
 
 @pytest.mark.slow

@@ -1,18 +1,33 @@
-"""The tuning report from synthetic tuning jobs: tables, charts and totals (pure)."""
+"""The tuning report from synthetic tuning jobs: the decision summary, Optuna's plots, tables and totals (pure)."""
 
 from __future__ import annotations
 
+import html
+import json
+import re
+import shutil
+import subprocess
 from typing import Any
 
 import pytest
 
 from include.pipeline.report import (
-    best_so_far,
+    DEPLOYED,
+    KEPT,
+    NOT_DEPLOYED,
+    NOT_EVALUATED,
+    ROLLED_BACK,
+    UNVERIFIED,
     build_report,
-    hyperparameter_scale,
+    fmt,
+    fmt_hyperparameter,
+    metric_curve,
     publish_report,
     report_totals,
+    serving_outcome,
 )
+from include.pipeline.report_history import build_history, history_link_from_report, history_prefix, run_outcome
+from include.pipeline.report_study import build_study, is_log_scaled, tuned_ranges
 from include.pipeline.spot import ON_DEMAND_USD_PER_HOUR
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -59,19 +74,8 @@ def job(
         "stopped_early": status == "Stopped",
         "failure_reason": "AlgorithmError: boom" if status == "Failed" else None,
         "final_metrics": {} if objective is None else {"validation:auc": objective},
+        "curve": [] if objective is None else [objective * (1 - 0.5**r) for r in range(1, 6)],
     }
-
-
-@pytest.mark.parametrize(
-    ("maximize", "expected"),
-    [(True, [0.5, 0.5, 0.7, 0.7, 0.9]), (False, [0.5, 0.4, 0.4, 0.4, 0.4])],
-)
-def test_best_so_far_follows_the_direction(maximize, expected):
-    assert best_so_far([0.5, 0.4, 0.7, 0.6, 0.9], maximize) == expected
-
-
-def test_best_so_far_of_nothing_is_nothing():
-    assert best_so_far([], maximize=True) == []
 
 
 def test_totals_count_statuses_seconds_and_the_spot_saving_over_spot_jobs_only():
@@ -101,90 +105,17 @@ def test_spot_savings_are_none_without_spot_jobs_or_without_training_seconds():
     assert report_totals([])["spot_savings_percent"] is None
 
 
-@pytest.mark.parametrize(
-    ("values", "scale"),
-    [
-        (["0.0001", "0.003", "0.05"], "log"),  # 2.7 decades
-        (["0.01", "0.5", "1.0"], "linear"),  # exactly 2 decades is not more than 2
-        (["-1", "10", "1000"], "linear"),  # a log axis cannot show values <= 0
-        (["2", "4", "6"], "linear"),
-        (["gbtree", "dart"], "categorical"),
-        (["1", "auto"], "categorical"),
-    ],
-)
-def test_hyperparameter_scale(values, scale):
-    assert hyperparameter_scale(values) == scale
-
-
-def test_report_has_both_plots_as_png_and_links_them_relatively():
-    jobs = [
-        job(1, 0.70, eta="0.001", booster="gbtree"),
-        job(2, 0.72, eta="0.05", booster="dart"),
-        job(3, 0.74, eta="0.3", booster="gbtree"),
-    ]
-    report = build_report(TUNING, jobs)
-    assert set(report.images) == {"objective.png", "hyperparameters.png"}
-    assert all(png.startswith(PNG_SIGNATURE) for png in report.images.values())
-    assert '<img src="objective.png"' in report.html
-    assert '<img src="hyperparameters.png"' in report.html
-    assert "nightly-2013-06-01-003" in report.html and "Bayesian" in report.html
-    assert report.jobs == jobs
-
-
-def test_a_minimized_objective_plots_too():
-    jobs = [job(1, 0.6), job(2, 0.4), job(3, 0.5)]
-    report = build_report({**TUNING, "objective_type": "Minimize", "objective_metric": "validation:logloss"}, jobs)
-    assert report.images["objective.png"].startswith(PNG_SIGNATURE)
-    assert "validation:logloss" in report.html
-
-
 def test_hostile_values_from_data_are_escaped():
     hostile = "<script>alert(1)</script>"
     jobs = [job(1, 0.7, kind=hostile), job(2, objective=None, status="Failed")]
     jobs[1]["failure_reason"] = "<img src=x onerror=alert(2)>"
     tuning = {**TUNING, "tuning_job_name": "a&b<i>", "best_hyperparameters": {"kind": hostile}}
     report = build_report(tuning, jobs, {"<b>decision</b>": hostile})
-    assert "<script>" not in report.html
+    assert hostile not in report.html and report.html.count("<script>") == 1  # the page's own sort script
     assert "<img src=x" not in report.html and "<b>decision" not in report.html and "<i>" not in report.html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report.html
     assert "a&amp;b&lt;i&gt;" in report.html
-    assert report.images["hyperparameters.png"].startswith(PNG_SIGNATURE)
-
-
-def test_without_any_objective_there_are_no_plots_but_every_job_is_listed():
-    jobs = [job(1, objective=None, status="Failed"), job(2, objective=None, status="Stopped")]
-    report = build_report({**TUNING, "status": "Failed", "best_training_job": None, "objective_value": None}, jobs)
-    assert report.images == {}
-    assert "<img" not in report.html
-    assert "nothing to plot" in report.html
-    assert "nightly-2013-06-01-001" in report.html and "nightly-2013-06-01-002" in report.html
-    assert report.totals["jobs_by_status"] == {"Failed": 1, "Stopped": 1}
-
-
-def test_jobs_without_an_objective_are_listed_but_a_single_scored_job_still_plots():
-    report = build_report(TUNING, [job(1, objective=None, status="Failed"), job(2, 0.71)])
-    assert set(report.images) == {"objective.png", "hyperparameters.png"}
-    assert "AlgorithmError: boom" in report.html
-
-
-def test_a_log_scaled_hyperparameter_renders():
-    jobs = [job(i, 0.6 + i / 100, alpha=str(10.0**-i)) for i in range(1, 6)]  # 1e-1 … 1e-5
-    assert hyperparameter_scale([j["hyperparameters"]["alpha"] for j in jobs]) == "log"
-    assert build_report(TUNING, jobs).images["hyperparameters.png"].startswith(PNG_SIGNATURE)
-
-
-def test_the_evaluation_table_shows_the_keys_given_and_only_when_given():
-    evaluation = {"challenger_auc": 0.7412, "champion_auc": 0.7301, "rows": 912, "decision": "promote"}
-    with_evaluation = build_report(TUNING, [job(1)], evaluation).html
-    assert "challenger_auc" in with_evaluation and "0.7412" in with_evaluation and "promote" in with_evaluation
-    assert "champion_log_loss" not in with_evaluation
-    assert "challenger_auc" not in build_report(TUNING, [job(1)]).html
-
-
-def test_totals_are_in_the_page():
-    page = build_report(TUNING, [job(1, training=100, billable=30, spot=True), job(2, training=60, billable=60)]).html
-    assert "Billable seconds</th><td>90<" in page
-    assert "Spot savings</th><td>70.0 %<" in page
+    assert report.images["slice.png"].startswith(PNG_SIGNATURE)
 
 
 def test_publish_refuses_a_link_longer_than_sigv4_allows():
@@ -192,17 +123,258 @@ def test_publish_refuses_a_link_longer_than_sigv4_allows():
         publish_report(None, build_report(TUNING, []), "bucket", "reports/x", expires_in=8 * 24 * 3600)
 
 
-def test_a_warm_started_report_shows_each_parents_best_next_to_its_own():
-    parents = [
-        {"name": "hpo-parent-a", "status": "Completed", "best_training_job": "hpo-parent-a-003", "objective": 0.71},
-        {"name": "hpo-parent-b", "status": "Completed", "best_training_job": "hpo-parent-b-001", "objective": 0.74},
-        {"name": "hpo-gone", "status": "ResourceNotFound", "best_training_job": None, "objective": None},
+RANGES = {
+    "eta": {"Name": "eta", "MinValue": "0.001", "MaxValue": "0.5", "ScalingType": "Logarithmic", "Kind": "Continuous"},
+    "max_depth": {"Name": "max_depth", "MinValue": "2", "MaxValue": "10", "ScalingType": "Linear", "Kind": "Integer"},
+}
+RECORD = {
+    "model": "flight_delay",
+    "dag_id": "hpo_nightly",
+    "run_id": "scheduled__2013-06-01",
+    "holdout_date": "2013-06-01",
+    "live": True,
+    "evaluated_at": "2013-06-02T02:00:00+00:00",
+    "tuning_job_name": "nightly-2013-06-01",
+    "training_job_name": "nightly-2013-06-01-003",
+    "rows": 912,
+    "metric": "log_loss",
+    "direction": "Minimize",
+    "challenger_score": 0.49999999999999994,
+    "challenger_metrics": {"log_loss": 0.49999999999999994, "auc": 0.9179955484688721},
+    "champion_training_job": "nightly-2013-05-31-007",
+    "champion_score": 0.5123456,
+    "champion_metrics": {"log_loss": 0.5123456, "auc": 0.9},
+    "margin": 0.0,
+    "winner": "challenger",
+    "reason": "challenger log_loss 0.5000 beats champion 0.5123 by 0.0123 >= margin 0.0000",
+    "record_key": "champion/history/2013-06-01/scheduled-abc.json",
+    "deployed": False,
+}
+
+
+def scored_jobs() -> list[dict[str, Any]]:
+    return [
+        job(1, 0.70, eta="0.001", max_depth="3"),
+        job(2, 0.72, eta="0.05", max_depth="5"),
+        job(3, 0.74, eta="0.3", max_depth="5"),
+        job(4, 0.71, status="Stopped", eta="0.01", max_depth="8"),
+        job(5, objective=None, status="Failed", eta="0.2", max_depth="2"),
     ]
-    report = build_report({**TUNING, "objective_value": 0.75}, [job(1, 0.75)], parents=parents)
-    assert report.totals["parents_best"] == 0.74
-    section = report.html.split("<h2>Warm start</h2>", 1)[1].split("<h2>", 1)[0]
-    for text in ("hpo-parent-a (parent, Completed)", "0.71", "hpo-gone (parent, ResourceNotFound)", "0.74"):
-        assert text in section
-    assert "This job minus the parents&#x27; best</th><td>0.01" in section
-    cold = build_report(TUNING, [job(1, 0.75)])
-    assert "Warm start" not in cold.html and "parents_best" not in cold.totals
+
+
+def lead(page: str) -> str:
+    return page.split("id='outcome'>", 1)[1].split("</p>", 1)[0]
+
+
+@pytest.mark.parametrize(
+    ("record", "deployment", "smoke", "because", "state", "said"),
+    [
+        (
+            {**RECORD, "deployed": True, "endpoint": "flight-delay"},
+            {"endpoint": "flight-delay"},
+            {"score": 0.5, "rows": 912},
+            None,
+            DEPLOYED,
+            "Deployed: the challenger nightly-2013-06-01-003 now serves on flight-delay.",
+        ),
+        (
+            {**RECORD, "winner": "champion"},
+            None,
+            None,
+            "the champion stays",
+            KEPT,
+            "Kept: the champion nightly-2013-05-31-007 still serves",
+        ),
+        (
+            {**RECORD, "rolled_back": True, "rollback_reason": "predictions are not probabilities"},
+            {"endpoint": "flight-delay"},
+            None,
+            None,
+            ROLLED_BACK,
+            "Rolled back: the challenger nightly-2013-06-01-003 failed its smoke test on flight-delay",
+        ),
+        (
+            {**RECORD, "live": False},
+            None,
+            None,
+            "a backfill run never deploys",
+            NOT_DEPLOYED,
+            "Not deployed: the challenger nightly-2013-06-01-003 won but was not deployed.",
+        ),
+        (RECORD, {"endpoint": "flight-delay"}, None, None, UNVERIFIED, "Deployed but not verified"),
+        (None, None, None, None, NOT_EVALUATED, "Not evaluated: nothing was deployed."),
+    ],
+)
+def test_the_summary_states_the_final_outcome_first(record, deployment, smoke, because, state, said):
+    outcome = serving_outcome(record, deployment=deployment, smoke=smoke, not_deployed_because=because)
+    assert outcome.state == state
+    page = build_report(TUNING, [job(1, 0.74)], record, outcome=outcome, plots=False).html
+    assert said in lead(page)
+    assert f": {state}</h1>" in page
+    assert page.index("id='outcome'") < page.index("<h2>")  # before any section
+    if state == ROLLED_BACK:
+        assert "predictions are not probabilities" in page
+    if because:
+        assert because in page or state == KEPT
+
+
+def test_the_summary_says_why_with_the_best_jobs_hyperparameters_and_the_spend():
+    jobs = [job(1, 0.74, training=100, billable=30, spot=True), job(2, 0.7, training=60, billable=60)]
+    tuning = {**TUNING, "best_hyperparameters": {"eta": "0.012345678", "max_depth": "5"}}
+    outcome = serving_outcome({**RECORD, "deployed": True}, smoke={"score": 0.5, "rows": 912})
+    page = build_report(tuning, jobs, {**RECORD, "deployed": True}, outcome=outcome, plots=False).html
+    summary = page.split("<ul class='summary'>", 1)[1].split("</ul>", 1)[0]
+    assert "<b>Why</b>: challenger log_loss 0.5000 beats champion 0.5123" in summary
+    assert "<code>eta</code> 0.0123, <code>max_depth</code> 5" in summary
+    assert "billed 90 s" in summary and "on demand they would have billed all 160 s" in summary
+    assert "spot saved 70 %" in summary
+
+
+def test_numbers_have_significant_digits_and_fields_read_as_words():
+    page = build_report(TUNING, [job(1, 0.74)], RECORD, outcome=serving_outcome(RECORD), plots=False).html
+    assert "0.49999999999999994" not in page and "0.9179955484688721" not in page
+    assert "<th>Challenger log loss</th><td>0.5</td>" in page
+    assert "<th>AUC: challenger / champion</th><td>0.918 / 0.9</td>" in page
+    for raw in ("record_key", "dag_id", "challenger_log_loss", "champion_metrics"):
+        assert raw not in page
+    assert fmt(0.49999999999999994) == "0.5" and fmt(1234567) == "1,234,567" and fmt(None) == "–"
+    assert fmt_hyperparameter("0.012345678") == "0.0123" and fmt_hyperparameter("7") == "7"
+    assert fmt_hyperparameter("gbtree") == "gbtree"
+
+
+def test_every_plot_named_in_the_page_is_among_the_images_and_each_is_a_png():
+    report = build_report(TUNING, scored_jobs(), RECORD, ranges=RANGES, champion_level=0.73)
+    named = re.findall(r"<img src='([^']+)'", report.html)
+    assert named == ["history.png", "slice.png", "parallel.png", "importances.png", "curves.png"]
+    assert set(named) == set(report.images)
+    assert all(png.startswith(PNG_SIGNATURE) for png in report.images.values())
+
+
+def test_a_minimized_objective_without_curves_or_ranges_still_plots_what_it_can():
+    jobs = [{**j, "curve": []} for j in scored_jobs()]
+    tuning = {**TUNING, "objective_type": "Minimize", "objective_metric": "validation:logloss"}
+    report = build_report(tuning, jobs)
+    assert "curves.png" not in report.images and "history.png" in report.images
+    assert "validation:logloss" in report.html
+
+
+def test_without_any_objective_there_are_no_plots_but_every_job_is_listed():
+    jobs = [job(1, objective=None, status="Failed"), job(2, objective=None, status="Stopped")]
+    report = build_report({**TUNING, "status": "Failed", "best_training_job": None, "objective_value": None}, jobs)
+    assert report.images == {} and "<img" not in report.html
+    assert "nothing to plot" in report.html and "AlgorithmError: boom" in report.html
+    assert "nightly-2013-06-01-001" in report.html and "nightly-2013-06-01-002" in report.html
+
+
+def test_the_jobs_table_lists_the_best_first_and_sorts_by_a_click():
+    report = build_report(TUNING, scored_jobs(), plots=False)
+    table = report.html.split("<table class='sortable' id='jobs'>", 1)[1].split("</table>", 1)[0]
+    order = re.findall(r"<td>(nightly-2013-06-01-\d+)</td>", table)
+    assert order == [f"nightly-2013-06-01-00{n}" for n in (3, 2, 4, 1, 5)]
+    assert "<th>validation:auc</th><th>eta</th><th>max_depth</th>" in table
+    assert "data-v='0.74'" in table and "<tr class='best'>" in table
+    assert "addEventListener('click'" in report.html
+    assert "<meta name='viewport' content='width=device-width, initial-scale=1'>" in report.html
+
+
+def test_the_study_uses_the_tuning_jobs_distributions_and_each_jobs_curve():
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    jobs = [*scored_jobs(), job(6, 0.9, eta="5.0", max_depth="3")]  # eta outside its range
+    study, left_out = build_study(jobs, RANGES, maximize=True)
+    assert left_out == ["nightly-2013-06-01-006"]
+    trials = study.get_trials(deepcopy=False)
+    assert [t.state.name for t in trials] == ["COMPLETE"] * 4 + ["FAIL"]
+    assert trials[0].distributions == {
+        "eta": FloatDistribution(0.001, 0.5, log=True),
+        "max_depth": IntDistribution(2, 10),
+    }
+    assert trials[0].params == {"eta": 0.001, "max_depth": 3}
+    assert trials[2].intermediate_values == dict(enumerate(job(3, 0.74)["curve"]))
+    assert study.best_trial.user_attrs["training_job"] == "nightly-2013-06-01-003"
+
+
+@pytest.mark.parametrize(
+    ("item", "log"),
+    [
+        ({"MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Logarithmic"}, True),
+        ({"MinValue": "0.01", "MaxValue": "0.5", "ScalingType": "Linear"}, False),
+        ({"MinValue": "0.0001", "MaxValue": "1", "ScalingType": "Auto"}, True),
+        ({"MinValue": "0.1", "MaxValue": "1", "ScalingType": "Auto"}, False),
+        ({"MinValue": "0.5", "MaxValue": "0.99", "ScalingType": "ReverseLogarithmic"}, False),
+    ],
+)
+def test_log_axes_where_the_range_is_searched_on_a_log_scale(item, log):
+    assert is_log_scaled(item) is log
+
+
+def test_the_tuning_jobs_ranges_come_from_every_definition():
+    described = {
+        "HyperParameterTuningJobConfig": {},
+        "TrainingJobDefinitions": [
+            {
+                "HyperParameterRanges": {
+                    "ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0", "MaxValue": "1"}]
+                }
+            },
+            {"HyperParameterRanges": {"CategoricalParameterRanges": [{"Name": "kind", "Values": ["a", "b"]}]}},
+        ],
+    }
+    ranges = tuned_ranges(described)
+    assert {name: item["Kind"] for name, item in ranges.items()} == {"eta": "Continuous", "kind": "Categorical"}
+
+
+def test_the_curve_is_every_value_the_objective_regex_finds_in_the_log():
+    lines = ["starting", "[0]#011validation-auc:0.61", "[1]#011validation-auc:0.65", "oops validation-auc:nan?"]
+    assert metric_curve(lines, r"validation-auc:([0-9.]+)") == [0.61, 0.65]
+
+
+def test_the_history_page_marks_deployments_and_rollbacks_and_links_every_runs_report():
+    records = [
+        {**RECORD, "holdout_date": "2013-05-30", "tuning_job_name": "hpo-a", "champion_score": None, "deployed": True},
+        {**RECORD, "holdout_date": "2013-05-31", "tuning_job_name": "hpo-b", "rolled_back": True},
+        {**RECORD, "holdout_date": "2013-06-01", "tuning_job_name": "hpo-c", "winner": "champion"},
+        {**RECORD, "holdout_date": "2013-06-01", "tuning_job_name": "hpo-d", "live": False},
+    ]
+    history = build_history("flight_delay", records)
+    assert set(history.images) == set(re.findall(r"<img src='([^']+)'", history.html)) == {"history.png"}
+    assert history.images["history.png"].startswith(PNG_SIGNATURE)
+    for name in ("hpo-a", "hpo-b", "hpo-c", "hpo-d"):
+        assert f"href='../../{name}/index.html'" in history.html
+    rows = history.html.split("<tbody>", 1)[1]
+    assert [run_outcome(r) for r in records] == ["deployed", "rolled back", "kept", "won, backfill"]
+    assert rows.index("hpo-d") < rows.index("hpo-a")  # newest first
+    assert "1 deployed, 1 rolled back, 1 kept" in history.html
+    assert history_prefix("reports", "flight_delay") == "reports/_history/flight_delay"
+    assert history_link_from_report("flight_delay") == "../_history/flight_delay/index.html"
+    report = build_report(TUNING, [job(1)], history_link=history_link_from_report("flight_delay"), plots=False)
+    assert "href='../_history/flight_delay/index.html'" in report.html
+
+
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+
+
+@pytest.mark.skipif(not any(shutil.which(b) for b in BROWSERS), reason="no headless browser installed")
+def test_a_headless_browser_at_phone_width_sorts_the_jobs_and_needs_no_sideways_scroll(tmp_path):
+    browser = next(shutil.which(b) for b in BROWSERS if shutil.which(b))
+    report = build_report(TUNING, scored_jobs(), RECORD, outcome=serving_outcome(RECORD), ranges=RANGES)
+    for file, png in report.images.items():
+        (tmp_path / file).write_bytes(png)
+    # Click the objective's header twice (ascending, then descending) and write what the page looks like.
+    probe = (
+        "<script>window.addEventListener('load',function(){var th=document.querySelectorAll('#jobs th')[2];"
+        "th.click();var up=document.querySelector('#jobs tbody tr td').textContent;th.click();"
+        "var down=document.querySelector('#jobs tbody tr td').textContent;var imgs=[].slice.call(document.images);"
+        "document.body.setAttribute('data-probe',JSON.stringify({up:up,down:down,"
+        "wide:document.documentElement.scrollWidth-window.innerWidth,"
+        "loaded:imgs.filter(function(i){return i.complete&&i.naturalWidth>0}).length,images:imgs.length}))})"
+        "</script></body>"
+    )
+    (tmp_path / "index.html").write_text(report.html.replace("</body>", probe))
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=390,844"]
+    command += ["--virtual-time-budget=5000", "--dump-dom", (tmp_path / "index.html").as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=60, check=True).stdout
+    found = json.loads(html.unescape(re.search(r'data-probe="([^"]+)"', dom).group(1)))
+    assert found["up"] == "nightly-2013-06-01-001" and found["down"] == "nightly-2013-06-01-003"
+    assert found["wide"] <= 0  # the page fits a 390 px wide phone; wide tables scroll inside their box
+    assert found["images"] == len(report.images) and found["loaded"] == found["images"]
