@@ -255,6 +255,9 @@ def report(
     from include.pipeline.champion import Evaluation, read_history, read_record
     from include.pipeline.plan import deploy_decision
     from include.pipeline.report import (
+        MAX_PRESIGN_SECONDS as MAX_PRESIGN,
+    )
+    from include.pipeline.report import (
         build_report,
         collect_objective,
         collect_parents,
@@ -265,7 +268,6 @@ def report(
     )
     from include.pipeline.report_history import (
         build_history,
-        history_link_from_report,
         history_prefix,
         publish_history,
     )
@@ -294,8 +296,19 @@ def report(
     bucket, key = split_object_uri(tuned["report_uri"])  # the .../index.html the tune task's link points at
     folder = key.rsplit("/", 1)[0] if "/" in key else ""
     reports_root = folder.rsplit("/", 1)[0] if "/" in folder else ""
-    history = build_history(spec.name, read_history(s3, plan.bucket, plan.history_prefix))
-    history_uri = publish_history(s3, history, bucket, history_prefix(reports_root, spec.name))
+
+    # A presigned link opens one object: links between the pages are presigned too (for seven days; the
+    # history page is rebuilt, with fresh links, at every run).
+    def presigned(key: str) -> str:
+        return s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=MAX_PRESIGN)
+
+    history_folder = history_prefix(reports_root, spec.name)
+    history = build_history(
+        spec.name,
+        read_history(s3, plan.bucket, plan.history_prefix),
+        report_link=lambda job: presigned("/".join(p for p in (reports_root, job, "index.html") if p)),
+    )
+    history_uri = publish_history(s3, history, bucket, history_folder)
     built = build_report(
         tuned,
         collect_training_jobs(sm, name, logs_client=logs),
@@ -304,7 +317,7 @@ def report(
         outcome=outcome,
         ranges=collect_ranges(sm, name),
         champion_level=collect_objective(sm, (final or {}).get("champion_training_job"), tuned.get("objective_metric")),
-        history_link=history_link_from_report(spec.name),
+        history_link=presigned(f"{history_folder}/index.html"),
     )
     published = publish_report(s3, built, bucket, folder)
     print(f"Report: {published['report_uri']}: {outcome.headline} History: {history_uri}")

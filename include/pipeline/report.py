@@ -396,6 +396,14 @@ _SORT_JS = (
 )
 
 
+def png_data_uri(png: bytes) -> str:
+    """A PNG inside the page itself: a presigned link opens one object, so the page must need no other (the
+    images beside it in a private bucket would not load)."""
+    import base64
+
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 def page(title: str, body: Iterable[str], script: bool = False) -> str:
     """A self-contained HTML page (no external assets) that reads at a phone's width."""
     head = (
@@ -589,7 +597,7 @@ def build_report(
     for plot in rendered:
         images[plot.file] = plot.png
         parts.append(
-            f"<figure><img src='{plot.file}' alt='{html.escape(plot.title)}' loading='lazy'>"
+            f"<figure><img src='{png_data_uri(plot.png)}' alt='{html.escape(plot.title)}'>"
             f"<figcaption><b>{html.escape(plot.title)}</b>. {html.escape(plot.caption)}</figcaption></figure>"
         )
     if not rendered:

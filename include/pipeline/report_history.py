@@ -11,10 +11,11 @@ from __future__ import annotations
 import datetime
 import html
 import io
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from .report import _words, fmt, page
+from .report import _words, fmt, page, png_data_uri
 
 HISTORY_DIR = "_history"
 HISTORY_PNG = "history.png"
@@ -29,11 +30,6 @@ class HistoryPage:
 def history_prefix(reports_root: str, model: str) -> str:
     """Where a model's history page lives, given the folder that holds the runs' report folders."""
     return "/".join(p for p in (reports_root.strip("/"), HISTORY_DIR, model) if p)
-
-
-def history_link_from_report(model: str) -> str:
-    """The history page relative to a run's report (`{reports}/{tuning job}/index.html`)."""
-    return f"../{HISTORY_DIR}/{model}/index.html"
 
 
 def run_outcome(record: dict[str, Any]) -> str:
@@ -105,12 +101,16 @@ def _plot(records: list[dict[str, Any]], metric: str, maximize: bool) -> bytes:
         plt.close(figure)
 
 
-def build_history(model: str, records: list[dict[str, Any]]) -> HistoryPage:
+def build_history(
+    model: str, records: list[dict[str, Any]], report_link: Callable[[str], str] | None = None
+) -> HistoryPage:
     """The page and its plot from the model's records (read_history's order: by held-out day, then time).
 
     Only records scored by the newest record's metric are plotted (a spec may change its metric); the table
-    lists them all, newest first, each linking to its run's report.
+    lists them all, newest first, each linking to its run's report: `report_link(tuning job)` (a presigned URL,
+    as a private bucket needs), by default the report's path relative to this page.
     """
+    report_link = report_link or (lambda job: f"../../{job}/index.html")
     title = f"{model}: history across runs"
     if not records:
         return HistoryPage(page(title, [f"<h1>{html.escape(title)}</h1>", "<p>No run has been evaluated yet.</p>"]), {})
@@ -134,14 +134,15 @@ def build_history(model: str, records: list[dict[str, Any]]) -> HistoryPage:
     if same:
         images[HISTORY_PNG] = _plot(same, metric, maximize)
         parts.append(
-            f"<figure><img src='{HISTORY_PNG}' alt='held-out {html.escape(_words(metric))} by day'>"
+            f"<figure><img src='{png_data_uri(images[HISTORY_PNG])}' alt='held-out {html.escape(_words(metric))} "
+            "by day'>"
             "<figcaption><b>Held-out score by day</b>. Each run's challenger, shaped by what became of it, and the "
             "champion it faced; vertical lines mark deployments (green) and rollbacks (red).</figcaption></figure>"
         )
     head = ("Held out", "Run", "Challenger", "Champion", "Outcome", "Why", "Report")
     rows = []
     for record in reversed(records):
-        report = f"../../{record['tuning_job_name']}/index.html"
+        report = report_link(record["tuning_job_name"])
         cells = [
             html.escape(record["holdout_date"]),
             html.escape(f"{'live' if record.get('live') else 'backfill'}: {record.get('run_id', '')}"),

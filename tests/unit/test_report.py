@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import html
 import json
 import re
@@ -26,7 +27,7 @@ from include.pipeline.report import (
     report_totals,
     serving_outcome,
 )
-from include.pipeline.report_history import build_history, history_link_from_report, history_prefix, run_outcome
+from include.pipeline.report_history import build_history, history_prefix, run_outcome
 from include.pipeline.report_study import build_study, is_log_scaled, tuned_ranges
 from include.pipeline.spot import ON_DEMAND_USD_PER_HOUR
 
@@ -244,10 +245,12 @@ def test_numbers_have_significant_digits_and_fields_read_as_words():
 
 def test_every_plot_named_in_the_page_is_among_the_images_and_each_is_a_png():
     report = build_report(TUNING, scored_jobs(), RECORD, ranges=RANGES, champion_level=0.73)
-    named = re.findall(r"<img src='([^']+)'", report.html)
-    assert named == ["history.png", "slice.png", "parallel.png", "importances.png", "curves.png"]
-    assert set(named) == set(report.images)
-    assert all(png.startswith(PNG_SIGNATURE) for png in report.images.values())
+    # Each plot is inside the page (a presigned link opens one object), and also published beside it.
+    embedded = [base64.b64decode(data) for data in re.findall(r"<img src='data:image/png;base64,([^']+)'", report.html)]
+    assert list(report.images) == ["history.png", "slice.png", "parallel.png", "importances.png", "curves.png"]
+    assert embedded == list(report.images.values())
+    assert all(png.startswith(PNG_SIGNATURE) for png in embedded)
+    assert len(re.findall(r"<img ", report.html)) == len(embedded)
 
 
 def test_a_minimized_objective_without_curves_or_ranges_still_plots_what_it_can():
@@ -336,19 +339,20 @@ def test_the_history_page_marks_deployments_and_rollbacks_and_links_every_runs_r
         {**RECORD, "holdout_date": "2013-06-01", "tuning_job_name": "hpo-c", "winner": "champion"},
         {**RECORD, "holdout_date": "2013-06-01", "tuning_job_name": "hpo-d", "live": False},
     ]
-    history = build_history("flight_delay", records)
-    assert set(history.images) == set(re.findall(r"<img src='([^']+)'", history.html)) == {"history.png"}
+    history = build_history("flight_delay", records, report_link=lambda job: f"https://signed.example/{job}?sig=1")
+    embedded = re.findall(r"<img src='data:image/png;base64,([^']+)'", history.html)
+    assert [base64.b64decode(e) for e in embedded] == [history.images["history.png"]]
     assert history.images["history.png"].startswith(PNG_SIGNATURE)
     for name in ("hpo-a", "hpo-b", "hpo-c", "hpo-d"):
-        assert f"href='../../{name}/index.html'" in history.html
+        assert f"href='https://signed.example/{name}?sig=1'" in history.html
+    assert "href='../../hpo-a/index.html'" in build_history("flight_delay", records).html  # without a link maker
     rows = history.html.split("<tbody>", 1)[1]
     assert [run_outcome(r) for r in records] == ["deployed", "rolled back", "kept", "won, backfill"]
     assert rows.index("hpo-d") < rows.index("hpo-a")  # newest first
     assert "1 deployed, 1 rolled back, 1 kept" in history.html
     assert history_prefix("reports", "flight_delay") == "reports/_history/flight_delay"
-    assert history_link_from_report("flight_delay") == "../_history/flight_delay/index.html"
-    report = build_report(TUNING, [job(1)], history_link=history_link_from_report("flight_delay"), plots=False)
-    assert "href='../_history/flight_delay/index.html'" in report.html
+    report = build_report(TUNING, [job(1)], history_link="https://signed.example/history?sig=2", plots=False)
+    assert "href='https://signed.example/history?sig=2'" in report.html
 
 
 BROWSERS = ("chromium", "chromium-browser", "google-chrome")
