@@ -32,6 +32,7 @@ from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, SUPPORTED_IMAGES, i
 from ..models.backend import SageMakerBackend
 from ..models.training import TrainingJob
 from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
+from .debugger import DebuggerRules
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import MetricParser
@@ -123,6 +124,7 @@ class JobExecution:
         if self._is_builtin_xgboost():
             definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
         self.parser = MetricParser(definitions)
+        self.rules = DebuggerRules(backend, job)
         self._log_file: Any = None
         self._dirty = False
 
@@ -384,6 +386,7 @@ class JobExecution:
             with self.backend.lock:
                 for name, value in found:
                     self.job.record_metric(name, value, at)
+                    self.rules.observe(name, value)
             self._dirty = True
 
     def _flush(self) -> None:
