@@ -286,3 +286,23 @@ def test_statuses_survive_a_restart_and_a_resumed_job_re_reads_its_metrics(tmp_p
     assert statuses(restored)["late"]["StatusDetails"].startswith(
         "RuleEvaluationConditionMet: Evaluation of the rule Overfit at step 3"
     )
+
+
+def test_a_rule_that_breaks_ends_error_and_the_job_runs_on(tmp_path, monkeypatch):
+    backend, launcher = fake_backend(tmp_path, lambda _: [1.0])
+    job = started_job(backend, launcher, rule(action_json=STOP))
+    rules = DebuggerRules(backend, job)
+
+    def broken(metric: str, value: float) -> int | None:
+        raise ZeroDivisionError("float division by zero")
+
+    monkeypatch.setattr(rules.evaluators["Overfit"], "observe", broken)
+    with backend.lock:
+        rules.observe("train:loss", 1.0)
+        rules.observe("train:loss", 0.5)  # no longer evaluated
+    status = statuses(backend)["Overfit"]
+    assert status["RuleEvaluationStatus"] == "Error"
+    assert status["StatusDetails"] == "InternalServerError: float division by zero"
+    assert job.status == "InProgress"
+    launcher.tick()
+    assert statuses(backend)["Overfit"]["RuleEvaluationStatus"] == "Error"  # the job's end leaves it as it is
