@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 from ..exceptions import ResourceInUse, ResourceNotFound, ValidationException, could_not_find
 from .base import arn, filter_and_sort, paginate
+from .debugger import validate_debugger
 from .hosting import Endpoint, EndpointConfig, Model
 from .search import search, search_record
 from .store import StateStore
@@ -95,6 +96,7 @@ class SageMakerBackend:
     # --- training jobs -------------------------------------------------------------------------
     def create_training_job(self, params: dict[str, Any], tuning_job_arn: str | None = None) -> dict[str, Any]:
         validate_create(params)
+        validate_debugger(params, self.region)
         with self.lock:
             name = params["TrainingJobName"]
             if name in self.training_jobs:
@@ -146,6 +148,7 @@ class SageMakerBackend:
             job.stop_requested = True
             job.status = "Stopping"
             job.set_secondary("Stopping", message)
+            job.rules_stopping()
             self.save(job)
 
     # --- hyperparameter tuning jobs ------------------------------------------------------------

@@ -35,13 +35,14 @@ TRAINING_HONOURED = {
     "RetryStrategy": "an internal error (a crash of the service) restarts the job up to MaximumRetryAttempts",
     "EnableNetworkIsolation": "the job gets no AWS endpoint nor credentials",
     "EnableInterContainerTrafficEncryption": "one instance: no traffic between containers to encrypt",
+    "DebugRuleConfigurations": "LossNotDecreasing, Overfit and Overtraining on the job's metrics, with the "
+    "StopTraining action (models/debugger.py, which refuses the other rules)",
+    "ProfilerConfig": "DisableProfiler true only (models/debugger.py refuses profiling)",
 }
 
 TRAINING_REFUSED = {
     "VpcConfig": "jobs run on this machine's network",
     "DebugHookConfig": "Debugger tensors are not collected",
-    "DebugRuleConfigurations": "Debugger rules are not evaluated",
-    "ProfilerConfig": "the profiler does not run",
     "ProfilerRuleConfigurations": "the profiler does not run",
     "TensorBoardOutputConfig": "TensorBoard output is not uploaded",
     "ExperimentConfig": "there are no SageMaker Experiments",

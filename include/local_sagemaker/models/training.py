@@ -9,6 +9,7 @@ from typing import Any
 from ..exceptions import ValidationException
 from ..protocol import operation_model
 from .base import TERMINAL_STATUSES, SpecResource, arn, now
+from .debugger import STATUS_DETAILS, initial_statuses
 from .support import refuse_unsupported_training
 
 DEFAULT_MAX_RUNTIME = 86400
@@ -102,6 +103,8 @@ class TrainingJob(SpecResource):
         self.retries = 0  # restarts after an internal error, up to RetryStrategy.MaximumRetryAttempts
         self.retryable = False  # failed with an internal error (AWS counts it a RetryableError in a tuning job)
         self.pids: list[int] = []
+        # DebugRuleEvaluationStatuses, one per DebugRuleConfigurations entry (see models/debugger.py).
+        self.rule_statuses: list[dict[str, Any]] = initial_statuses(spec, region, self.created)
 
     # --- state machine -------------------------------------------------------------------------
     @property
@@ -129,6 +132,39 @@ class TrainingJob(SpecResource):
         self.ended = self.modified
         if self.started is None:
             self.started = self.ended
+        # A rule that has not fired ends with the job: it has read every value the job emitted and found
+        # nothing, unless the job was stopped (StopTrainingJob, a tuner, a rule's StopTraining action), which
+        # stops its rule evaluations too.
+        self._end_rules(("InProgress", "Stopping"), "Stopped" if self.stop_requested else "NoIssuesFound")
+
+    # --- Debugger rules ------------------------------------------------------------------------
+    def _rule_status(self, name: str) -> dict[str, Any]:
+        return next(s for s in self.rule_statuses if s["RuleConfigurationName"] == name)
+
+    def _end_rules(self, current: tuple[str, ...], status: str) -> None:
+        for entry in self.rule_statuses:
+            if entry["RuleEvaluationStatus"] in current:
+                entry["RuleEvaluationStatus"] = status
+                entry["LastModifiedTime"] = self.modified
+
+    def rules_stopping(self) -> None:
+        """The job is being stopped: its rule evaluations still running are stopped with it."""
+        self._end_rules(("InProgress",), "Stopping")
+
+    def rule_in_progress(self, name: str) -> bool:
+        return self._rule_status(name)["RuleEvaluationStatus"] == "InProgress"
+
+    def rule_issue_found(self, name: str, rule: str, step: int) -> None:
+        entry = self._rule_status(name)
+        entry.update(
+            RuleEvaluationStatus="IssuesFound",
+            StatusDetails=STATUS_DETAILS.format(rule=rule, step=step),
+            LastModifiedTime=now(),
+        )
+
+    def rule_error(self, name: str, details: str) -> None:
+        entry = self._rule_status(name)
+        entry.update(RuleEvaluationStatus="Error", StatusDetails=details[:1024], LastModifiedTime=now())
 
     def may_retry(self) -> bool:
         """Whether an internal error may restart the job: RetryStrategy retries a job that fails with an
@@ -176,6 +212,10 @@ class TrainingJob(SpecResource):
         if self.training_seconds is not None:
             out["TrainingTimeInSeconds"] = self.training_seconds
             out["BillableTimeInSeconds"] = self.billable_seconds
+        if self.rule_statuses:
+            out["DebugRuleEvaluationStatuses"] = [dict(entry) for entry in self.rule_statuses]
+        if self.spec.get("ProfilerConfig"):  # accepted only with DisableProfiler (models/debugger.py)
+            out["ProfilingStatus"] = "Disabled"
         return out
 
     def summary(self) -> dict[str, Any]:
@@ -195,6 +235,6 @@ class TrainingJob(SpecResource):
     _STATE = tuple(
         (
             "tuning_job_arn created modified status secondary transitions failure_reason started ended "
-            "metrics training_seconds billable_seconds stop_requested attempts retries retryable pids"
+            "metrics training_seconds billable_seconds stop_requested attempts retries retryable pids rule_statuses"
         ).split()
     )

@@ -33,6 +33,7 @@ from ..models.backend import SageMakerBackend
 from ..models.training import TrainingJob
 from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
 from .cloudwatch_metrics import MetricPublisher
+from .debugger import DebuggerRules
 from .layout import JobLayout, base_environment, interpreter_shims
 from .logs import TRAINING_LOG_GROUP, LogShipper
 from .metrics import MetricParser
@@ -125,6 +126,7 @@ class JobExecution:
             definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
         self.parser = MetricParser(definitions)
         self.metrics = MetricPublisher(runner.clients("cloudwatch", backend.region), job.name)
+        self.rules = DebuggerRules(backend, job)
         self._log_file: Any = None
         self._dirty = False
 
@@ -402,6 +404,7 @@ class JobExecution:
             with self.backend.lock:
                 for name, value in found:
                     self.job.record_metric(name, value, at)
+                    self.rules.observe(name, value)
             for name, value in found:
                 self.metrics.add(name, value, at)
             self._dirty = True
