@@ -86,7 +86,6 @@ DEFINITION_HONOURED = {
     "AlgorithmSpecification": "as in CreateTrainingJob",
     "RoleArn": "as in CreateTrainingJob",
     "InputDataConfig": "as in CreateTrainingJob",
-    "VpcConfig": "as in CreateTrainingJob (refused)",
     "OutputDataConfig": "as in CreateTrainingJob",
     "ResourceConfig": "as in CreateTrainingJob",
     "HyperParameterTuningResourceConfig": "InstanceType/Count/Volume; with InstanceConfigs the first (highest "
@@ -100,7 +99,8 @@ DEFINITION_HONOURED = {
     "Environment": "as in CreateTrainingJob",
 }
 
-DEFINITION_REFUSED: dict[str, str] = {}
+# Refused through the definition's training-job checks (validate_create of models/training.py).
+DEFINITION_REFUSED = {"VpcConfig": TRAINING_REFUSED["VpcConfig"]}
 
 
 def _asks(value: Any) -> bool:
