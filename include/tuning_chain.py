@@ -146,17 +146,9 @@ def _days(days: list[str]) -> str:
 @task.branch
 def decide_deploy(prepared: dict[str, Any], record: dict[str, Any]) -> str | None:
     from include.pipeline.champion import Evaluation
-    from include.pipeline.plan import RunPlan, deploy_decision
+    from include.pipeline.plan import RunPlan
 
-    plan = RunPlan.from_xcom(prepared)
-    run = plan.run_params
-    follow, why = deploy_decision(
-        Evaluation.from_xcom(record),
-        live=plan.live,
-        deploy=run.deploy,
-        require_approval=run.require_approval,
-        threshold=run.smoke_threshold,
-    )
+    follow, why = RunPlan.from_xcom(prepared).deploy_decision(Evaluation.from_xcom(record))
     print(f"{'Next: ' + follow if follow else 'Not deploying'}: {why}")
     return follow
 
@@ -253,7 +245,6 @@ def report(
     from airflow.sdk.exceptions import AirflowSkipException
 
     from include.pipeline.champion import Evaluation, read_history, read_record
-    from include.pipeline.plan import deploy_decision
     from include.pipeline.report import (
         MAX_PRESIGN_SECONDS as MAX_PRESIGN,
     )
@@ -281,14 +272,7 @@ def report(
     final = read_record(s3, plan.bucket, record["record_key"]) if record else None
     because = None
     if final is not None:
-        run = plan.run_params
-        follow, why = deploy_decision(
-            Evaluation.from_xcom(final),
-            live=plan.live,
-            deploy=run.deploy,
-            require_approval=run.require_approval,
-            threshold=run.smoke_threshold,
-        )
+        follow, why = plan.deploy_decision(Evaluation.from_xcom(final))
         because = None if follow else why
     outcome = serving_outcome(final, deployment=deployment, smoke=smoke, not_deployed_because=because)
 

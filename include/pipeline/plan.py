@@ -163,6 +163,17 @@ class RunPlan:
     def run_params(self) -> RunParams:
         return RunParams.from_xcom(self.params)
 
+    def deploy_decision(self, record: Evaluation) -> tuple[str | None, str]:
+        """deploy_decision for this run: its live flag and its deploy, approval and smoke threshold Params."""
+        run = self.run_params
+        return deploy_decision(
+            record,
+            live=self.live,
+            deploy=run.deploy,
+            require_approval=run.require_approval,
+            threshold=run.smoke_threshold,
+        )
+
     def to_xcom(self) -> dict[str, Any]:
         return asdict(self)
 
