@@ -262,24 +262,20 @@ def test_may_retry_counts_down_maximum_retry_attempts(tmp_path):
 
 
 # --- documented semantics --------------------------------------------------------------------------
-def test_best_objective_not_improving_counts_gains_under_one_percent_as_none(tmp_path):
-    # Every job gains 0.5 % on the one before: none counts as an improvement, so three jobs end the search.
-    levels = iter(1.0 * 1.005**i for i in range(100))
+@pytest.mark.parametrize(
+    ("gain", "max_jobs", "completed"),
+    [
+        (1.005, 20, 4),  # 0.5 % each: none counts as an improvement, so the first and 3 more end the search
+        (1.02, 8, 8),  # 2 % each: every job improves, the budget ends it
+    ],
+)
+def test_best_objective_not_improving_counts_gains_under_one_percent_as_none(tmp_path, gain, max_jobs, completed):
+    levels = iter(gain**i for i in range(100))
     backend, launcher = fake_backend(tmp_path, lambda h: [next(levels)])
     criteria = {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}
-    request = tuning_request("flat", max_jobs=20, parallel=1, TuningJobCompletionCriteria=criteria)
+    request = tuning_request("flat", max_jobs=max_jobs, parallel=1, TuningJobCompletionCriteria=criteria)
     backend.create_hyper_parameter_tuning_job(request)
-    described = run_tuning(backend, launcher, "flat")
-    assert described["TrainingJobStatusCounters"]["Completed"] == 4  # the first, then 3 that gained < 1 %
-
-
-def test_one_percent_gains_keep_the_search_going(tmp_path):
-    levels = iter(1.0 * 1.02**i for i in range(100))
-    backend, launcher = fake_backend(tmp_path, lambda h: [next(levels)])
-    criteria = {"BestObjectiveNotImproving": {"MaxNumberOfTrainingJobsNotImproving": 3}}
-    request = tuning_request("rising", max_jobs=8, parallel=1, TuningJobCompletionCriteria=criteria)
-    backend.create_hyper_parameter_tuning_job(request)
-    assert run_tuning(backend, launcher, "rising")["TrainingJobStatusCounters"]["Completed"] == 8
+    assert run_tuning(backend, launcher, "flat")["TrainingJobStatusCounters"]["Completed"] == completed
 
 
 @pytest.mark.parametrize(("kind", "shown"), [("IdenticalDataAndAlgorithm", True), ("TransferLearning", False)])
