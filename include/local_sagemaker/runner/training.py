@@ -235,16 +235,10 @@ class JobExecution:
 
     def _mode(self) -> str:
         """builtin-xgboost, entrypoint (ContainerEntrypoint, as the SDK v3 ModelTrainer sends it) or script
-        (sagemaker_program)."""
+        (sagemaker_program). AlgorithmName, Pipe mode and channels other than S3 prefixes were refused at create
+        (models/support.py), so every job here has a TrainingImage and S3Prefix channels."""
         algo = self.spec["AlgorithmSpecification"]
-        image = algo.get("TrainingImage")
-        if not image:
-            raise JobFailed(
-                f"ClientError: AlgorithmName {algo.get('AlgorithmName')!r} cannot run locally. "
-                f"Supported: {SUPPORTED_IMAGES}."
-            )
-        if algo.get("TrainingInputMode", "File") == "Pipe":
-            raise JobFailed("ClientError: TrainingInputMode Pipe is not supported locally; use File or FastFile.")
+        image = algo["TrainingImage"]
         if self._is_builtin_xgboost():
             return "builtin-xgboost"
         if runs_script(image):
@@ -256,17 +250,7 @@ class JobExecution:
 
     def _download_channels(self) -> None:
         for channel in self.spec.get("InputDataConfig") or []:
-            source = (channel.get("DataSource") or {}).get("S3DataSource")
-            if not source:
-                raise JobFailed(
-                    f"ClientError: channel {channel['ChannelName']!r}: only S3DataSource is supported locally."
-                )
-            if source.get("S3DataType", "S3Prefix") != "S3Prefix":
-                raise JobFailed(
-                    f"ClientError: channel {channel['ChannelName']!r}: S3DataType {source['S3DataType']} "
-                    "is not supported locally; use S3Prefix."
-                )
-            uri = source["S3Uri"]
+            uri = channel["DataSource"]["S3DataSource"]["S3Uri"]
             try:
                 count = download_prefix(self.s3, uri, self.layout.channel(channel["ChannelName"]))
             except ChannelError as exc:
