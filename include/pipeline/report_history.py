@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import datetime
 import html
-import io
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .report import _words, fmt, page, png_data_uri
+from .report_study import figure_png
 
 HISTORY_DIR = "_history"
 HISTORY_PNG = "history.png"
@@ -94,9 +94,7 @@ def _plot(records: list[dict[str, Any]], metric: str, maximize: bool) -> bytes:
         ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(ax.xaxis.get_major_locator()))
         ax.legend(loc="best", fontsize="small")
         ax.grid(alpha=0.3)
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
-        return buffer.getvalue()
+        return figure_png(figure)
     finally:
         plt.close(figure)
 

@@ -115,7 +115,8 @@ def build_study(
     return study, left_out
 
 
-def _png(figure: Any) -> bytes:
+def figure_png(figure: Any) -> bytes:
+    """A matplotlib figure as the PNG bytes the report pages embed."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     return buffer.getvalue()
@@ -153,7 +154,7 @@ def render_plots(
     def keep(file: str, title: str, caption: str, axes: Any) -> None:
         figure = _first_axes(axes).figure
         try:
-            plots.append(Plot(file, title, caption, _png(figure)))
+            plots.append(Plot(file, title, caption, figure_png(figure)))
         finally:
             plt.close(figure)
 
