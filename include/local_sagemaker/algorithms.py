@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from typing import Any
 
 XGBOOST_IMAGE = re.compile(r"(^|/)(sagemaker-)?xgboost:[^/]*$")
 SKLEARN_IMAGE = re.compile(r"(^|/)sagemaker-scikit-learn:[^/]*$")
@@ -40,3 +41,12 @@ def runs_script(image: str) -> bool:
 def is_builtin_xgboost(image: str, hyperparameters: Mapping[str, str], entrypoint: object = None) -> bool:
     """The built-in algorithm runs when nothing else is asked for: no script, no entry point of the caller's."""
     return bool(XGBOOST_IMAGE.search(image or "")) and "sagemaker_program" not in hyperparameters and not entrypoint
+
+
+def metric_definitions(algorithm: Mapping[str, Any], hyperparameters: Mapping[str, str]) -> list[dict[str, str]]:
+    """The metric definitions a job's log is parsed with: AWS's own for the built-in XGBoost algorithm, then the
+    AlgorithmSpecification's MetricDefinitions."""
+    own = list(algorithm.get("MetricDefinitions") or [])
+    if is_builtin_xgboost(algorithm.get("TrainingImage") or "", hyperparameters, algorithm.get("ContainerEntrypoint")):
+        return BUILTIN_XGBOOST_METRIC_DEFINITIONS + own
+    return own

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, is_builtin_xgboost
+from ..algorithms import metric_definitions
 from ..exceptions import ValidationException
 from .base import arn
 
@@ -177,12 +177,7 @@ def is_loss(metric: str) -> bool:
 
 def metric_names(spec: dict[str, Any]) -> list[str]:
     """Every metric the job can report: its MetricDefinitions, and AWS's own for the built-in XGBoost."""
-    algo = spec.get("AlgorithmSpecification") or {}
-    definitions = list(algo.get("MetricDefinitions") or [])
-    if is_builtin_xgboost(
-        algo.get("TrainingImage") or "", spec.get("HyperParameters") or {}, algo.get("ContainerEntrypoint")
-    ):
-        definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
+    definitions = metric_definitions(spec.get("AlgorithmSpecification") or {}, spec.get("HyperParameters") or {})
     return list(dict.fromkeys(d["Name"] for d in definitions))
 
 

@@ -13,7 +13,7 @@ import math
 import re
 from typing import Any
 
-from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, is_builtin_xgboost
+from ..algorithms import metric_definitions
 from ..exceptions import ResourceLimitExceeded, ValidationException
 from .support import refuse_unsupported_tuning
 from .training import validate_create as validate_training
@@ -240,11 +240,7 @@ def _validate_objective(spec: dict[str, Any], path: str, definition: dict[str, A
             f"(or {path}.TuningObjective for each definition)."
         )
     algo = definition.get("AlgorithmSpecification") or {}
-    names = {d["Name"] for d in algo.get("MetricDefinitions") or []}
-    if is_builtin_xgboost(
-        algo.get("TrainingImage") or "", definition.get("StaticHyperParameters") or {}, algo.get("ContainerEntrypoint")
-    ):
-        names |= {d["Name"] for d in BUILTIN_XGBOOST_METRIC_DEFINITIONS}
+    names = {d["Name"] for d in metric_definitions(algo, definition.get("StaticHyperParameters") or {})}
     if objective["MetricName"] not in names:
         raise ValidationException(
             f"HyperParameterTuningJobObjective.MetricName {objective['MetricName']!r} is not emitted by the jobs: "

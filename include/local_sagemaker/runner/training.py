@@ -28,7 +28,7 @@ from typing import Any
 
 from include.archives import UnsafeArchive, make_tar_gz, safe_extract
 
-from ..algorithms import BUILTIN_XGBOOST_METRIC_DEFINITIONS, SUPPORTED_IMAGES, is_builtin_xgboost, runs_script
+from ..algorithms import SUPPORTED_IMAGES, is_builtin_xgboost, metric_definitions, runs_script
 from ..models.backend import SageMakerBackend
 from ..models.training import TrainingJob
 from ..s3io import ChannelError, CheckpointSync, download_file, download_prefix, upload_file
@@ -120,11 +120,7 @@ class JobExecution:
         self.s3 = runner.clients("s3", backend.region)
         stream = f"{job.name}/algo-1-{int(job.created.timestamp())}"
         self.shipper = LogShipper(runner.clients("logs", backend.region), TRAINING_LOG_GROUP, stream)
-        algo = self.spec["AlgorithmSpecification"]
-        definitions = list(algo.get("MetricDefinitions") or [])
-        if self._is_builtin_xgboost():
-            definitions = BUILTIN_XGBOOST_METRIC_DEFINITIONS + definitions
-        self.parser = MetricParser(definitions)
+        self.parser = MetricParser(metric_definitions(self.spec["AlgorithmSpecification"], self._hyperparameters()))
         self.metrics = MetricPublisher(runner.clients("cloudwatch", backend.region), job.name)
         self.rules = DebuggerRules(backend, job)
         self._log_file: Any = None
