@@ -1,11 +1,13 @@
 """The task chain every tuning DAG runs, for any model spec, built by one factory so the DAGs share it:
 
     prepare_data → validate_metrics → spot_config → tune → evaluate → decide_deploy → [approve] → deploy → smoke_test
-                                                                                                          ⤷ report
+                                                  ⤷ watch_overfit (beside tune)                             ⤷ report
 
 Each task calls include/pipeline and little else; AWS is reached through the provider's hooks, whose
 `aws_default` connection alone decides whether that is AWS or the local SageMaker. `prepare_data` loads the
-model's spec and hands the others a `RunPlan` (XCom); they read the spec again from the plan's file. `report`
+model's spec and hands the others a `RunPlan` (XCom); they read the spec again from the plan's file.
+`watch_overfit` runs while the tuning job does and stops its overfitting training jobs (the stop_on_overfit
+Param; it skips when that is off). `report`
 comes last so that it states the run's final outcome (deployed, kept or rolled back). It is a teardown task:
 it runs once everything before it is done, whether deploy and smoke_test succeeded, failed or were skipped, and
 Airflow leaves teardowns out of the run's state, so a failed smoke test still fails the run although its
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import task
 from hpo_sagemaker.operators import (
     MetricRegexValidationOperator,
+    OverfitStopSensor,
     ReattachingTuningOperator,
     SpotTrainingConfigOperator,
 )
@@ -240,8 +243,10 @@ def report(
     record: dict[str, Any] | None,
     deployment: dict[str, Any] | None,
     smoke: dict[str, Any] | None,
+    overfit: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The run's report and its model's history page; an argument is None when its task did not finish."""
+    """The run's report and its model's history page; an argument is None when its task did not finish (or, for
+    `overfit`, skipped: stop_on_overfit off)."""
     from airflow.sdk.exceptions import AirflowSkipException
 
     from include.pipeline.champion import Evaluation, read_history, read_record
@@ -302,6 +307,7 @@ def report(
         ranges=collect_ranges(sm, name),
         champion_level=collect_objective(sm, (final or {}).get("champion_training_job"), tuned.get("objective_metric")),
         history_link=presigned(f"{history_folder}/index.html"),
+        overfit=overfit,
     )
     published = publish_report(s3, built, bucket, folder)
     print(f"Report: {published['report_uri']}: {outcome.headline} History: {history_uri}")
@@ -359,6 +365,13 @@ def tuning_chain(spec: ModelSpec, spec_file: str) -> None:
         check_interval="{{ var.value.get('hpo_poll_seconds', 10) }}",
     )
     metrics >> spot
+    watch = OverfitStopSensor(
+        task_id="watch_overfit",
+        tuning_job_name=prepared["tuning_job_name"],
+        rule=prepared["overfit_rule"],
+        aws_conn_id=AWS_CONN_ID,
+    )
+    spot >> watch
     record = evaluate(prepared, tune.output)
     approve = ApprovalOperator(
         task_id="approve",
@@ -370,4 +383,4 @@ def tuning_chain(spec: ModelSpec, spec_file: str) -> None:
     approve >> deployed
     smoked = smoke_test(prepared, deployed)
     # Last, and whatever became of the deployment: see the module docstring.
-    report(prepared, tune.output, record, deployed, smoked).as_teardown()
+    report(prepared, tune.output, record, deployed, smoked, watch.output).as_teardown()

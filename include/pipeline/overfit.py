@@ -20,10 +20,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .report import metric_curve, read_job_log
 from .tuning_summary import TERMINAL_STATUSES
+
+if TYPE_CHECKING:
+    from .spec import ModelSpec
 
 STOPPED_BY_TAG = "hpo:stopped-by"
 STEP_TAG = "hpo:stopped-at-step"
@@ -56,6 +59,23 @@ class OverfitRule:
     @classmethod
     def from_xcom(cls, values: dict[str, Any]) -> OverfitRule:
         return cls(**values)
+
+
+def rule_for(spec: ModelSpec) -> OverfitRule:
+    """The rule of a spec's `overfit_rule` section, with the regexes its jobs' metrics are read with."""
+    declared = spec.overfit_rule
+    if declared is None:
+        raise ValueError(f"{spec.name}'s spec declares no overfit_rule")
+    return OverfitRule(
+        train=declared.train,
+        validation=declared.validation,
+        train_regex=spec.metric_regex(declared.train),
+        validation_regex=spec.metric_regex(declared.validation),
+        ratio_threshold=declared.ratio_threshold,
+        patience=declared.patience,
+        start_step=declared.start_step,
+        rounds=spec.rounds_hyperparameter,
+    )
 
 
 def overfit_step(rule: OverfitRule, train: Sequence[float], validation: Sequence[float]) -> int | None:

@@ -107,6 +107,14 @@ PARAM_TABLE: tuple[ParamRow, ...] = (
         values_display={"Off": "Off: every job runs to the end", "Auto": "Auto: stop jobs worse than the median"},
     ),
     ParamRow(
+        "stop_on_overfit",
+        "Stop overfitting jobs",
+        SEARCH,
+        "Stop a training job once its validation loss runs ahead of its training loss (the spec's overfit_rule).",
+        "boolean",
+        False,
+    ),
+    ParamRow(
         "use_spot",
         "Managed spot training",
         SEARCH,
@@ -364,6 +372,7 @@ class RunParams:
     smoke_threshold: float
     deploy: bool
     require_approval: bool
+    stop_on_overfit: bool = False
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any], spec: ModelSpec) -> RunParams:
@@ -394,6 +403,12 @@ class RunParams:
                 f"Param max_parallel_jobs ({self.max_parallel_jobs}) must not exceed the number of jobs "
                 f"({self.jobs(spec)})",
                 "max_parallel_jobs",
+            )
+        if self.stop_on_overfit and spec.overfit_rule is None:
+            raise ParamError(
+                f"Param stop_on_overfit needs an overfit_rule in {spec.name}'s spec (which training and validation "
+                "loss to compare); it declares none",
+                "stop_on_overfit",
             )
         parents = self.parent_tuning_jobs or ()
         if self.warm_start == "auto" and parents:

@@ -158,6 +158,7 @@ class RunPlan:
     entry_point: str | None  # the script on this machine, for the metric check; None for the built-in algorithm
     definition: dict[str, Any]
     tuning_request: dict[str, Any]
+    overfit_rule: dict[str, Any] | None = None  # OverfitRule.to_xcom() with stop_on_overfit, else None
 
     @property
     def run_params(self) -> RunParams:
@@ -231,6 +232,7 @@ def make_plan(
     import dataclasses
 
     from .data import landed_days
+    from .overfit import rule_for
     from .prepare import Window, prepare
     from .tuning_config import image_uri, training_definition, tuning_request
     from .warm_start import find_parents
@@ -320,6 +322,7 @@ def make_plan(
         entry_point=None if spec.builtin else str(spec.algorithm.code_dir / (spec.algorithm.entry_point or "")),
         definition=definition,
         tuning_request=request,
+        overfit_rule=rule_for(spec).to_xcom() if params.stop_on_overfit else None,
     )
 
 

@@ -439,6 +439,18 @@ def _spend_sentence(totals: dict[str, Any]) -> str:
     return html.escape(text) + "."
 
 
+def _overfit_sentence(overfit: dict[str, Any], jobs: int) -> str:
+    stopped = overfit["stopped"]
+    if not stopped:
+        return html.escape(f"on for this run; it stopped none of the {jobs} training jobs.")
+    planned = sum(s["planned_rounds"] or 0 for s in stopped)
+    ran = sum(s["rounds"] for s in stopped)
+    text = f"stopped {len(stopped)} of {jobs} training jobs once their validation loss ran ahead of training"
+    if planned:
+        text += f"; they ran {ran} of their {planned} rounds, saving {overfit['rounds_saved']}"
+    return html.escape(text) + "."
+
+
 def _warm_start_sentence(tuning: dict[str, Any], parents: list[dict[str, Any]], best: float | None) -> str:
     child = tuning.get("objective_value")
     metric = tuning.get("objective_metric") or "objective"
@@ -508,7 +520,8 @@ def _jobs_table(jobs: list[dict[str, Any]], metric: str, maximize: bool, best_jo
             cells.append(num(value, fmt_hyperparameter(text)) if value is not None else f"<td>{_e(text)}</td>")
         cells.append(num(job["training_seconds"], fmt(job["training_seconds"])))
         cells.append(num(job["billable_seconds"], fmt(job["billable_seconds"])))
-        note = job.get("failure_reason") or ("stopped early" if job.get("stopped_early") else "")
+        early = "stopped early" if job.get("stopped_early") else ""
+        note = job.get("failure_reason") or job.get("stopped_by") or early
         cells.append(f"<td>{html.escape(note)}</td>")
         best = " class='best'" if job["name"] == best_job else ""
         rows.append(f"<tr{best}>{''.join(cells)}</tr>")
@@ -528,6 +541,7 @@ def build_report(
     ranges: dict[str, dict[str, Any]] | None = None,
     champion_level: float | None = None,
     history_link: str | None = None,
+    overfit: dict[str, Any] | None = None,
     plots: bool = True,
 ) -> Report:
     """The page, its plots and the totals: the decision and what serves now first, the details after.
@@ -536,9 +550,19 @@ def build_report(
     `parents` (from collect_parents) adds the warm-start parents' best; `ranges` (collect_ranges) are the
     distributions the plots' study uses (without them each tuned value is drawn as a category);
     `champion_level` is the champion's objective in its own tuning job, marked on the plots; `history_link` is
-    the model's history page, relative to this one. Jobs without an objective are in the table, not the plots.
+    the model's history page, relative to this one; `overfit` what the stop_on_overfit rule did (the
+    watch_overfit task's XCom). Jobs without an objective are in the table, not the plots.
     """
     from .report_study import build_study, render_plots
+
+    if overfit:
+        stopped = {s["job"]: s for s in overfit["stopped"]}
+        jobs = [
+            {**j, "stopped_by": f"stopped by the {overfit['rule']} rule at step {stopped[j['name']]['step']}"}
+            if j["name"] in stopped
+            else j
+            for j in jobs
+        ]
 
     maximize = tuning.get("objective_type", "Maximize") == "Maximize"
     metric = str(
@@ -547,6 +571,9 @@ def build_report(
         or "objective"
     )
     totals = report_totals(jobs)
+    if overfit:
+        totals["overfit_stopped"] = len(overfit["stopped"])
+        totals["rounds_saved"] = overfit["rounds_saved"]
     if parents:
         totals["parents_best"] = parents_best(parents, maximize)
     name = str(tuning.get("tuning_job_name", ""))
@@ -573,6 +600,8 @@ def build_report(
     else:
         summary.append("<b>No best job</b>: no training job reported the objective.")
     summary.append(f"<b>Spend</b>: {_spend_sentence(totals)}")
+    if overfit:
+        summary.append(f"<b>{html.escape(overfit['rule'])} rule</b>: {_overfit_sentence(overfit, len(jobs))}")
     if parents:
         summary.append(f"<b>Warm start</b>: {_warm_start_sentence(tuning, parents, totals['parents_best'])}")
     parts.append("<ul class='summary'>" + "".join(f"<li>{s}</li>" for s in summary) + "</ul>")

@@ -57,6 +57,9 @@ XGBOOST_DEFAULT_METRIC = {
     "multi:softmax": "mlogloss",
     "multi:softprob": "mlogloss",
 }
+# AWS's metric definitions for the built-in XGBoost algorithm (its log renders tabs as `#011`).
+NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
+BUILTIN_METRIC_REGEX = r".*\[[0-9]+\].*#011{channel}-{metric}:(" + NUMBER + r").*"
 FRAMEWORKS = ("xgboost", "sklearn")
 RESERVED_STATICS = ("sagemaker_program", "sagemaker_submit_directory", "_tuning_objective_metric")
 
@@ -263,6 +266,19 @@ class Hyperband(_Part):
     max_resource: int | str
 
 
+class OverfitRule(_Part):
+    """The loss pair the `stop_on_overfit` Param compares (metric names the job emits) and the parameters of AWS's
+    Overfit rule, with AWS's defaults (https://docs.aws.amazon.com/sagemaker/latest/dg/debugger-built-in-rules.html).
+    A job is stopped once (validation - train) / |train| stays above ratio_threshold for patience steps in a row,
+    counting from start_step. See include/pipeline/overfit.py."""
+
+    train: str
+    validation: str
+    ratio_threshold: float = Field(0.1, ge=0)
+    patience: int = Field(1, ge=1)
+    start_step: int = Field(0, ge=0)
+
+
 class Evaluation(_Part):
     """How the held-out window is scored. `metric` decides (its direction unless `direction` says the same);
     `also` are reported too; the challenger must beat the champion by `margin` in the metric's units; the
@@ -312,6 +328,7 @@ class ModelSpec(_Part):
     ranges: dict[str, Range] = Field(default_factory=dict)
     grid: dict[str, tuple[str | int | float, ...]] = Field(default_factory=dict)
     hyperband: Hyperband | None = None
+    overfit_rule: OverfitRule | None = None
     evaluation: Evaluation
     deployment: Deployment = Deployment()
     tuning: dict[str, Any] = Field(default_factory=dict)
@@ -366,6 +383,11 @@ class ModelSpec(_Part):
                     "hyperband.max_resource",
                     f"names {self.hyperband.max_resource!r}, which is not an integer static hyperparameter",
                 )
+        if self.overfit_rule is not None:
+            for field in ("train", "validation"):
+                problem = _emits(self, getattr(self.overfit_rule, field))
+                if problem:
+                    raise _field_error(f"overfit_rule.{field}", problem)
         label_kind = METRICS[self.evaluation.metric].label
         if label_kind != self.data.label.kind:
             raise _field_error(
@@ -425,6 +447,20 @@ class ModelSpec(_Part):
         """SageMaker's MetricDefinitions; empty for the built-in algorithm, whose definitions AWS supplies."""
         return [{"Name": d.name, "Regex": d.regex} for d in self.objective.metric_definitions]
 
+    def metric_regex(self, name: str) -> str:
+        """The regex SageMaker reads metric `name` from the job's log with: the spec's, or AWS's built-in one."""
+        if self.builtin:
+            channel, _, metric = name.partition(":")
+            return BUILTIN_METRIC_REGEX.format(channel=channel, metric=metric)
+        return next(d.regex for d in self.objective.metric_definitions if d.name == name)
+
+    @property
+    def rounds_hyperparameter(self) -> str | None:
+        """The static hyperparameter that counts a job's rounds: Hyperband's max_resource name, else num_round."""
+        if self.hyperband is not None and isinstance(self.hyperband.max_resource, str):
+            return self.hyperband.max_resource
+        return "num_round" if "num_round" in self.static_hyperparameters else None
+
 
 def _field_error(field: str, message: str) -> ValueError:
     # Raised inside a model validator: pydantic reports it at the model's location, so the field goes in front.
@@ -444,9 +480,17 @@ def _check_function_ref(value: str) -> str:
     return value
 
 
-def _builtin_metric(spec: ModelSpec) -> str | None:
-    """Why the built-in XGBoost algorithm would not emit the objective metric; None if it does."""
-    channel, _, metric = spec.objective.metric.partition(":")
+def _emits(spec: ModelSpec, name: str) -> str | None:
+    """Why a job of this spec would not emit metric `name`; None if it does."""
+    if spec.builtin:
+        return _builtin_metric(spec, name)
+    defined = [d.name for d in spec.objective.metric_definitions]
+    return None if name in defined else f"{name!r} is not one of objective.metric_definitions ({', '.join(defined)})"
+
+
+def _builtin_metric(spec: ModelSpec, name: str) -> str | None:
+    """Why the built-in XGBoost algorithm would not emit metric `name`; None if it does."""
+    channel, _, metric = name.partition(":")
     if channel not in ("train", "validation") or metric not in XGBOOST_METRICS:
         return f"the built-in XGBoost algorithm emits train:<metric> and validation:<metric>, not {channel}:{metric}"
     statics = {k: str(v) for k, v in spec.static_hyperparameters.items()}
@@ -467,7 +511,7 @@ def _check_objective(spec: ModelSpec) -> None:
     if spec.builtin:
         if objective.metric_definitions:
             raise _field_error("objective.metric_definitions", "the built-in algorithm's definitions are AWS's own")
-        problem = _builtin_metric(spec)
+        problem = _builtin_metric(spec, objective.metric)
         if problem:
             raise _field_error("objective.metric", problem)
         return

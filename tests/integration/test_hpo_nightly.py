@@ -121,6 +121,7 @@ def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capf
         "validate_metrics": "success",
         "spot_config": "success",
         "tune": "success",
+        "watch_overfit": "skipped",  # stop_on_overfit is off
         "evaluate": "success",
         "decide_deploy": "success",
         "approve": "skipped",
