@@ -370,6 +370,7 @@ def tuning_chain(spec: ModelSpec, spec_file: str) -> None:
         tuning_job_name=prepared["tuning_job_name"],
         rule=prepared["overfit_rule"],
         aws_conn_id=AWS_CONN_ID,
+        poll_seconds="{{ var.value.get('hpo_poll_seconds', 10) }}",
     )
     spot >> watch
     record = evaluate(prepared, tune.output)

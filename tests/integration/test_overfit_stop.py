@@ -54,7 +54,7 @@ def sensor(name: str, rule: OverfitRule | None):
         tuning_job_name=name,
         rule=rule.to_xcom() if rule else None,
         mode="poke",
-        poke_interval=0.5,
+        poll_seconds=0.5,
         timeout=240,
     )
 

@@ -28,9 +28,10 @@ class OverfitStopSensor(BaseSensorOperator):
 
     :param tuning_job_name: the tuning job to watch (it may not exist yet: the sensor waits for it).
     :param rule: an OverfitRule as XCom (include/pipeline/overfit.py), or None to skip.
+    :param poll_seconds: seconds between pokes, templated (the DAGs use the tune task's `hpo_poll_seconds`).
     """
 
-    template_fields: Sequence[str] = ("tuning_job_name", "rule")
+    template_fields: Sequence[str] = ("tuning_job_name", "rule", "poll_seconds")
 
     def __init__(
         self,
@@ -39,11 +40,12 @@ class OverfitStopSensor(BaseSensorOperator):
         rule: dict[str, Any] | None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
-        poke_interval: float = 10,
+        poll_seconds: float | str = 10,
         mode: str = "reschedule",
         **kwargs: Any,
     ) -> None:
-        super().__init__(poke_interval=poke_interval, mode=mode, **kwargs)
+        super().__init__(mode=mode, **kwargs)  # poke_interval: the rendered poll_seconds, set in execute
+        self.poll_seconds = poll_seconds
         self.tuning_job_name = tuning_job_name
         self.rule = rule
         self.aws_conn_id = aws_conn_id
@@ -54,6 +56,7 @@ class OverfitStopSensor(BaseSensorOperator):
             from airflow.sdk.exceptions import AirflowSkipException
 
             raise AirflowSkipException("stop_on_overfit is off: no rule to apply")
+        self.poke_interval = float(self.poll_seconds)  # rendered by now (a template gives text)
         return super().execute(context)
 
     @cached_property
