@@ -4,8 +4,13 @@ against jobs held (issue "Growth").
 Parts (all by default; `--parts` picks some):
 
 - `ask`: the Bayesian strategy's ask, in-process, against the points it has observed (50 to 500, AWS's maximum
-  jobs per tuning job): the shipped model (kernel fitted on at most MAX_FITTED points, posterior on all) against
-  the same model fitted on every point, as it was before; Random and Hyperband's TPE for reference.
+  jobs per tuning job), over REFIT_EVERY consecutive asks (mean and slowest): the shipped model (kernel fitted
+  on at most MAX_FITTED points, refitted every REFIT_EVERY points from REFIT_FROM on, posterior on all) against
+  the same model refitting its kernel at every ask, and fitted on every point at every ask (as it first was);
+  Random and Hyperband's TPE for reference.
+- `quality`: what the kernel's reuse costs in search quality past REFIT_FROM jobs: Bayesian tuning jobs of
+  QUALITY_JOBS jobs, 10 in parallel, on -Hartmann6 through the service's own tuning loop (search_quality.py's
+  simulated jobs), the shipped model against refitting at every ask, the same RandomSeed for both (paired).
 - `store`: a state directory holding 10,000 finished training jobs (written with the service's own store, as a
   busy team's service accumulates them): ListTrainingJobs pages of 100 with and without filters and sort, deep
   pages, DescribeTrainingJob, `kill -9` to serving again, and what the directory weighs.
@@ -15,7 +20,8 @@ Parts (all by default; `--parts` picks some):
   service's own CPU time per training job (its process, not the jobs'), first window (jobs 10-60) against the
   last 50.
 
-    .venv/bin/python -m benchmarks.growth [--parts ask,store,tuning] [--jobs 500] [--stored 10000]
+    .venv/bin/python -m benchmarks.growth [--parts ask,quality,store,tuning] [--jobs 500] [--stored 10000]
+        [--quality-seeds 5]
 """
 
 from __future__ import annotations
@@ -38,6 +44,8 @@ RESULTS = RESULTS_DIR / "growth.md"
 BUCKET = "growth-bench"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 ASK_POINTS = (50, 100, 150, 200, 300, 400, 500)
+SHIPPED, EVERY_ASK, FIT_ALL = "shipped", "refit every ask", "fit on all"
+MODELS = (SHIPPED, EVERY_ASK, FIT_ALL)
 SCRIPT = b"""\
 import argparse, math, time
 p = argparse.ArgumentParser()
@@ -50,8 +58,9 @@ for epoch in range(1, a.epochs + 1):
 
 
 # --- ask --------------------------------------------------------------------------------------------
-def ask_seconds(strategy: str, points: int, fit_all: bool, repeats: int = 3) -> float:
-    """Median seconds of one ask after `points` observed jobs (a 5-parameter space like the flights model's)."""
+def ask_seconds(strategy: str, points: int, model: str = SHIPPED) -> tuple[float, float]:
+    """Mean and slowest of REFIT_EVERY consecutive asks after `points` observed jobs (a 5-parameter space like the
+    flights model's), each job told before the next ask. `model` is one of MODELS (Bayesian only)."""
     import numpy as np
 
     from include.local_sagemaker.strategies import SearchSpace, make_strategy
@@ -77,44 +86,107 @@ def ask_seconds(strategy: str, points: int, fit_all: bool, repeats: int = 3) -> 
     space = SearchSpace.from_ranges(ranges)
     donor = make_strategy("Random", space, True, 11)
     history = [donor.suggest().hyperparameters for _ in range(points)]
-    limit = gp_module.MAX_FITTED
-    gp_module.MAX_FITTED = 10**9 if fit_all else limit
+    shipped = gp_module.MAX_FITTED, gp_module.REFIT_FROM
+    if model != SHIPPED:
+        gp_module.REFIT_FROM = 10**9
+    if model == FIT_ALL:
+        gp_module.MAX_FITTED = 10**9
     try:
         strategy_ = make_strategy(strategy, space, True, 1, {"MaxResource": 10} if strategy == "Hyperband" else None)
         strategy_.seed_with([(h, objective(h)) for h in history])
         times = []
-        for _ in range(repeats):
+        for _ in range(gp_module.REFIT_EVERY):
             began = time.perf_counter()
             suggestion = strategy_.suggest()
             times.append(time.perf_counter() - began)
             strategy_.tell(suggestion.trial, objective(suggestion.hyperparameters))
     finally:
-        gp_module.MAX_FITTED = limit
-    return statistics.median(times)
+        gp_module.MAX_FITTED, gp_module.REFIT_FROM = shipped
+    return statistics.mean(times), max(times)
 
 
 def ask_part(out: list[str], plots: dict[str, Any]) -> None:
-    ask_seconds("Bayesian", 10, False)  # imports (scikit-learn, scipy) out of the first figure
+    ask_seconds("Bayesian", 10)  # imports (scikit-learn, scipy) out of the first figure
     rows = []
     for points in ASK_POINTS:
-        shipped, everything = ask_seconds("Bayesian", points, False), ask_seconds("Bayesian", points, True)
-        random_, hyperband = ask_seconds("Random", points, False), ask_seconds("Hyperband", points, False)
-        rows.append((points, shipped, everything, random_, hyperband))
-        print(f"ask at {points}: bounded {shipped:.3f} s, fit on all {everything:.3f} s")
+        bayesian = [ask_seconds("Bayesian", points, model) for model in MODELS]
+        others = [ask_seconds(strategy, points)[0] for strategy in ("Random", "Hyperband")]
+        rows.append((points, *bayesian, *others))
+        print(
+            f"ask at {points}: "
+            + ", ".join(f"{m} {mean:.3f} s (max {top:.3f})" for m, (mean, top) in zip(MODELS, bayesian, strict=True))
+        )
     out += [
         "",
         "## Ask time against observed points (in-process, one core)",
         "",
-        "Median of 3 asks after N observed jobs of a 5-parameter space. *Bounded* is the shipped Bayesian model "
-        "(kernel hyperparameters fitted on at most MAX_FITTED points spread over the ranking, posterior conditioned "
-        "on all); *fit on all* is the same model fitted on every point, as before.",
+        "Mean and slowest of 10 consecutive asks after N observed jobs of a 5-parameter space, each job told before "
+        "the next ask. *Shipped*: the Bayesian model's kernel hyperparameters fitted on at most MAX_FITTED points "
+        "spread over the ranking and, from REFIT_FROM points on, refitted once every REFIT_EVERY points (the asks "
+        "between reuse them; the posterior is always conditioned on every point); *refit every ask*: the same "
+        "without the reuse (as shipped until this change); *fit on all*: the kernel fitted on every point at every "
+        "ask (as it first was).",
         "",
-        "| points | Bayesian, bounded (s) | Bayesian, fit on all (s) | all / bounded | Random (s) "
+        "| points | shipped, mean / slowest (s) | refit every ask, mean (s) | fit on all, mean (s) | Random (s) "
         "| Hyperband TPE (s) |",
         "| ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    out += [f"| {p} | {b:.3f} | {a:.3f} | {ratio(a, b)} | {r:.4f} | {h:.4f} |" for p, b, a, r, h in rows]
+    out += [
+        f"| {p} | {s[0]:.3f} / {s[1]:.3f} | {e[0]:.3f} | {a[0]:.3f} | {r:.4f} | {h:.4f} |" for p, s, e, a, r, h in rows
+    ]
     plots["ask"] = rows
+
+
+# --- quality ----------------------------------------------------------------------------------------
+QUALITY_JOBS = 150
+QUALITY_AT = (60, 100, 150)
+
+
+def quality_part(out: list[str], seeds: int) -> None:
+    from benchmarks.search_quality import HartmannObjective, simulate, tuning_job
+    from include.local_sagemaker.strategies import gp as gp_module
+
+    objective = HartmannObjective()
+    best: dict[str, list[list[float]]] = {SHIPPED: [], EVERY_ASK: []}
+    asks: dict[str, list[float]] = {SHIPPED: [], EVERY_ASK: []}
+    for seed in range(seeds):
+        for model in (SHIPPED, EVERY_ASK):
+            shipped = gp_module.REFIT_FROM
+            if model == EVERY_ASK:
+                gp_module.REFIT_FROM = 10**9
+            try:
+                jobs = simulate(tuning_job(objective, "Bayesian", QUALITY_JOBS, seed, parallel=10), objective)
+            finally:
+                gp_module.REFIT_FROM = shipped
+            values = [job.value for job in sorted(jobs, key=lambda job: job.index)]
+            best[model].append([max(values[:n]) for n in QUALITY_AT])
+            asks[model].append(sum(job.ask_seconds for job in jobs))
+            print(f"quality seed {seed} {model}: best@{QUALITY_AT} {best[model][-1]}, asks {asks[model][-1]:.1f} s")
+    differences = [
+        [a - b for a, b in zip(s, e, strict=True)] for s, e in zip(best[SHIPPED], best[EVERY_ASK], strict=True)
+    ]
+    out += [
+        "",
+        f"## What the kernel's reuse costs in search quality ({seeds} seeds, paired)",
+        "",
+        f"Bayesian tuning jobs of {QUALITY_JOBS} jobs, 10 in parallel, on −Hartmann6 (6-d, maximised, best 3.3224) "
+        "through the service's tuning loop with simulated jobs (benchmarks/search_quality.py); the same RandomSeed "
+        "for both models of a seed. Best value after N jobs (mean over seeds), the paired difference shipped − "
+        "refit every ask (mean, and the smallest and largest over seeds), and the seconds spent asking per tuning "
+        "job.",
+        "",
+        "| model | " + " | ".join(f"best@{n}" for n in QUALITY_AT) + " | ask seconds per tuning job |",
+        "| --- | " + " | ".join("---:" for _ in QUALITY_AT) + " | ---: |",
+    ]
+    for model in (SHIPPED, EVERY_ASK):
+        means = [statistics.mean(run[i] for run in best[model]) for i in range(len(QUALITY_AT))]
+        out.append(f"| {model} | " + " | ".join(f"{m:.4f}" for m in means) + f" | {statistics.mean(asks[model]):.1f} |")
+    cells = [
+        f"{statistics.mean(d[i] for d in differences):+.4f} ({min(d[i] for d in differences):+.4f}.."
+        f"{max(d[i] for d in differences):+.4f})"
+        for i in range(len(QUALITY_AT))
+    ]
+    out.append("| shipped − refit every ask | " + " | ".join(cells) + " | |")
 
 
 # --- store ------------------------------------------------------------------------------------------
@@ -342,9 +414,10 @@ def draw(plots: dict[str, Any]) -> list[str]:
     if "ask" in plots:
         figure, axes = plt.subplots(figsize=(6, 3.5))
         points = [row[0] for row in plots["ask"]]
-        axes.plot(points, [row[1] for row in plots["ask"]], marker="o", label="Bayesian, bounded (shipped)")
-        axes.plot(points, [row[2] for row in plots["ask"]], marker="o", label="Bayesian, fit on all points")
-        axes.plot(points, [row[4] for row in plots["ask"]], marker="o", label="Hyperband (TPE)")
+        axes.plot(points, [row[1][0] for row in plots["ask"]], marker="o", label="Bayesian, shipped (mean)")
+        axes.plot(points, [row[2][0] for row in plots["ask"]], marker="o", label="Bayesian, kernel refit every ask")
+        axes.plot(points, [row[3][0] for row in plots["ask"]], marker="o", label="Bayesian, fit on all points")
+        axes.plot(points, [row[5] for row in plots["ask"]], marker="o", label="Hyperband (TPE)")
         axes.set(xlabel="observed jobs", ylabel="seconds per ask", title="Ask time against jobs held")
         axes.axhline(1.0, color="grey", linestyle=":", label="goal 1 s")
         axes.legend()
@@ -369,15 +442,18 @@ def draw(plots: dict[str, Any]) -> list[str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="ask,store,tuning")
+    parser.add_argument("--parts", default="ask,quality,store,tuning")
     parser.add_argument("--jobs", type=int, default=500, help="training jobs per tuning job (AWS's maximum: 500)")
     parser.add_argument("--stored", type=int, default=10_000, help="training jobs in the state directory")
+    parser.add_argument("--quality-seeds", type=int, default=5, help="paired seeds of the quality part")
     args = parser.parse_args()
     parts = set(args.parts.split(","))
     out = header("Growth: ask time, API latency, memory and service time against jobs held")
     plots: dict[str, Any] = {}
     if "ask" in parts:
         ask_part(out, plots)
+    if "quality" in parts:
+        quality_part(out, args.quality_seeds)
     if "store" in parts:
         store_part(out, args.stored)
     if "tuning" in parts:

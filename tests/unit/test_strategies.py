@@ -261,26 +261,65 @@ def test_transfer_models_at_most_max_transferred_parent_jobs_spread_over_their_r
     assert max(values) == pytest.approx(others[0]) and min(values) == pytest.approx(others[-1])
 
 
+def counted(sampler):  # noqa: ANN001, ANN201
+    """The sampler, with the number of points of each GP fit (and whether it fitted the kernel) recorded."""
+    fitted: list[tuple[int, bool]] = []
+    fit = sampler._fit
+
+    def counting_fit(points, values, kernel=None, rng=None):  # noqa: ANN001, ANN202
+        fitted.append((len(points), kernel is None))
+        return fit(points, values, kernel, rng)
+
+    sampler._fit = counting_fit
+    return fitted
+
+
 def test_past_max_fitted_points_the_kernel_is_fitted_on_a_spread_and_the_posterior_knows_every_point():
     import numpy as np
 
-    from include.local_sagemaker.strategies.gp import MAX_FITTED, GPEISampler
+    from include.local_sagemaker.strategies.gp import MAX_FITTED, REFIT_EVERY, GPEISampler
 
     rng = np.random.RandomState(0)
-    x = rng.uniform(size=(MAX_FITTED + 150, 2))
+    x = rng.uniform(size=(MAX_FITTED + 150 + REFIT_EVERY - 1, 2))
     y = np.sin(6 * x[:, 0]) + x[:, 1]  # smooth, noiseless
     sampler = GPEISampler(seed=3)
-    fitted: list[int] = []
-    fit = sampler._fit
-
-    def counting_fit(points, values, kernel=None):
-        fitted.append(len(points))
-        return fit(points, values, kernel)
-
-    sampler._fit = counting_fit
-    gp = sampler._model(x, y)
+    fitted = counted(sampler)
+    gp = sampler._model(x, y, np.arange(len(x)))
     # The hyperparameter fit saw MAX_FITTED points; the posterior was then conditioned on all of them.
-    assert fitted == [MAX_FITTED, len(x)]
+    assert fitted == [(MAX_FITTED, True), (len(x), False)]
     assert np.abs(gp.predict(x) - y).max() < 0.05 * np.ptp(y)
     unseen = rng.uniform(size=(200, 2))
     assert np.abs(gp.predict(unseen) - (np.sin(6 * unseen[:, 0]) + unseen[:, 1])).mean() < 0.05 * np.ptp(y)
+
+
+def finished_first(x, y, order, n):  # noqa: ANN001, ANN201
+    """The n jobs finished first (order: row numbers by completion) as a study lists them (by trial number), and
+    their rows in the order they finished: what sample_relative hands _model."""
+    import numpy as np
+
+    rows = np.sort(order[:n])
+    rank = np.argsort(order[:n])  # rank[i]: when rows[i] finished
+    return x[rows], y[rows], np.argsort(rank)
+
+
+def test_the_kernel_is_refitted_every_refit_every_points_and_a_restart_fits_the_same_one():
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import REFIT_EVERY, REFIT_FROM, GPEISampler
+
+    rng = np.random.RandomState(1)
+    x = rng.uniform(size=(REFIT_FROM + 2 * REFIT_EVERY, 3))
+    y = np.cos(4 * x[:, 0]) - x[:, 1] ** 2 + 0.01 * rng.normal(size=len(x))
+    order = rng.permutation(len(x))  # the order the jobs finished in, not their rows' order
+    sampler = GPEISampler(seed=5)
+    fitted = counted(sampler)
+    kernels = {}
+    for n in range(REFIT_FROM - 1, len(x) + 1):
+        kernels[n] = sampler._model(*finished_first(x, y, order, n)).kernel_
+    refits = [n for n, kernel_fit in fitted if kernel_fit]
+    # Below REFIT_FROM every ask fits its kernel; from there on only at multiples of REFIT_EVERY.
+    assert refits == [REFIT_FROM - 1, REFIT_FROM, REFIT_FROM + REFIT_EVERY, REFIT_FROM + 2 * REFIT_EVERY]
+    assert kernels[REFIT_FROM + 3] == kernels[REFIT_FROM] != kernels[REFIT_FROM + REFIT_EVERY]
+    # A sampler restored at REFIT_FROM + 13 points (a service restart) fits the kernel the first one used there.
+    n = REFIT_FROM + REFIT_EVERY + 3
+    assert GPEISampler(seed=5)._model(*finished_first(x, y, order, n)).kernel_ == kernels[n]

@@ -25,11 +25,15 @@ a study restored after a restart models the same points. At most MAX_TRANSFERRED
 scikit-learn and scipy are imported at the first model-based ask, so starting the service stays fast.
 Deterministic for a given seed and history. The kernel is fitted on at most MAX_FITTED points (an even spread
 over the ranking) and the posterior conditioned on all of them, so an ask stays under a second at AWS's 500
-jobs; the tuning scheduler asks outside the service's lock.
+jobs; the tuning scheduler asks outside the service's lock. From REFIT_FROM points on, the kernel's
+hyperparameters are refitted once every REFIT_EVERY points (on the points finished first, with a seed of its
+own) and reused in between: that fit is most of an ask's cost, so the service's time per job stays flat up to
+500 jobs (benchmarks/results/growth.md). Below REFIT_FROM nothing changes.
 """
 
 from __future__ import annotations
 
+import datetime
 import math
 from typing import Any
 
@@ -45,6 +49,11 @@ MAX_TRANSFERRED = 200  # parents' jobs modelled at most (5 parents may bring 2,5
 # (cubic in the points) and takes dozens of steps per restart; the posterior is then conditioned on every point
 # with those hyperparameters, one factorisation. Up to this many points nothing changes.
 MAX_FITTED = 150
+# From this many points on, the kernel's hyperparameters are refitted only when the count reaches a multiple of
+# REFIT_EVERY; the asks in between condition the same kernel on every point, new ones included.
+REFIT_FROM = 60
+REFIT_EVERY = 10
+_EPOCH = datetime.datetime.min
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
@@ -185,6 +194,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.restarts = restarts
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
+        self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
 
     def reseed_rng(self) -> None:
         self._rng.seed()
@@ -208,6 +218,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
             for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if all(n in t.params for n in search_space) and t.value is not None and math.isfinite(t.value)
         ]
+        # Rows in the order they were finished (the own trials, then the parents'): what a kernel refit sees.
+        finished = sorted(range(len(done)), key=lambda i: (done[i].datetime_complete or _EPOCH, done[i].number))
         sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
         shifted = self._transferred(done, search_space, sign)
         if len(done) + len(shifted) < self.n_startup_trials or not done:
@@ -225,7 +237,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
 
         # Matrices this small are slower on several BLAS threads, and the service runs jobs beside us.
         with threadpool_limits(limits=1, user_api="blas"):
-            return encoding.decode(self._propose(encoding, x, y, pending, own=len(done)))
+            order = np.array(finished + list(range(len(done), len(x))), dtype=int)
+            return encoding.decode(self._propose(encoding, x, y, pending, own=len(done), order=order))
 
     def _transferred(
         self, done: list[FrozenTrial], search_space: dict[str, BaseDistribution], sign: float
@@ -251,7 +264,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         return out
 
     # --- the model and the acquisition -----------------------------------------------------------
-    def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None) -> Any:
+    def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None, rng: np.random.RandomState | None = None) -> Any:
         import warnings
 
         from sklearn.exceptions import ConvergenceWarning
@@ -270,28 +283,41 @@ class GPEISampler(optuna.samplers.BaseSampler):
             normalize_y=True,
             optimizer=optimizer,
             n_restarts_optimizer=self.restarts if optimizer else 0,
-            random_state=self._rng,
+            random_state=self._rng if rng is None else rng,
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(x, y)
         return gp
 
-    def _model(self, x: np.ndarray, y: np.ndarray) -> Any:
-        """The GP on every point, its kernel fitted on at most MAX_FITTED of them: an even spread over the
-        ranking by value, the best included, so the fit sees the whole range of outcomes."""
-        if len(x) <= MAX_FITTED:
-            return self._fit(x, y)
-        ranked = np.argsort(-y, kind="stable")
-        step = (len(ranked) - 1) / (MAX_FITTED - 1)
-        subset = ranked[[round(i * step) for i in range(MAX_FITTED)]]
-        fitted = self._fit(x[subset], y[subset])
-        return self._fit(x, y, kernel=fitted.kernel_)
+    def _model(self, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> Any:
+        """The GP on every point. From REFIT_FROM points on, its kernel is the one fitted when the count last
+        reached a multiple of REFIT_EVERY, on the points finished first (`order`) and seeded by that count, so
+        the same history gives the same kernel after a restart."""
+        if len(x) < REFIT_FROM:
+            return self._fit(x, y, kernel=None if len(x) <= MAX_FITTED else self._kernel_of(x, y))
+        at = len(x) - len(x) % REFIT_EVERY
+        if self._kernel is None or self._kernel[0] != at:
+            rows = order[:at]
+            self._kernel = (at, self._kernel_of(x[rows], y[rows], np.random.RandomState(at)))
+        return self._fit(x, y, kernel=self._kernel[1])
 
-    def _propose(self, encoding: _Encoding, x: np.ndarray, y: np.ndarray, pending: np.ndarray, own: int) -> np.ndarray:
+    def _kernel_of(self, x: np.ndarray, y: np.ndarray, rng: np.random.RandomState | None = None) -> Any:
+        """The kernel fitted on at most MAX_FITTED of the points: an even spread over the ranking by value, the
+        best included, so the fit sees the whole range of outcomes."""
+        if len(x) > MAX_FITTED:
+            ranked = np.argsort(-y, kind="stable")
+            step = (len(ranked) - 1) / (MAX_FITTED - 1)
+            subset = ranked[[round(i * step) for i in range(MAX_FITTED)]]
+            x, y = x[subset], y[subset]
+        return self._fit(x, y, rng=rng).kernel_
+
+    def _propose(
+        self, encoding: _Encoding, x: np.ndarray, y: np.ndarray, pending: np.ndarray, own: int, order: np.ndarray
+    ) -> np.ndarray:
         from scipy.optimize import minimize
 
-        gp = self._model(x, y)
+        gp = self._model(x, y, order)
         incumbent = float(np.max(gp.predict(x[:own])))  # the child's own best, not a shifted parent's
         if len(pending) and self.pending != "none":
             fake = gp.predict(pending) if self.pending == "believer" else np.full(len(pending), y.min())
