@@ -93,12 +93,23 @@ def report_outcome(dagrun: Any, s3: Any) -> str:
     return done["outcome"]
 
 
-def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, sm, capfd):
+@pytest.mark.parametrize(
+    ("conf", "said"),
+    [
+        (
+            {"strategy": "Hyperband", "early_stopping": "Auto"},
+            "Param early_stopping must be Off with strategy Hyperband",
+        ),
+        # The flight spec declares no overfit_rule (AWS's Overfit rule would stop every job at round 1 here).
+        ({"stop_on_overfit": True}, "Param stop_on_overfit needs an overfit_rule in flight_delay's spec"),
+    ],
+)
+def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, sm, capfd, conf, said):
     before = len(sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"])
-    dagrun, states = run(nightly, strategy="Hyperband", early_stopping="Auto", holdout_date="2013-01-10")
+    dagrun, states = run(nightly, holdout_date="2013-01-10", **conf)
     assert dagrun.state == "failed"
     assert states["prepare_data"] == "failed" and states["tune"] == "upstream_failed"
-    assert "Param early_stopping must be Off with strategy Hyperband" in capfd.readouterr().out
+    assert said in capfd.readouterr().out
     assert len(sm.list_hyper_parameter_tuning_jobs(MaxResults=100)["HyperParameterTuningJobSummaries"]) == before
 
 

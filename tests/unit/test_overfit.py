@@ -13,6 +13,7 @@ from include.local_sagemaker.runner.rules import Overfit
 from include.pipeline.overfit import OverfitRule, overfit_step, rule_for
 from include.pipeline.params import ParamError, RunParams
 from include.pipeline.report import build_report, metric_curve
+from include.pipeline.spec import OverfitRule as RuleSection
 from include.pipeline.spec import SpecError, spec_from_mapping
 from tests.specs import FLIGHT, HOTEL, MINIMAL, changed
 from tests.unit.test_report import TUNING, job
@@ -61,8 +62,12 @@ def test_the_pipeline_rule_and_the_local_debugger_rule_agree_on_random_curves():
         assert overfit_step(rule(**parameters), train, validation) == fired, (case, parameters)
 
 
-def test_the_flight_spec_rule_reads_the_losses_train_py_prints():
-    flights = rule_for(FLIGHT)
+def with_rule(spec, train: str, validation: str):  # noqa: ANN001, ANN201
+    return spec.model_copy(update={"overfit_rule": RuleSection(train=train, validation=validation)})
+
+
+def test_a_script_rule_reads_the_losses_train_py_prints():
+    flights = rule_for(with_rule(FLIGHT, "train:logloss", "validation:logloss"))
     assert (flights.train, flights.validation, flights.rounds) == ("train:logloss", "validation:logloss", "num_round")
     assert (flights.ratio_threshold, flights.patience, flights.start_step) == (0.1, 1, 0)  # AWS's defaults
     line = "[12] train:auc=0.812345; train:logloss=0.410000; validation:auc=0.791234; validation:logloss=0.430000;"
@@ -70,7 +75,7 @@ def test_the_flight_spec_rule_reads_the_losses_train_py_prints():
 
 
 def test_a_builtin_algorithm_rule_reads_the_algorithm_log_with_aws_regexes():
-    hotel = rule_for(HOTEL)
+    hotel = rule_for(with_rule(HOTEL, "train:rmse", "validation:rmse"))
     assert (hotel.train, hotel.validation) == ("train:rmse", "validation:rmse")
     lines = ["[0]#011train-rmse:40.5#011validation-rmse:44.25", "[1]#011train-rmse:30.1#011validation-rmse:39.75"]
     assert hotel.curves(lines) == ([40.5, 30.1], [44.25, 39.75])
@@ -108,10 +113,17 @@ def test_a_script_spec_rule_must_name_its_metric_definitions():
 def test_stop_on_overfit_needs_a_rule_in_the_spec():
     spec = spec_from_mapping(MINIMAL)
     assert RunParams.from_params({}, spec).stop_on_overfit is False  # off by default
-    with pytest.raises(ParamError, match="needs an overfit_rule in tiny's spec") as caught:
-        RunParams.from_params({"stop_on_overfit": True}, spec)
-    assert caught.value.param == "stop_on_overfit"
-    assert RunParams.from_params({"stop_on_overfit": "true"}, FLIGHT).stop_on_overfit is True
+    for without in (spec, FLIGHT, HOTEL):  # the shipped models declare none (see their specs)
+        with pytest.raises(ParamError, match=f"needs an overfit_rule in {without.name}'s spec") as caught:
+            RunParams.from_params({"stop_on_overfit": True}, without)
+        assert caught.value.param == "stop_on_overfit"
+    ruled = spec_from_mapping(
+        {
+            **changed(MINIMAL, "static_hyperparameters.eval_metric", "rmse"),
+            "overfit_rule": {"train": "train:rmse", "validation": "validation:rmse"},
+        }
+    )
+    assert RunParams.from_params({"stop_on_overfit": "true"}, ruled).stop_on_overfit is True
     with pytest.raises(SpecError, match=r"tuning\.stop_on_overfit"):
         spec_from_mapping(changed(MINIMAL, "tuning", {"stop_on_overfit": True}))
 
@@ -132,3 +144,8 @@ def test_the_report_counts_the_jobs_the_rule_stopped_and_the_rounds_saved():
     quiet = build_report(TUNING, jobs, overfit={"rule": "Overfit", "stopped": [], "rounds_saved": 0}, plots=False)
     assert "it stopped none of the 3 training jobs" in quiet.html
     assert "Overfit rule" not in build_report(TUNING, jobs, plots=False).html
+
+
+def test_the_rule_travels_as_xcom_unchanged():
+    flights = rule_for(with_rule(FLIGHT, "train:logloss", "validation:logloss"))
+    assert OverfitRule.from_xcom(flights.to_xcom()) == flights
