@@ -22,7 +22,10 @@ from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, write_dag_file
 BUCKET = "hpo-nightly-tests"
 ENDPOINT = "nightly-tests"
 SMALL = {
+    # dag.test() keeps a run's conf in the DAG's params for the next run: every run states these.
     "strategy": "Random",
+    "early_stopping": "Off",
+    "stop_on_overfit": False,
     "max_jobs": 3,
     "max_parallel_jobs": 2,
     "hyperparameters": {"num_round": 20},
