@@ -71,6 +71,7 @@ bench: install
 	$(PY) -m benchmarks.reliability
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.growth
+	$(PY) -m benchmarks.backfill_year  # 334 daily runs: about two hours on two cores
 
 # The reliability suite's long variant (more generated inputs, clients and seconds); figures to
 # benchmarks/results/reliability.md.
