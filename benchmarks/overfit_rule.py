@@ -42,7 +42,7 @@ from benchmarks.search_quality import (
     tuning_job,
 )
 from harness.tuning_simulation import Curve, ExternalStop, simulate
-from include.pipeline.overfit import OverfitRule, overfit_step
+from include.pipeline.overfit import OverfitRule, loss_gap, overfit_step
 from include.progress import note, progress
 
 RESULTS = RESULTS_DIR / "overfit_rule.md"
@@ -115,11 +115,6 @@ def overfit_watcher(rule: OverfitRule) -> ExternalStop:
     return fires
 
 
-def gap(train: float, validation: float) -> float:
-    """The quantity the rule compares with ratio_threshold, for the report."""
-    return (validation - train) / abs(train)
-
-
 # ------------------------------------------------------------------------------------------------ the arms
 
 
@@ -186,8 +181,8 @@ def run_seed(task: tuple[int, tuple[str, ...]]) -> dict[str, Any]:
             for record in records:
                 curve = flights.curve(record.hyperparameters)
                 assert isinstance(curve, LossCurve)
-                first = gap(curve.train_loss[0], curve.validation_loss[0])
-                gaps.append((first, gap(curve.train_loss[-1], curve.validation_loss[-1])))
+                first = loss_gap(curve.train_loss[0], curve.validation_loss[0])
+                gaps.append((first, loss_gap(curve.train_loss[-1], curve.validation_loss[-1])))
     return {"seed": seed, "runs": runs, "gaps": gaps, "seconds": time.perf_counter() - started}
 
 

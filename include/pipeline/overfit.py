@@ -18,7 +18,7 @@ rescheduled task, and the report, know which jobs the rule stopped without keepi
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -82,7 +82,7 @@ def overfit_step(rule: OverfitRule, train: Sequence[float], validation: Sequence
     """The step at which the rule fires on these curves (0-based), or None. Only steps both curves reached count."""
     exceeded = 0
     for step in range(rule.start_step, min(len(train), len(validation))):
-        if _gap(train[step], validation[step]) > rule.ratio_threshold:
+        if loss_gap(train[step], validation[step]) > rule.ratio_threshold:
             exceeded += 1
             if exceeded >= rule.patience:
                 return step
@@ -91,7 +91,8 @@ def overfit_step(rule: OverfitRule, train: Sequence[float], validation: Sequence
     return None
 
 
-def _gap(train: float, validation: float) -> float:
+def loss_gap(train: float, validation: float) -> float:
+    """What the rule compares with ratio_threshold: (validation - train) / |train|."""
     if train == 0:
         return float("inf") if validation > 0 else 0.0
     return (validation - train) / abs(train)
@@ -111,7 +112,6 @@ def check_running_jobs(
     logs_client: Any,
     tuning_job_name: str,
     rule: OverfitRule,
-    read_log: Callable[[Any, str], list[str]] = read_job_log,
 ) -> str | None:
     """One pass over the tuning job's running training jobs: stop those the rule fires on.
 
@@ -123,7 +123,7 @@ def check_running_jobs(
     try:
         described = sm_client.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=tuning_job_name)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("ResourceNotFound", "ValidationException"):
+        if error.response["Error"]["Code"] == "ResourceNotFound":
             return None
         raise
     status = described["HyperParameterTuningJobStatus"]
@@ -134,7 +134,7 @@ def check_running_jobs(
     )
     for summary in (s for page in pages for s in page["TrainingJobSummaries"]):
         name = summary["TrainingJobName"]
-        step = overfit_step(rule, *rule.curves(read_log(logs_client, name)))
+        step = overfit_step(rule, *rule.curves(read_job_log(logs_client, name)))
         if step is None:
             continue
         sm_client.add_tags(
@@ -169,13 +169,12 @@ def summarize_stops(
     logs_client: Any,
     tuning_job_name: str,
     rule: OverfitRule,
-    read_log: Callable[[Any, str], list[str]] = read_job_log,
 ) -> dict[str, Any]:
     """What the rule did to the tuning job (an XCom): each stopped job's firing step, the rounds it ran (its log's
     validation values) and was to run (the `rounds` hyperparameter), and the rounds saved in all."""
     jobs = []
     for stop in stopped_by_rule(sm_client, tuning_job_name):
-        _, validation = rule.curves(read_log(logs_client, stop.job))
+        _, validation = rule.curves(read_job_log(logs_client, stop.job))
         planned = None
         if rule.rounds:
             value = sm_client.describe_training_job(TrainingJobName=stop.job)["HyperParameters"].get(rule.rounds, "")

@@ -58,6 +58,12 @@ _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
 
 
+def _spread(count: int, limit: int) -> list[int]:
+    """`limit` ranks out of `count`, evenly spaced from the best (0) to the worst (count - 1), both included."""
+    step = (count - 1) / (limit - 1)
+    return [round(i * step) for i in range(limit)]
+
+
 def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z * Phi(z)), stable far into the tail where EI itself underflows to 0."""
     from scipy.special import erfcx, log_ndtr
@@ -259,8 +265,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         if len(out) > MAX_TRANSFERRED:
             # The GP's cost grows with the cube of its points: keep an even spread over the ranking, best included.
             ranked = sorted(out, key=lambda job: job[1], reverse=True)
-            step = (len(ranked) - 1) / (MAX_TRANSFERRED - 1)
-            out = [ranked[round(i * step)] for i in range(MAX_TRANSFERRED)]
+            out = [ranked[i] for i in _spread(len(ranked), MAX_TRANSFERRED)]
         return out
 
     # --- the model and the acquisition -----------------------------------------------------------
@@ -306,9 +311,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         """The kernel fitted on at most MAX_FITTED of the points: an even spread over the ranking by value, the
         best included, so the fit sees the whole range of outcomes."""
         if len(x) > MAX_FITTED:
-            ranked = np.argsort(-y, kind="stable")
-            step = (len(ranked) - 1) / (MAX_FITTED - 1)
-            subset = ranked[[round(i * step) for i in range(MAX_FITTED)]]
+            subset = np.argsort(-y, kind="stable")[_spread(len(y), MAX_FITTED)]
             x, y = x[subset], y[subset]
         return self._fit(x, y, rng=rng).kernel_
 
