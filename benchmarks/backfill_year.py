@@ -246,12 +246,14 @@ def backfill(start: datetime.date, end: datetime.date, root: Path) -> dict[str, 
         land(sagemaker.client("s3"), BUCKET, load_spec(SPECS_DIR / "flight_delay.yaml"), FIRST_LANDED, end)
         airflow.cli("db", "migrate")
         airflow.cli("dags", "reserialize")
-        airflow.start("api-server", "scheduler")
+        airflow.start("api-server")
         # A paused DAG gets no runs, backfills included. Unpausing also schedules a run for today, which skips
         # (the data ends on 2013-12-31) and is no backfill run.
         airflow.cli("dags", "unpause", DAG_ID)
         thread.start()
         began = time.time()
+        # The backfill's runs are created before the scheduler starts: a scheduler loop that loaded a run while
+        # `backfill create` was still writing them died on SQLAlchemy's ObjectDeletedError (Airflow 3.3, SQLite).
         airflow.cli(
             "backfill",
             "create",
@@ -266,9 +268,12 @@ def backfill(start: datetime.date, end: datetime.date, root: Path) -> dict[str, 
             "--dag-run-conf",
             json.dumps(BUDGET),
         )
+        airflow.start("scheduler")
         print(f"backfill of {days} runs created; waiting ...", flush=True)
 
         def progress() -> list[dict[str, Any]]:
+            if airflow.processes["scheduler"].poll() is not None:
+                raise RuntimeError(f"the scheduler exited; its log: {logs / 'scheduler.log'}")
             runs = backfill_runs(airflow)
             ended = sum(r["state"] in ("success", "failed") for r in runs)
             print(f"  {ended}/{days} runs ended after {time.time() - began:.0f} s", flush=True)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from include.archives import UnsafeArchive, safe_extract
 
+from .comparison import Comparison, compare
 from .s3uri import split_object_uri
 from .scoring import METRICS, Metric, score
 
@@ -270,6 +271,13 @@ class Evaluation:
     record_key: str
     deployed: bool = False
     positives: int | None = None
+    # The paired comparison (include/pipeline/comparison.py); None without a champion, and in records written
+    # before the interval rule.
+    gain: float | None = None  # challenger better by this much in the metric's units
+    gain_low: float | None = None
+    gain_high: float | None = None
+    confidence: float | None = None
+    comparison_method: str | None = None
 
     def to_xcom(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -279,16 +287,20 @@ class Evaluation:
         return cls(**{name: values[name] for name in cls.__dataclass_fields__ if name in values})
 
 
-def decide(metric: Metric, challenger: float, champion: float | None, margin: float) -> tuple[str, str]:
-    """(winner, reason): the challenger wins with no champion, or when it beats it by margin in the metric."""
-    if champion is None:
+def decide(metric: Metric, comparison: Comparison | None, margin: float) -> tuple[str, str]:
+    """(winner, reason): the challenger wins with no champion, or when the lower end of its gain's interval (see
+    include/pipeline/comparison.py) is above margin; the reason states both scores, the gain, its interval and
+    the rule."""
+    if comparison is None:
         return "challenger", "no champion yet"
-    # How much better the challenger is, positive when better whichever way the metric points.
-    gain = challenger - champion if metric.maximize else champion - challenger
-    scores = f"challenger {metric.name} {challenger:.4f}"
-    if gain >= margin:
-        return "challenger", f"{scores} beats champion {champion:.4f} by {gain:.4f} >= margin {margin:.4f}"
-    return "champion", f"{scores} does not beat champion {champion:.4f} by margin {margin:.4f} (gain {gain:+.4f})"
+    c = comparison
+    said = (
+        f"challenger {metric.name} {c.challenger:.4f} against champion {c.champion:.4f}: {c.describe()}; "
+        f"the challenger wins when the interval's lower end is above the margin {margin:.4f}"
+    )
+    if c.wins(margin):
+        return "challenger", f"{said}: it is, the challenger wins"
+    return "champion", f"{said}: it is not, the champion stays"
 
 
 def evaluate(
@@ -308,7 +320,8 @@ def evaluate(
     """Score the challenger (and the champion, if there is one) on holdout_rows, decide, and record the result.
 
     Both are scored by the spec's evaluation metric (and its `also` metrics, reported only), with their own
-    serving code. The record is written to (and returned from) this run's own key, replacing an earlier
+    serving code, on the same rows; the decision is the paired comparison's (see decide), at the spec's
+    evaluation.confidence. The record is written to (and returned from) this run's own key, replacing an earlier
     attempt's.
     """
     from .data import encode
@@ -326,18 +339,22 @@ def evaluate(
     labels, features = encode(spec, holdout_rows)
     entry_point = spec.algorithm.entry_point or "train.py"
 
-    def scores_of(model_artifact: str, code_uri: str | None, where: str) -> dict[str, Any]:
+    def predictions_of(model_artifact: str, code_uri: str | None, where: str) -> np.ndarray:
         model = load_model(s3_client, model_artifact, code_uri, workdir / where, entry_point)
-        return score(labels, model.predict(features), names)
+        return model.predict(features)
 
-    challenger_scores = scores_of(challenger["model_artifact"], challenger.get("code_uri"), "challenger")
+    ours = predictions_of(challenger["model_artifact"], challenger.get("code_uri"), "challenger")
+    challenger_scores = score(labels, ours, names)
     # A re-run after deploy must not find this run's own challenger as its champion.
     history = [r for r in read_history(s3_client, bucket, spec.history_prefix) if r.get("record_key") != key]
     champion = champion_for(history, holdout_date, live)
     champion_scores: dict[str, Any] = {}
+    comparison = None
     if champion is not None:
-        champion_scores = scores_of(champion["model_artifact"], champion.get("code_uri"), "champion")
-    winner, reason = decide(metric, challenger_scores[metric.name], champion_scores.get(metric.name), margin)
+        theirs = predictions_of(champion["model_artifact"], champion.get("code_uri"), "champion")
+        champion_scores = score(labels, theirs, names)
+        comparison = compare(metric, labels, ours, theirs, spec.evaluation.confidence)
+    winner, reason = decide(metric, comparison, margin)
 
     record = Evaluation(
         model=spec.name,
@@ -365,6 +382,11 @@ def evaluate(
         reason=reason,
         record_key=key,
         positives=challenger_scores.get("positives"),
+        gain=comparison.gain if comparison else None,
+        gain_low=comparison.low if comparison else None,
+        gain_high=comparison.high if comparison else None,
+        confidence=comparison.confidence if comparison else None,
+        comparison_method=comparison.method if comparison else None,
     )
     write_record(s3_client, bucket, key, record.to_xcom())
     return record

@@ -461,6 +461,17 @@ def _warm_start_sentence(tuning: dict[str, Any], parents: list[dict[str, Any]], 
     return html.escape(text) + "."
 
 
+def _gain(evaluation: dict[str, Any]) -> str | None:
+    """The paired comparison's gain and interval (include/pipeline/comparison.py), as the decision used it."""
+    if evaluation.get("gain") is None:
+        return None
+    return (
+        f"{evaluation['gain']:+.4f}, {evaluation['confidence'] * 100:g} % interval "
+        f"[{evaluation['gain_low']:+.4f}, {evaluation['gain_high']:+.4f}] ({evaluation['comparison_method']}); "
+        "the challenger wins when the lower end is above the margin"
+    )
+
+
 def _evaluation_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
     metric = _words(evaluation.get("metric"))
     rows: list[tuple[str, Any]] = [
@@ -468,6 +479,7 @@ def _evaluation_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
         ("Held-out rows", evaluation.get("rows")),
         (f"Challenger {metric}", evaluation.get("challenger_score")),
         (f"Champion {metric}", evaluation.get("champion_score")),
+        ("Gain over the champion", _gain(evaluation)),
         ("Margin to beat", evaluation.get("margin")),
         ("Winner", evaluation.get("winner")),
         ("Champion's training job", evaluation.get("champion_training_job")),
@@ -486,6 +498,7 @@ def _evaluation_rows(evaluation: dict[str, Any]) -> list[tuple[str, Any]]:
     known |= {"model", "evaluated_at", "tuning_job_name", "training_job_name", "model_artifact", "code_uri"}
     known |= {"champion_model_artifact", "champion_code_uri", "record_key", "deployed", "rolled_back", "positives"}
     known |= {"rollback_reason", "endpoint", "endpoint_config"}
+    known |= {"gain", "gain_low", "gain_high", "confidence", "comparison_method"}
     rows += [(_words(k).capitalize(), v) for k, v in sorted(evaluation.items()) if k not in known]
     return [(label, value) for label, value in rows if value is not None]
 

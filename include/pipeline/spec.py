@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .comparison import DEFAULT_CONFIDENCE
 from .metric_checks import check_definitions
 from .naming import NAME_PATTERN, TUNING_JOB_MAX
 from .params import ParamError, check_defaults
@@ -281,13 +282,16 @@ class OverfitRule(_Part):
 
 class Evaluation(_Part):
     """How the held-out window is scored. `metric` decides (its direction unless `direction` says the same);
-    `also` are reported too; the challenger must beat the champion by `margin` in the metric's units; the
-    endpoint must reach `smoke_threshold` (at least it for metrics where higher is better, at most otherwise)."""
+    `also` are reported too; the challenger replaces the champion only when, at `confidence`, its gain over the
+    champion on the same rows is above `margin` in the metric's units (the lower end of the paired interval:
+    include/pipeline/comparison.py); the endpoint must reach `smoke_threshold` (at least it for metrics where
+    higher is better, at most otherwise)."""
 
     metric: str
     direction: Literal["Maximize", "Minimize"] | None = None
     also: tuple[str, ...] = ()
     margin: float = 0.0
+    confidence: float = Field(DEFAULT_CONFIDENCE, ge=0.5, lt=1)
     smoke_threshold: float
 
     @model_validator(mode="after")

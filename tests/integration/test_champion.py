@@ -309,11 +309,14 @@ def test_a_deployed_champion_beats_a_weaker_challenger(
     assert record["champion_training_job"] == "tune-strong-001"
     assert record["champion_model_artifact"] == models["strong"]["model_artifact"]
     assert record["champion_score"] > record["challenger_score"]
-    assert record["reason"].startswith(f"challenger auc {record['challenger_score']:.4f} does not beat champion")
+    assert record["reason"].startswith(
+        f"challenger auc {record['challenger_score']:.4f} against champion {record['champion_score']:.4f}"
+    )
+    assert record["gain_high"] < 0 and record["reason"].endswith("the champion stays")
 
 
-@pytest.mark.parametrize(("margin", "winner"), [(0.0, "challenger"), (0.01, "champion")])
-def test_the_margin_is_respected_for_identical_models(
+@pytest.mark.parametrize(("margin", "winner"), [(0.0, "champion"), (0.01, "champion"), (-0.001, "challenger")])
+def test_identical_models_never_win_unless_the_margin_is_negative(
     margin: float,
     winner: str,
     s3: Any,
@@ -329,8 +332,37 @@ def test_the_margin_is_respected_for_identical_models(
     )
 
     assert record["challenger_score"] == record["champion_score"]
+    assert (record["gain"], record["gain_low"], record["gain_high"]) == (0.0, 0.0, 0.0)
     assert record["winner"] == winner
     assert f"margin {margin:.4f}" in record["reason"]
+
+
+def test_the_record_carries_the_paired_comparison(
+    s3: Any, bucket: str, models: dict[str, dict[str, Any]], flight_rows: dict[str, pd.DataFrame], tmp_path: Path
+) -> None:
+    """Both models scored on the same held-out rows: DeLong's interval of the AUC gain, at the spec's confidence."""
+    from include.pipeline.comparison import compare
+    from include.pipeline.scoring import METRICS
+
+    prefix = _prefix("paired")
+    _seed_record(s3, bucket, prefix, models["weak"], run_id="yesterday", deployed=True)
+    record = _evaluate(s3, bucket, prefix, models["strong"], flight_rows["holdout"], tmp_path, run_id="today")
+
+    assert record["comparison_method"] == "DeLong" and record["confidence"] == 0.9
+    assert record["gain"] == pytest.approx(record["challenger_score"] - record["champion_score"])
+    assert record["gain_low"] < record["gain"] < record["gain_high"]
+    assert record["winner"] == ("challenger" if record["gain_low"] > record["margin"] else "champion")
+    labels = flight_rows["holdout"][LABEL_COLUMN].to_numpy()
+    features = feature_matrix(FLIGHT, flight_rows["holdout"]).to_numpy(dtype="float64")
+    strong, weak = (
+        load_model(s3, models[name]["model_artifact"], models[name]["code_uri"], tmp_path / name).predict(features)
+        for name in ("strong", "weak")
+    )
+    again = compare(METRICS["auc"], labels, strong, weak, 0.9)
+    assert (again.gain, again.low, again.high) == pytest.approx(
+        (record["gain"], record["gain_low"], record["gain_high"])
+    )
+    assert f"[{record['gain_low']:+.4f}, {record['gain_high']:+.4f}]" in record["reason"]
 
 
 def test_a_backfill_sees_no_champion_from_its_own_day_or_later(

@@ -110,5 +110,6 @@ def test_the_regression_tunes_deploys_and_keeps_its_champion(nightly, sm, s3, sm
     assert second["winner"] == "champion" and second["champion_training_job"] == record["training_job_name"]
     assert second["champion_score"] == pytest.approx(record["challenger_score"])  # the champion, scored again
     assert second["challenger_score"] > second["champion_score"] + HOTEL.evaluation.margin
-    assert f"does not beat champion {second['champion_score']:.4f} by margin 0.5000" in out
+    assert f"against champion {second['champion_score']:.4f}" in out and "above the margin 0.5000" in out
+    assert second["comparison_method"].startswith("paired bootstrap") and second["gain_high"] < 0  # RMSE: lower wins
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == serving

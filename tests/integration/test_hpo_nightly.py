@@ -183,6 +183,10 @@ def test_a_challenger_that_does_not_beat_the_champion_is_not_deployed(nightly, s
     assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before
     [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
     assert record["winner"] == "champion" and record["deployed"] is False
+    # The paired comparison on the held-out day, in the record and the task log.
+    assert record["comparison_method"] == "DeLong" and record["confidence"] == 0.9
+    assert record["gain_low"] <= record["gain"] <= record["gain_high"] < 1.0
+    assert f"interval [{record['gain_low']:+.4f}, {record['gain_high']:+.4f}] (DeLong)" in out
     assert report_outcome(dagrun, s3) == "kept"
 
 

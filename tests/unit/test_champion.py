@@ -7,12 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from include.pipeline.champion import (
-    champion_for,
-    decide,
-    record_key,
-)
-from include.pipeline.scoring import METRICS, score
+from include.pipeline.champion import champion_for, record_key
+from include.pipeline.scoring import score
 
 HOLDOUT_DATE = "2013-01-05"
 
@@ -104,21 +100,3 @@ def test_champion_for_live_and_backfill() -> None:
     assert champion_for(history, "2013-01-01", live=True) is served_now
     assert champion_for([won_on_3rd], "2013-01-05", live=True) is None
     assert champion_for([], "2013-01-05", live=False) is None
-
-
-@pytest.mark.parametrize(
-    ("metric", "challenger", "champion", "margin", "winner"),
-    [
-        ("auc", 0.72, 0.70, 0.01, "challenger"),
-        ("auc", 0.705, 0.70, 0.01, "champion"),
-        ("auc", 0.69, 0.70, -0.02, "challenger"),  # a negative margin prefers the fresh model
-        ("rmse", 28.0, 30.0, 0.5, "challenger"),  # lower is better: 2.0 gained
-        ("rmse", 29.8, 30.0, 0.5, "champion"),
-        ("rmse", 31.0, 30.0, 0.0, "champion"),
-        ("r2", 0.8, None, 0.0, "challenger"),
-    ],
-)
-def test_decide_follows_the_metrics_direction(metric, challenger, champion, margin, winner) -> None:
-    chosen, reason = decide(METRICS[metric], challenger, champion, margin)
-    assert chosen == winner
-    assert reason.startswith(f"challenger {metric} {challenger:.4f}") or reason == "no champion yet"

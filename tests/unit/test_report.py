@@ -147,9 +147,16 @@ RECORD = {
     "champion_metrics": {"log_loss": 0.5123456, "auc": 0.9},
     "margin": 0.0,
     "winner": "challenger",
-    "reason": "challenger log_loss 0.5000 beats champion 0.5123 by 0.0123 >= margin 0.0000",
+    "reason": "challenger log_loss 0.5000 against champion 0.5123: gain +0.0123, 90 % interval [+0.0020, +0.0226] "
+    "(paired bootstrap, 2000 resamples, seed 2013); the challenger wins when the interval's lower end is above the "
+    "margin 0.0000: it is, the challenger wins",
     "record_key": "champion/history/2013-06-01/scheduled-abc.json",
     "deployed": False,
+    "gain": 0.0123456,
+    "gain_low": 0.002,
+    "gain_high": 0.0226,
+    "confidence": 0.9,
+    "comparison_method": "paired bootstrap, 2000 resamples, seed 2013",
 }
 
 
@@ -225,7 +232,8 @@ def test_the_summary_says_why_with_the_best_jobs_hyperparameters_and_the_spend()
     outcome = serving_outcome({**RECORD, "deployed": True}, smoke={"score": 0.5, "rows": 912})
     page = build_report(tuning, jobs, {**RECORD, "deployed": True}, outcome=outcome, plots=False).html
     summary = page.split("<ul class='summary'>", 1)[1].split("</ul>", 1)[0]
-    assert "<b>Why</b>: challenger log_loss 0.5000 beats champion 0.5123" in summary
+    assert "<b>Why</b>: challenger log_loss 0.5000 against champion 0.5123: gain +0.0123, 90 % interval" in summary
+    assert "+0.0123, 90 % interval [+0.0020, +0.0226] (paired bootstrap, 2000 resamples, seed 2013)" in page
     assert "<code>eta</code> 0.0123, <code>max_depth</code> 5" in summary
     assert "billed 90 s" in summary and "on demand they would have billed all 160 s" in summary
     assert "spot saved 70 %" in summary

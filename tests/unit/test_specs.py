@@ -91,6 +91,8 @@ BAD: dict[str, tuple[dict[str, Any], str]] = {
     "unknown top-level field": (changed(MINIMAL, "colour", "blue"), "colour: unknown field"),
     "unknown nested field": (changed(MINIMAL, "data.label.weight", 2), "data.label.weight: unknown field"),
     "missing field": (changed(MINIMAL, "evaluation.smoke_threshold", ...), "evaluation.smoke_threshold: required"),
+    "a certain confidence": (changed(MINIMAL, "evaluation.confidence", 1.0), "evaluation.confidence: "),
+    "a coin-flip confidence": (changed(MINIMAL, "evaluation.confidence", 0.3), "evaluation.confidence: "),
     "range min above max": (
         changed(MINIMAL, "ranges.eta", {"type": "Continuous", "min": 0.5, "max": 0.1}),
         "ranges.eta: min (0.5) is above max (0.1)",
