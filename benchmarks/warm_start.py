@@ -37,7 +37,14 @@ own local SageMaker) writes its raw results as JSON to --runs-dir; the results f
 with --pool the JSON files given, without running anything.
 
     .venv/bin/python -m benchmarks.warm_start [--days 10] [--start 2013-03-01 | --starts 2013-03-01,2013-06-01]
-        [--no-noise-floor] [--validation-days 7] [--runs-dir DIR] [--output benchmarks/results/warm_start.md]
+        [--no-noise-floor] [--validation-days 7] [--runs-dir DIR] [--state-dir DIR]
+        [--output benchmarks/results/warm_start.md]
+
+A window's JSON is written after every day. With --state-dir its local SageMaker keeps its state there, and the
+same command run again resumes each window after its last saved day (its history from the JSON, any tuning job a
+cut-short run left going stopped, the interrupted day run again under fresh names): the pooled measurement can
+be gathered over several sittings. Each day also records, per pick, the bootstrap sd of its held-out difference
+from cold@20 with the day's rows resampled: how much of a day's difference is the luck of its flights.
     .venv/bin/python -m benchmarks.warm_start --pool DIR/warm_start_2013-03-01.json ... [--output ...]
 """
 
@@ -49,6 +56,7 @@ import datetime as dt
 import json
 import math
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -92,6 +100,7 @@ BOOTSTRAP_RESAMPLES = 10_000
 BOOTSTRAP_SEED = 19
 ARMS = ("cold", "warm", "other")  # the RandomSeed of arm k on day index i is 100 * i + k + 1
 TUNING_TIMEOUT = 1800
+SCORING_RESAMPLES = 200  # bootstrap resamples of a held-out day's rows, for the scoring noise of a day's difference
 # The model each tuning job would hand to evaluate_model, by arm and jobs spent: scored on the held-out day D.
 PICKS = (("cold", COLD_JOBS), *(("warm", k) for k in range(1, WARM_JOBS + 1)), ("other", COLD_JOBS))
 
@@ -111,6 +120,9 @@ class DayResult:
     statuses: dict[str, str]  # arm -> tuning job status
     seconds: float
     heldout: dict[str, float]  # "arm@n" -> held-out AUC on day D of the best of the arm's first n jobs
+    # "arm@n" -> the bootstrap standard deviation (held-out rows resampled) of heldout[arm@n] - heldout[cold@20]:
+    # how much of a day's difference is the luck of which flights the held-out day holds
+    scoring_sd: dict[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclass
@@ -124,6 +136,8 @@ class WindowRun:
     wall: float
     load: str  # load average at its start
     days: list[DayResult]
+    history: list[dict[str, Any]] = dataclasses.field(default_factory=list)  # the Bench's, for a resumed window
+    complete: bool = True  # False while a window is still running (or was cut short): its days still pool
 
     def to_json(self) -> dict[str, Any]:
         days = [
@@ -134,6 +148,7 @@ class WindowRun:
                 "statuses": d.statuses,
                 "seconds": d.seconds,
                 "heldout": d.heldout,
+                "scoring_sd": d.scoring_sd,
             }
             for d in self.days
         ]
@@ -145,6 +160,8 @@ class WindowRun:
             "wall": self.wall,
             "load": self.load,
             "days": days,
+            "history": self.history,
+            "complete": self.complete,
         }
 
     @classmethod
@@ -157,11 +174,22 @@ class WindowRun:
                 d["statuses"],
                 d["seconds"],
                 d["heldout"],
+                d.get("scoring_sd", {}),
             )
             for d in raw["days"]
         ]
         start = dt.date.fromisoformat(raw["start"])
-        return cls(start, tuple(raw["arms"]), raw["validation_days"], raw["seeded"], raw["wall"], raw["load"], days)
+        return cls(
+            start,
+            tuple(raw["arms"]),
+            raw["validation_days"],
+            raw["seeded"],
+            raw["wall"],
+            raw["load"],
+            days,
+            raw.get("history", []),
+            raw.get("complete", True),
+        )
 
 
 # ------------------------------------------------------------------------------------------------ metrics
@@ -219,7 +247,7 @@ class Bench:
         """The arms' CreateHyperParameterTuningJob requests; the warm one picks its parents as prepare_data does."""
         out: dict[str, Any] = {}
         for arm in arms:
-            name = f"ws-{day:%Y%m%d}-{arm}"
+            name = self.fresh_name(f"ws-{day:%Y%m%d}-{arm}")
             random_seed = 100 * index + ARMS.index(arm) + 1
             if arm != "warm":
                 cold = RunParams.from_params({**NIGHTLY, "max_jobs": COLD_JOBS}, FLIGHT)
@@ -233,6 +261,25 @@ class Bench:
             tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
             out[arm] = tuning_request(FLIGHT, name, tuning, definition, random_seed)
         return out
+
+    def fresh_name(self, name: str) -> str:
+        """`name`, or name-r2, -r3, ... when a resumed window's interrupted day already used it."""
+        base, attempt = name, 1
+        while self.describe(name) is not None:
+            attempt += 1
+            name = f"{base}-r{attempt}"
+        return name
+
+    def stop_unfinished(self) -> list[str]:
+        """Stop the tuning jobs an interrupted run left going (the restarted service resumes them); their day is
+        run again under fresh names."""
+        pages = self.sm.get_paginator("list_hyper_parameter_tuning_jobs").paginate(StatusEquals="InProgress")
+        names = [s["HyperParameterTuningJobName"] for page in pages for s in page["HyperParameterTuningJobSummaries"]]
+        for name in names:
+            self.sm.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
+        for name in names:
+            wait_for_tuning(self.sm, name, TUNING_TIMEOUT)
+        return names
 
     def describe(self, name: str) -> dict[str, Any] | None:
         try:
@@ -259,22 +306,42 @@ class Bench:
             for s in self.summaries(tuning_job)
         ]
 
-    def heldout(self, day: dt.date, runs: dict[str, list[Job]]) -> dict[str, float]:
-        """evaluate_model's AUC on the held-out day of the model each arm would pick after n jobs (PICKS)."""
+    def heldout(self, day: dt.date, runs: dict[str, list[Job]]) -> tuple[dict[str, float], dict[str, float]]:
+        """evaluate_model's AUC on the held-out day of the model each arm would pick after n jobs (PICKS), and per
+        pick the bootstrap standard deviation of its difference from cold@20's (SCORING_RESAMPLES resamples of the
+        held-out rows, both picks scored on the same resample): the part of a day's difference that is the luck of
+        which flights that day holds."""
         data = self.prepared[day]
         labels, features = encode(FLIGHT, read_holdout(self.s3, data.holdout_uri))
-        out: dict[str, float] = {}
-        scored: dict[str, float] = {}  # job name -> held-out AUC: warm@k and warm@k+1 often pick the same job
+        labels = np.asarray(labels)
+        predictions: dict[str, np.ndarray] = {}  # job name -> predictions: warm@k and warm@k+1 often pick one job
+        picked: dict[str, str] = {}  # "arm@n" -> job name
         with tempfile.TemporaryDirectory(prefix="warm-start-models-") as tmp:
             for arm, n in PICKS:
                 job = pick(runs.get(arm, []), n)
-                if job is not None and job.name not in scored:
+                if job is None:
+                    continue
+                if job.name not in predictions:
                     artifact = self.sm.describe_training_job(TrainingJobName=job.name)["ModelArtifacts"]
                     model = load_model(self.s3, artifact["S3ModelArtifacts"], data.code_uri, Path(tmp))
-                    scored[job.name] = score(labels, model.predict(features), ("auc",))["auc"]
-                if job is not None:
-                    out[f"{arm}@{n}"] = scored[job.name]
-        return out
+                    predictions[job.name] = np.asarray(model.predict(features))
+                picked[f"{arm}@{n}"] = job.name
+        aucs = {name: score(labels, values, ("auc",))["auc"] for name, values in predictions.items()}
+        heldout = {key: aucs[name] for key, name in picked.items()}
+        target = picked.get(f"cold@{COLD_JOBS}")
+        if target is None:
+            return heldout, {}
+        rng = np.random.default_rng(BOOTSTRAP_SEED)
+        samples = [rng.integers(0, len(labels), len(labels)) for _ in range(SCORING_RESAMPLES)]
+        diffs: dict[str, list[float]] = {name: [] for name in predictions if name != target}
+        for rows in samples:
+            if labels[rows].min() == labels[rows].max():  # one class only: no AUC
+                continue
+            base = score(labels[rows], predictions[target][rows], ("auc",))["auc"]
+            for name in diffs:
+                diffs[name].append(score(labels[rows], predictions[name][rows], ("auc",))["auc"] - base)
+        sd = {key: float(np.std(diffs[name], ddof=1)) if name != target else 0.0 for key, name in picked.items()}
+        return heldout, sd
 
     def run_day(self, day: dt.date, index: int, arms: tuple[str, ...]) -> DayResult:
         """Prepare the day's data, run its tuning jobs one after another, and record them in the history."""
@@ -301,15 +368,21 @@ class Bench:
         for arm, jobs in runs.items():  # the raw values, for a look beyond the table
             values = " ".join("-" if j.value is None else f"{j.value:.4f}" for j in jobs)
             print(f"  {day} {arm} ({statuses[arm]}): {values}", file=sys.stderr)
-        return DayResult(day, parents, runs, statuses, time.perf_counter() - started, self.heldout(day, runs))
+        heldout, scoring_sd = self.heldout(day, runs)
+        return DayResult(day, parents, runs, statuses, time.perf_counter() - started, heldout, scoring_sd)
 
 
 @contextmanager
-def local_bench(first: dt.date, last: dt.date, validation_days: int, prefix: str) -> Iterator[tuple[Bench, dict]]:
-    """A private local SageMaker holding the partitions that holdout days first..last need (the training window
-    and validation days before each), and a Bench on it; also the seeded span, {"first": ..., "last": ...}."""
-    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
-        with LocalSageMakerProcess(state_dir=Path(tmp) / "state") as server:
+def local_bench(
+    first: dt.date, last: dt.date, validation_days: int, state_dir: Path | None
+) -> Iterator[tuple[Bench, dict]]:
+    """A local SageMaker holding the partitions that holdout days first..last need (the training window and
+    validation days before each), and a Bench on it; also the seeded span, {"first": ..., "last": ...}. Its state
+    lives in `state_dir` when given (kept, so the window can resume), else in a temp directory."""
+    with tempfile.TemporaryDirectory(prefix="warm-start-bench-") as tmp:
+        state = state_dir or Path(tmp) / "state"
+        state.parent.mkdir(parents=True, exist_ok=True)
+        with LocalSageMakerProcess(state_dir=state) as server:
             settings, s3 = Settings(), server.client("s3")
             before = dt.timedelta(days=NIGHTLY["training_window_days"] + validation_days)
             span = {"first": first - before, "last": last}
@@ -463,6 +536,23 @@ def day_runs_needed(entry: dict[str, Any], n: int) -> float:
     return n * (width / room) ** 2 if width > 0 else n
 
 
+def scoring_share(days: list[DayResult], name: str) -> str:
+    """How much of the day-to-day spread of name − cold@20 is the luck of the held-out rows: the mean per-day
+    bootstrap variance (rows resampled) against the variance of the differences across days."""
+    sds = [d.scoring_sd[name] for d in days if name in d.scoring_sd]
+    if len(sds) < 2:
+        return ""
+    diffs = [d.heldout[name] - d.heldout[f"cold@{COLD_JOBS}"] for d in days if name in d.scoring_sd]
+    within = statistics.fmean(sd**2 for sd in sds)
+    across = statistics.variance(diffs)
+    return (
+        f" Of the spread of {name} − cold@{COLD_JOBS} across day-runs (sd {math.sqrt(across):.4f}), the held-out "
+        f"rows' luck alone (each day's rows resampled, {SCORING_RESAMPLES} times) accounts for a mean sd of "
+        f"{math.sqrt(within):.4f} ({within / across:.0%} of the variance, over the {len(sds)} day-runs that "
+        "recorded it): the rest is which model each search picked."
+    )
+
+
 def goal_verdict(stats: dict[str, Any], windows: list[WindowRun]) -> str:
     n = stats["n"]
     at = stats["k"][GOAL_JOBS]
@@ -493,6 +583,7 @@ def goal_verdict(stats: dict[str, Any], windows: list[WindowRun]) -> str:
             else f" At {GOAL_JOBS} the interval is too wide to decide: with the median where it is, the lower end "
             f"would clear −{MARGIN} at about {math.ceil(needed)} day-runs (half-width ∝ 1/√n)."
         )
+    text += scoring_share([d for w in windows for d in w.days], f"warm@{GOAL_JOBS}")
     if "other" in stats:
         o = stats["other"]
         text += (
@@ -557,8 +648,8 @@ def write_results(
     kept = previous[previous.index(KEPT_HEADING) :] if KEPT_HEADING in previous else ""
     statuses = sorted({f"{arm} {s}" for d in days for arm, s in d.statuses.items()})
     runs = "; ".join(
-        f"{w.start}..{w.days[-1].day} (seeded {w.seeded['first']}..{w.seeded['last']}, wall {w.wall / 60:.1f} min, "
-        f"load average at start {w.load})"
+        f"{w.start}..{w.days[-1].day}{'' if w.complete else ' (cut short)'} (seeded {w.seeded['first']}.."
+        f"{w.seeded['last']}, wall {w.wall / 60:.1f} min, load average at start {w.load})"
         for w in windows
     )
     noise = "other" in windows[0].arms
@@ -615,31 +706,65 @@ def write_results(
     save_results(args.output, "\n".join(body))
 
 
+def resumable(path: Path, state: Path | None, arms: tuple[str, ...], validation_days: int) -> WindowRun | None:
+    """The window's saved days, when it is to resume: its JSON and its service state are both there."""
+    if state is None or not path.is_file() or not state.is_dir():
+        return None
+    window = WindowRun.from_json(json.loads(path.read_text()))
+    if window.arms != arms or window.validation_days != validation_days:
+        raise SystemExit(
+            f"{path} was run with arms {window.arms} and validation_days {window.validation_days}, not "
+            f"{arms} and {validation_days}: resume with the same options, or move it away"
+        )
+    return window
+
+
 def run_window(start: dt.date, args: argparse.Namespace, arms: tuple[str, ...]) -> WindowRun:
-    """One window: D0's cold job, then args.days holdout days from start; its raw values saved to args.runs_dir."""
+    """One window: D0's cold job, then args.days holdout days from start. Its raw values are saved to args.runs_dir
+    after every day; with --state-dir the window's local SageMaker keeps its state there, and running the same
+    command again resumes after the last day saved (a day cut short is run again under fresh tuning job names)."""
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     started = time.perf_counter()
     first = start - dt.timedelta(days=1)  # D0
     last = start + dt.timedelta(days=args.days - 1)
-    days: list[DayResult] = []
-    with local_bench(first, last, args.validation_days, "warm-start-bench-") as (bench, span):
-        d0 = bench.run_day(first, 0, ("cold",))
-        print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
-        for index in progress(range(1, args.days + 1), desc=f"days from {start}", unit="day"):
+    path = args.runs_dir / f"warm_start_{start.isoformat()}.json"
+    state = args.state_dir / start.isoformat() if args.state_dir else None
+    resumed = resumable(path, state, arms, args.validation_days)
+    window = resumed or WindowRun(start, arms, args.validation_days, {}, 0.0, load, [], complete=False)
+    spent = window.wall
+
+    def save() -> None:
+        window.wall = spent + time.perf_counter() - started
+        args.runs_dir.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(window.to_json(), indent=1) + "\n")
+
+    with local_bench(first, last, args.validation_days, state) as (bench, span):
+        window.seeded = {k: v.isoformat() for k, v in span.items()}
+        stopped = bench.stop_unfinished()  # a state dir whose run was cut short, even before its first save
+        if resumed:
+            bench.history = list(resumed.history)
+            said = f"{start}: resuming after {len(resumed.days)} day(s); stopped {stopped or 'nothing'}"
+            print(said, file=sys.stderr)
+        if not bench.history:
+            d0 = bench.run_day(first, 0, ("cold",))
+            window.history = bench.history
+            save()
+            print(f"{first} (D0): cold best {best(d0.runs['cold']):.4f}, {d0.seconds:.0f} s", file=sys.stderr)
+        window.history = bench.history
+        for index in progress(range(len(window.days) + 1, args.days + 1), desc=f"days from {start}", unit="day"):
             day = bench.run_day(start + dt.timedelta(days=index - 1), index, arms)
-            days.append(day)
+            window.days.append(day)
+            save()
             target = best(day.runs["cold"])
             note(
                 f"{day.day}: cold best {target:.4f}, warm reaches it after "
                 f"{jobs_text(jobs_to_reach(objectives(day.runs['warm']), target), WARM_JOBS)} jobs "
                 f"({len(day.parents)} parents), held-out warm@{GOAL_JOBS} − cold@{COLD_JOBS} "
-                f"{day.heldout[f'warm@{GOAL_JOBS}'] - day.heldout[f'cold@{COLD_JOBS}']:+.4f}, {day.seconds:.0f} s"
+                f"{day.heldout[f'warm@{GOAL_JOBS}'] - day.heldout[f'cold@{COLD_JOBS}']:+.4f} "
+                f"(scoring sd {day.scoring_sd.get(f'warm@{GOAL_JOBS}', math.nan):.4f}), {day.seconds:.0f} s"
             )
-    seeded = {k: v.isoformat() for k, v in span.items()}
-    window = WindowRun(start, arms, args.validation_days, seeded, time.perf_counter() - started, load, days)
-    args.runs_dir.mkdir(parents=True, exist_ok=True)
-    path = args.runs_dir / f"warm_start_{start.isoformat()}.json"
-    path.write_text(json.dumps(window.to_json(), indent=1) + "\n")
+    window.complete = True
+    save()
     print(f"{start}: raw values written to {path}", file=sys.stderr)
     return window
 
@@ -661,6 +786,12 @@ def main() -> None:
         help="the validation_days Param (default: hpo_on_new_data's)",
     )
     parser.add_argument("--runs-dir", type=Path, default=RUNS_DIR, help="where each window's raw values go (JSON)")
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep each window's local SageMaker state in DIR/<start>/: the same command run again resumes the "
+        "window after its last saved day (default: a temp directory, no resume)",
+    )
     parser.add_argument("--pool", type=Path, nargs="+", help="pool these windows' JSON files instead of running")
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -669,6 +800,7 @@ def main() -> None:
         windows = [WindowRun.from_json(json.loads(path.read_text())) for path in args.pool]
     else:
         windows = [run_window(start, args, arms) for start in args.starts or [args.start]]
+    windows = [w for w in windows if w.days]  # a window cut short before its first day has nothing to pool
     days = [d for w in windows for d in w.days]
     goal_lines, goal_stats = goal_table(days)
     lines, stats = table(days)
