@@ -16,7 +16,11 @@ fixed by seed 0, stratified for classification; hist, nthread 1, seed 0), the me
 noisy than one validation split. 'test' is the same value (there is no held-out part). Spaces mix an integer
 (max_depth), log-scaled (eta, min_child_weight, lambda), bounded ratios (subsample, colsample_bytree) and one
 nearly irrelevant hyperparameter (max_bin, 64-256: these tables have few distinct values per feature, so most
-features get the same bins whatever it is).
+features get the same bins whatever it is). Measured at 8 random points (2026-12-05), |f(max_bin 64) - f(256)| is on
+average 0 on caravan (no feature has 64 levels), 0.0018 / 0.0013 / 0.0038 AUC on hmda / oj / mroz and 0.058 RMSE on
+boston, against a spread (sd) of the objective over random points of 0.012 / 0.017 / 0.009 / 0.013 AUC and 0.88 RMSE.
+No data set is subsampled: one evaluation (3 folds x 50 rounds, one thread) takes about 0.27 s on caravan (5,822 x 85)
+and 0.03-0.07 s on the others, on the 2-core development machine under load.
 """
 
 from __future__ import annotations
