@@ -69,7 +69,7 @@ bench: bench-requirements
 	$(PY) -m benchmarks.overhead
 	$(PY) -m benchmarks.s3_persistence
 	$(PY) -m benchmarks.search_quality --seeds 10
-	$(PY) -m benchmarks.search_suite --seeds 20  # 9 objectives x 6 arms x 20 seeds: about two hours on two cores
+	$(PY) -m benchmarks.search_suite --seeds 20  # 10 objectives x 6 arms x 20 seeds: about two hours on two cores
 	$(PY) -m benchmarks.overfit_rule --seeds 10
 	$(PY) -m benchmarks.warm_start
 	$(PY) -m benchmarks.surface_carryover

