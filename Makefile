@@ -7,7 +7,7 @@ STATE_DIR ?= .local/sagemaker
 PORT ?= 4566
 ENDPOINT_URL := http://127.0.0.1:$(PORT)
 
-.PHONY: install requirements test test-unit lint format demo local-sagemaker stop bench soak clean scale-test aws-check
+.PHONY: install requirements test test-unit lint format demo local-sagemaker stop bench bench-requirements soak clean scale-test aws-check
 
 install: $(VENV)/.installed $(VENV)/.plugins-on-path
 
@@ -24,6 +24,7 @@ $(VENV)/.plugins-on-path: $(VENV)/.installed
 
 requirements:
 	$(UV) pip compile --quiet --python-version 3.11 --no-header requirements.in -o requirements.txt
+	$(UV) pip compile --quiet --python-version 3.11 --no-header -c requirements.txt benchmarks/requirements.in -o benchmarks/requirements.txt
 
 lint: install
 	$(VENV)/bin/ruff check .
@@ -59,10 +60,16 @@ demo: install local-sagemaker
 	AWS_ENDPOINT_URL=$(ENDPOINT_URL) $(PY) -m include.demo
 	@echo "The local SageMaker keeps running on $(ENDPOINT_URL) (state in $(STATE_DIR)); 'make stop' stops it."
 
-bench: install
+# Packages only the benchmarks use (bayesian-optimization, what search_suite measures the strategy against), pinned
+# against requirements.txt; installed on top of the venv, so `make test` and the service never need them.
+bench-requirements: install
+	$(UV) pip install --quiet --python $(PY) -r benchmarks/requirements.txt
+
+bench: bench-requirements
 	$(PY) -m benchmarks.overhead
 	$(PY) -m benchmarks.s3_persistence
 	$(PY) -m benchmarks.search_quality --seeds 10
+	$(PY) -m benchmarks.search_suite --seeds 20  # 10 objectives x 6 arms x 20 seeds: about two hours on two cores
 	$(PY) -m benchmarks.overfit_rule --seeds 10
 	$(PY) -m benchmarks.warm_start
 	$(PY) -m benchmarks.surface_carryover

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from include.local_sagemaker.models.tuning import Trial, TuningJob
+from include.local_sagemaker.strategies import Strategy
 from include.local_sagemaker.tuning_loop import ParentJobs, TuningLoop
 
 
@@ -52,6 +53,8 @@ class JobRecord:
 
 # Whether a watcher outside the tuning job stops a job now, given its curve and the rounds it has run.
 ExternalStop = Callable[[Curve, int], bool]
+# A strategy the service does not ship (a comparison sampler), built for the tuning job it is to drive.
+StrategyFactory = Callable[[TuningJob], Strategy]
 
 
 def simulate(
@@ -59,6 +62,7 @@ def simulate(
     objective: SimulatedObjective,
     parents: ParentJobs | None = None,
     external_stop: ExternalStop | None = None,
+    strategy: StrategyFactory | None = None,
 ) -> list[JobRecord]:
     """Run a tuning job through the service's own TuningLoop, its training jobs simulated.
 
@@ -70,8 +74,18 @@ def simulate(
     asked after each round the loop observed, a True stops the job there, as a StopTrainingJob on a tuning job's
     child does in the service (runner/tuning.py finishes a Stopped job with the last objective value it emitted).
     It acts at the round it fires: an ideal watcher, with no polling delay.
+
+    `strategy` replaces the strategy the loop built from the tuning job's Strategy field (benchmarks/search_suite.py
+    compares other libraries' samplers this way): everything else, the asks, the tells, the early stopping and the
+    end, stays the shipped loop's, so every arm of a comparison is driven alike. A tuning job with several
+    training job definitions has a search space per definition, so the hook is for single-definition jobs; it is
+    built after the loop, so warm-start `parents` are not told to it.
     """
     loop = TuningLoop(tuning, parents)
+    if strategy is not None:
+        if len(loop.strategies) != 1:
+            raise ValueError("a strategy hook drives a tuning job of one training job definition")
+        loop.strategies = {name: strategy(tuning) for name in loop.strategies}
     records: list[JobRecord] = []
     running: dict[int, tuple[JobRecord, Trial, Curve, float]] = {}
     events: list[tuple[float, int]] = []  # (simulated time of the next round's end, launch index)

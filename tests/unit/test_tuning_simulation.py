@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from harness.tuning_simulation import Curve, simulate
 from include.local_sagemaker.models.tuning import TuningJob
+from include.local_sagemaker.strategies import SearchSpace, Suggestion
+from include.local_sagemaker.strategies.base import RandomStrategy
 from include.pipeline.overfit import OverfitRule, overfit_step
 
 ROUNDS = 10
@@ -85,3 +87,27 @@ def test_an_external_stop_finishes_the_job_at_the_round_the_rule_fires_with_its_
             assert trial.curve == list(curve.validation[: DIVERGES_AT + 1])
         else:
             assert (record.rounds, record.stopped, record.value) == (ROUNDS, False, curve.validation[-1])
+
+
+class Fixed(RandomStrategy):
+    """Suggests x = 0.125 every time: a strategy no tuning job could name, to see that the hook's drives the loop."""
+
+    def suggest(self) -> Suggestion | None:
+        return self._ask({"x": 0.125})
+
+
+def test_a_strategy_hook_replaces_the_strategy_the_loop_built_and_hears_every_tell():
+    built: list[Fixed] = []
+
+    def fixed(tuning_job: TuningJob) -> Fixed:
+        built.append(Fixed(SearchSpace.from_ranges(tuning_job.ranges()), tuning_job.maximize, 0))
+        return built[-1]
+
+    job = tuning()
+    records = simulate(job, MadeUp(), strategy=fixed)
+
+    assert len(built) == 1 and len(records) == 8
+    assert {r.hyperparameters["x"] for r in records} == {"0.125"}  # Random with seed 0 would never repeat a point
+    assert [t.hyperparameters for t in job.trials] == [r.hyperparameters for r in records]
+    study = built[0].study
+    assert [t.value for t in study.trials] == [r.value for r in records] == [0.125 + ROUNDS / 100] * 8
