@@ -79,6 +79,7 @@ bench: bench-requirements
 	$(PY) -m benchmarks.scale
 	$(PY) -m benchmarks.growth
 	$(PY) -m benchmarks.backfill_year  # 334 daily runs: about two hours on two cores
+	$(PY) -m benchmarks.promotion  # 1,002 in-process nightly runs: about an hour on two cores
 
 # The reliability suite's long variant (more generated inputs, clients and seconds); figures to
 # benchmarks/results/reliability.md.
