@@ -61,7 +61,8 @@ from benchmarks.suite_objectives import (
 from harness.tuning_simulation import StrategyFactory, simulate
 from include.local_sagemaker.models.tuning import TuningJob
 from include.local_sagemaker.strategies import SearchSpace, Strategy
-from include.local_sagemaker.strategies.gp import _Encoding
+from include.local_sagemaker.strategies.base import BayesianStrategy
+from include.local_sagemaker.strategies.gp import GPEISampler, _Encoding
 from include.progress import note, progress
 
 RESULTS = RESULTS_DIR / "search_suite.md"
@@ -179,6 +180,19 @@ class Arm:
     hyperband: bool = False
 
 
+def gp_variant(label: str, **options: Any) -> type[Strategy]:
+    """The shipped Bayesian strategy with GPEISampler options other than its defaults (gp.py): a candidate change,
+    measured with Bayesian's own seeds so the comparison is paired start-up point for start-up point."""
+
+    class Variant(BayesianStrategy):
+        name = f"Bayesian [{label}]"
+
+        def sampler(self) -> optuna.samplers.BaseSampler:
+            return GPEISampler(seed=self.seed, n_startup_trials=self.config.get("startup", 5), **options)
+
+    return Variant
+
+
 ARMS = {
     arm.name: arm
     for arm in (
@@ -190,6 +204,18 @@ ARMS = {
         Arm("Bayesian + Auto", "Bayesian", 0, auto_stopping=True),
     )
 }
+DEFAULT_ARMS = tuple(ARMS)
+# Candidate changes to the Bayesian strategy (issue 23): not run by default; `--arms Bayesian,Random,copula,...`.
+VARIANTS = {
+    "copula": {"warping": "copula"},
+    "noise": {"noise_bounds": (1e-6, 1.0)},
+    "copula+noise": {"warping": "copula", "noise_bounds": (1e-6, 1.0)},
+    "believer": {"pending": "believer"},
+    "liar-mean": {"pending": "liar-mean"},
+    "no-pending": {"pending": "none"},
+    "ls>=0.05": {"length_scale_bounds": (0.05, 20.0)},
+}
+ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 
 
 def tuning_job(objective: SuiteObjective, arm: Arm, jobs: int, seed: int) -> TuningJob:
@@ -408,6 +434,14 @@ def comparisons(arms: Sequence[str], checkpoints: tuple[int, int, int]) -> list[
         Comparison("Bayesian", mid, "bayes-opt", mid),
         Comparison("Bayesian", full, "bayes-opt", full),
     ]
+    # A candidate change against what ships (same seeds) and against Random at equal budget.
+    for variant in (a for a in arms if a in VARIANTS):
+        wanted += [
+            Comparison(variant, mid, "Bayesian", mid),
+            Comparison(variant, full, "Bayesian", full),
+            Comparison(variant, mid, "Random", mid),
+            Comparison(variant, mid, "Random", full),
+        ]
     return [c for c in wanted if c.arm in arms and c.other in arms]
 
 
@@ -604,7 +638,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 seeds, 10 jobs, synthetic objectives: a smoke run")
     parser.add_argument("--processes", type=int, default=os.cpu_count() or 1, help="worker processes")
     parser.add_argument("--objectives", default=None, help=f"comma-separated subset of {','.join(OBJECTIVES)}")
-    parser.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of the arms")
+    parser.add_argument(
+        "--arms",
+        default=",".join(DEFAULT_ARMS),
+        help=f"comma-separated arms (default: {','.join(DEFAULT_ARMS)}; GP variants: {','.join(VARIANTS)})",
+    )
     parser.add_argument("--pool", action="store_true", help="no runs: the tables from the saved records")
     parser.add_argument("--runs", type=Path, default=None, help="where per-seed records go (and --pool reads)")
     parser.add_argument("--output", type=Path, default=None)

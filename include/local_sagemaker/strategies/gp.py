@@ -80,6 +80,14 @@ def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _copula(y: np.ndarray) -> np.ndarray:
+    """The values' ranks mapped to standard normal quantiles (ties share their mean rank): a model of the ordering
+    only, so one very bad job cannot squash the differences among the good ones when y is standardised."""
+    from scipy.stats import norm, rankdata
+
+    return norm.ppf((rankdata(y) - 0.5) / len(y))
+
+
 class _Encoding:
     """Optuna distributions <-> points of the unit cube (one-hot blocks for categoricals)."""
 
@@ -185,9 +193,14 @@ class GPEISampler(optuna.samplers.BaseSampler):
         n_refine: int = 3,
         xi: float = 0.0,
         restarts: int = 2,
+        warping: str = "none",
+        noise_bounds: tuple[float, float] = (1e-6, 1e-1),
+        length_scale_bounds: tuple[float, float] = (1e-2, 20.0),
     ) -> None:
-        if pending not in ("none", "believer", "liar"):
-            raise ValueError(f"pending must be none, believer or liar, got {pending!r}")
+        if pending not in ("none", "believer", "liar", "liar-mean"):
+            raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
+        if warping not in ("none", "copula"):
+            raise ValueError(f"warping must be none or copula, got {warping!r}")
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
@@ -198,6 +211,10 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.n_refine = n_refine
         self.xi = xi
         self.restarts = restarts
+        # Options the search-quality suite compares (benchmarks/search_suite.py); the defaults are what ships.
+        self.warping = warping
+        self.noise_bounds = noise_bounds
+        self.length_scale_bounds = length_scale_bounds
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -233,6 +250,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
         encoding = _Encoding(search_space)
         x = np.array([encoding.encode(t.params) for t in done] + [encoding.encode(p) for p, _ in shifted])
         y = np.array([sign * t.value for t in done] + [v for _, v in shifted], dtype=float)
+        if self.warping == "copula":
+            y = _copula(y)
         running = [
             t
             for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
@@ -278,8 +297,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
 
         if kernel is None:
             kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-                length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=(1e-2, 20.0), nu=2.5
-            ) + WhiteKernel(1e-3, (1e-6, 1e-1))
+                length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=self.length_scale_bounds, nu=2.5
+            ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
             optimizer: Any = "fmin_l_bfgs_b"
         else:
             optimizer = None  # keep the hyperparameters fitted on the finished trials
@@ -323,7 +342,10 @@ class GPEISampler(optuna.samplers.BaseSampler):
         gp = self._model(x, y, order)
         incumbent = float(np.max(gp.predict(x[:own])))  # the child's own best, not a shifted parent's
         if len(pending) and self.pending != "none":
-            fake = gp.predict(pending) if self.pending == "believer" else np.full(len(pending), y.min())
+            if self.pending == "believer":
+                fake = gp.predict(pending)
+            else:
+                fake = np.full(len(pending), y.min() if self.pending == "liar" else y.mean())
             gp = self._fit(np.vstack([x, pending]), np.concatenate([y, fake]), kernel=gp.kernel_)
         scale = float(np.std(y)) or 1.0
         xi = self.xi * scale
