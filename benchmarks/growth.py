@@ -459,6 +459,15 @@ def main() -> None:
     if "tuning" in parts:
         tuning_part(out, plots, args.jobs)
     out += draw(plots)
+    out += [
+        "",
+        "## A year of backfill",
+        "",
+        "Time and memory per backfill run against run index, from `benchmarks/backfill_year.py` (a separate run: "
+        "two hours of a real scheduler), in [backfill_year.md](backfill_year.md):",
+        "",
+        "![time and memory per backfill run against run index](backfill_year_per_run.png)",
+    ]
     save_results(RESULTS, "\n".join(out))
 
 

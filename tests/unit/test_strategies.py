@@ -323,3 +323,50 @@ def test_the_kernel_is_refitted_every_refit_every_points_and_a_restart_fits_the_
     # A sampler restored at REFIT_FROM + 13 points (a service restart) fits the kernel the first one used there.
     n = REFIT_FROM + REFIT_EVERY + 3
     assert GPEISampler(seed=5)._model(*finished_first(x, y, order, n)).kernel_ == kernels[n]
+
+
+def test_the_copula_keeps_the_order_and_forgets_the_scale():
+    """Output warping (a suite variant): ranks to normal quantiles; one catastrophic value no longer dominates."""
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import _copula
+
+    y = np.array([0.91, 0.92, 0.5, 0.93, 0.92])
+    warped = _copula(y)
+    assert list(np.argsort(warped, kind="stable")) == list(np.argsort(y, kind="stable"))
+    assert warped[1] == warped[4]  # ties share their rank
+    assert abs(warped.mean()) < 0.01  # centred (exactly, without ties)
+    # The gap between the good values is as wide as the gap to the outlier: only the order is left.
+    assert (warped[3] - warped[0]) > (warped[0] - warped[2]) / 2
+    assert np.allclose(_copula(y * 100 + 7), warped)
+
+
+@pytest.mark.parametrize("options", [{"pending": "optimist"}, {"warping": "log"}])
+def test_unknown_gp_options_are_refused(options):
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    with pytest.raises(ValueError, match=next(iter(options))):
+        GPEISampler(seed=1, **options)
+
+
+def test_a_gp_variant_proposes_inside_the_space_and_differs_from_the_default():
+    """The suite's variants are real samplers: same seed and history, another model, another suggestion."""
+    import numpy as np
+    import optuna
+
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    def run(**options):
+        study = optuna.create_study(direction="maximize", sampler=GPEISampler(seed=3, **options))
+        space = {"x": optuna.distributions.FloatDistribution(0, 1), "y": optuna.distributions.FloatDistribution(0, 1)}
+        for _ in range(9):
+            trial = study.ask(space)
+            x, y = trial.params["x"], trial.params["y"]
+            study.tell(trial, -((x - 0.3) ** 2) - (y - 0.7) ** 2 - (5.0 if x > 0.9 else 0.0))
+        return [(t.params["x"], t.params["y"]) for t in study.trials]
+
+    default, copula = run(), run(warping="copula", noise_bounds=(1e-6, 1.0))
+    assert default[:5] == copula[:5]  # the seeded start-up points
+    assert default[5:] != copula[5:]
+    assert all(0 <= v <= 1 for point in copula for v in point)
+    assert np.isfinite(np.array(copula)).all()
