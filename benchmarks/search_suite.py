@@ -214,6 +214,9 @@ VARIANTS = {
     "liar-mean": {"pending": "liar-mean"},
     "no-pending": {"pending": "none"},
     "ls>=0.05": {"length_scale_bounds": (0.05, 20.0)},
+    "ls-prior": {"length_scale_prior": True},
+    "copula+believer": {"warping": "copula", "pending": "believer"},
+    "prior+copula+believer": {"length_scale_prior": True, "warping": "copula", "pending": "believer"},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 

@@ -80,6 +80,30 @@ def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     return out
 
 
+def _map_optimizer(dims: int) -> Any:
+    """L-BFGS-B on the kernel's log marginal likelihood plus a log-normal prior on each length scale, whose median
+    grows with the dimension (Hvarfner, Hellsten & Nardi 2024, "Vanilla Bayesian optimization performs great in
+    high dimensions": log l ~ N(sqrt(2) + log(d) / 2, 3) on the unit cube): a maximum a posteriori fit, so a handful
+    of points cannot make every dimension look wiggly. The kernel's theta is (log C, log l_1..l_d, log noise)."""
+    from scipy.optimize import minimize
+
+    mu, var = math.sqrt(2) + 0.5 * math.log(dims), 3.0
+    scales = slice(1, 1 + dims)
+
+    def optimizer(objective: Any, theta: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, float]:
+        def penalised(t: np.ndarray) -> tuple[float, np.ndarray]:
+            value, gradient = objective(t, eval_gradient=True)
+            gradient = np.array(gradient, dtype=float)
+            value += float(np.sum((t[scales] - mu) ** 2) / (2 * var))
+            gradient[scales] += (t[scales] - mu) / var
+            return value, gradient
+
+        result = minimize(penalised, theta, jac=True, bounds=bounds, method="L-BFGS-B")
+        return result.x, float(result.fun)
+
+    return optimizer
+
+
 def _copula(y: np.ndarray) -> np.ndarray:
     """The values' ranks mapped to standard normal quantiles (ties share their mean rank): a model of the ordering
     only, so one very bad job cannot squash the differences among the good ones when y is standardised."""
@@ -196,6 +220,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         warping: str = "none",
         noise_bounds: tuple[float, float] = (1e-6, 1e-1),
         length_scale_bounds: tuple[float, float] = (1e-2, 20.0),
+        length_scale_prior: bool = False,
     ) -> None:
         if pending not in ("none", "believer", "liar", "liar-mean"):
             raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
@@ -215,6 +240,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.warping = warping
         self.noise_bounds = noise_bounds
         self.length_scale_bounds = length_scale_bounds
+        self.length_scale_prior = length_scale_prior
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -299,7 +325,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
             kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
                 length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=self.length_scale_bounds, nu=2.5
             ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
-            optimizer: Any = "fmin_l_bfgs_b"
+            optimizer: Any = _map_optimizer(x.shape[1]) if self.length_scale_prior else "fmin_l_bfgs_b"
         else:
             optimizer = None  # keep the hyperparameters fitted on the finished trials
         gp = GaussianProcessRegressor(
