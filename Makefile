@@ -71,7 +71,7 @@ bench: bench-requirements
 	$(PY) -m benchmarks.search_quality --seeds 10
 	$(PY) -m benchmarks.search_suite --seeds 20  # 10 objectives x 6 arms x 20 seeds: about two hours on two cores
 	$(PY) -m benchmarks.overfit_rule --seeds 10
-	$(PY) -m benchmarks.warm_start
+	$(PY) -m benchmarks.warm_start --starts 2013-03-01,2013-06-01,2013-09-01 --no-noise-floor  # the goal's 30 day-runs
 	$(PY) -m benchmarks.surface_carryover
 	$(PY) -m benchmarks.warm_start --validation-days 3 --output benchmarks/results/warm_start_validation_days_3.md
 	$(PY) -m benchmarks.parse_time

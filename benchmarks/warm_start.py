@@ -727,8 +727,9 @@ def run_window(start: dt.date, args: argparse.Namespace, arms: tuple[str, ...]) 
     started = time.perf_counter()
     first = start - dt.timedelta(days=1)  # D0
     last = start + dt.timedelta(days=args.days - 1)
-    path = args.runs_dir / f"warm_start_{start.isoformat()}.json"
-    state = args.state_dir / start.isoformat() if args.state_dir else None
+    # Named after the results file, so a variant run (--validation-days 3 --output ..._3.md) keeps its own raw values.
+    path = args.runs_dir / f"{args.output.stem}_{start.isoformat()}.json"
+    state = args.state_dir / f"{args.output.stem}_{start.isoformat()}" if args.state_dir else None
     resumed = resumable(path, state, arms, args.validation_days)
     window = resumed or WindowRun(start, arms, args.validation_days, {}, 0.0, load, [], complete=False)
     spent = window.wall
@@ -789,8 +790,8 @@ def main() -> None:
     parser.add_argument(
         "--state-dir",
         type=Path,
-        help="keep each window's local SageMaker state in DIR/<start>/: the same command run again resumes the "
-        "window after its last saved day (default: a temp directory, no resume)",
+        help="keep each window's local SageMaker state in DIR/<output stem>_<start>/: the same command run again "
+        "resumes the window after its last saved day (default: a temp directory, no resume)",
     )
     parser.add_argument("--pool", type=Path, nargs="+", help="pool these windows' JSON files instead of running")
     parser.add_argument("--output", type=Path, default=RESULTS)
