@@ -199,8 +199,9 @@ PARAM_TABLE: tuple[ParamRow, ...] = (
         "promotion_margin",
         "Promotion margin",
         PROMOTION,
-        "How much better than the champion the challenger "
-        "must score, in the evaluation metric's units (negative: it may be that much worse).",
+        "How much better than the champion the challenger must be, in the evaluation metric's units: it replaces "
+        "the champion only when the lower end of the interval of its gain on the held-out rows (at the spec's "
+        "evaluation.confidence) is above this (negative: it may be that much worse).",
         "number",
         0.0,
     ),
