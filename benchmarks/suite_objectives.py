@@ -28,7 +28,6 @@ and 0.03-0.07 s on the others, on the 2-core development machine under load.
 from __future__ import annotations
 
 import math
-import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,8 +35,8 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.search_quality import Objective
 from harness.tuning_simulation import Curve
-from include.local_sagemaker.strategies import SearchSpace
 
 ROUNDS = 50
 FOLDS = 3
@@ -52,38 +51,13 @@ def _integer(name: str, low: int, high: int, scaling: str = "Linear") -> dict[st
     return {"Name": name, "MinValue": str(low), "MaxValue": str(high), "ScalingType": scaling}
 
 
-class SuiteObjective:
-    name: str
-    label: str
-    metric: str
-    ranges: dict[str, Any]
+class SuiteObjective(Objective):
+    """search_quality.py's Objective (ranges, per-round curves cached per process, evaluation time) with what the
+    suite reports besides: whether the optimum is known, and which."""
+
     synthetic: bool = False
     optimum: float | None = None  # the best value there is, where known
     rounds: int = ROUNDS
-
-    def __init__(self) -> None:
-        self._cache: dict[tuple[tuple[str, str], ...], Curve] = {}
-        self.evaluations = 0
-        self.seconds = 0.0
-
-    @property
-    def space(self) -> SearchSpace:
-        return SearchSpace.from_ranges(self.ranges)
-
-    def curve(self, hyperparameters: dict[str, str]) -> Curve:
-        key = tuple(sorted(hyperparameters.items()))
-        if key not in self._cache:
-            started = time.perf_counter()
-            self._cache[key] = self._evaluate(hyperparameters)
-            self.seconds += time.perf_counter() - started
-            self.evaluations += 1
-        return self._cache[key]
-
-    def _evaluate(self, hyperparameters: dict[str, str]) -> Curve:
-        raise NotImplementedError
-
-    def round_cost(self, hyperparameters: dict[str, str]) -> float:
-        raise NotImplementedError
 
 
 # ------------------------------------------------------------------------------------------------ synthetic
