@@ -20,10 +20,14 @@ paired gain above the margin) and never (the first pick serves all year). The mo
 serves D + 1 and is scored on D + 1's rows, which no run had seen yet. Per rule: the mean AUC served, deployments,
 the worst 30-day stretch (the lowest 30-day mean), and the paired daily difference from the interval rule with its
 block-bootstrap interval. Goal: the interval rule serves at least as well as the best other rule, with fewer
-deployments than always and margin.
+deployments than always and margin. The rules run on each window's picks (three candidate streams over the same
+days); pooled, the daily difference is averaged over the windows before the bootstrap. Also: the interval rule at
+other confidence levels on the shipped window's picks, and how many days an interval of +-0.001 on the
+interval - margin difference would take at the measured day-to-day spread (the width of a mean's interval shrinks
+with the square root of the days).
 
     .venv/bin/python -m benchmarks.promotion [--from 2013-02-01] [--to 2013-12-31] [--windows 1,3,7]
-        [--processes 2] [--work-dir DIR] [--output benchmarks/results/promotion.md]
+        [--confidences 0.5,0.75,0.9,0.95] [--processes 2] [--work-dir DIR] [--output benchmarks/results/promotion.md]
 """
 
 from __future__ import annotations
@@ -55,6 +59,8 @@ BLOCK = 7  # days per block of the moving-block bootstrap
 RESAMPLES = 10_000
 SEED = 21
 RULES = ("always", "margin", "interval", "never")
+CONFIDENCES = (0.5, 0.75, 0.9, 0.95)
+PRECISION = 0.001  # AUC: the half-width of an interval on interval - margin worth asking for
 
 
 # ----------------------------------------------------------------------------------------------- the days
@@ -296,12 +302,52 @@ def plot(results: dict[str, dict[str, Any]], days: list[dt.date], path: Path) ->
     plt.close(fig)
 
 
+def pooled_table(by_window: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
+    """interval − each other rule with the daily differences averaged over the windows' picks, and the days an
+    interval of +-PRECISION would need at the measured spread (a mean's interval narrows as 1/sqrt(days))."""
+    lines = [
+        "| interval rule − | mean daily difference, pooled over the windows | 95 % interval (block bootstrap) "
+        f"| days better | days for ±{PRECISION} |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for rule in RULES:
+        if rule == "interval":
+            continue
+        daily = np.mean([np.subtract(r["interval"]["served"], r[rule]["served"]) for r in by_window.values()], axis=0)
+        low, high = block_interval(list(daily))
+        needed = len(daily) * ((high - low) / 2 / PRECISION) ** 2
+        lines.append(
+            f"| {rule} | {float(np.mean(daily)):+.4f} | [{low:+.4f}, {high:+.4f}] | {int(np.sum(daily > 0))}/"
+            f"{int(np.sum(daily != 0))} | {needed:,.0f} |"
+        )
+    return lines
+
+
+def confidence_table(picks: list[Pick], scores: Scores, margin: float, levels: tuple[float, ...]) -> list[str]:
+    """The interval rule at other confidence levels, against margin only, on one window's picks."""
+    reference = serve("margin", picks, scores, margin, 0.9)["served"]
+    lines = [
+        "| confidence | mean AUC served | deployments | worst 30-day mean | − margin only: mean daily difference "
+        "| 95 % interval (block bootstrap) |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for level in levels:
+        r = serve("interval", picks, scores, margin, level)
+        diffs = [a - b for a, b in zip(r["served"], reference, strict=True)]
+        low, high = block_interval(diffs)
+        lines.append(
+            f"| {level:.0%} | {r['mean']:.4f} | {r['deployments']} | {r['worst']:.4f} | "
+            f"{statistics.fmean(diffs):+.4f} | [{low:+.4f}, {high:+.4f}] |"
+        )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--from", dest="first", type=dt.date.fromisoformat, default=FIRST)
     parser.add_argument("--to", dest="last", type=dt.date.fromisoformat, default=LAST)
     parser.add_argument("--windows", type=lambda s: tuple(int(x) for x in s.split(",")), default=WINDOWS)
-    parser.add_argument("--rule-window", type=int, default=None, help="the window the rules run on (default: the best)")
+    parser.add_argument("--confidences", type=lambda s: tuple(float(x) for x in s.split(",")), default=CONFIDENCES)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--work-dir", type=Path, default=WORK_DIR, help="each (day, window) result; reused on a re-run")
     parser.add_argument("--output", type=Path, default=RESULTS)
@@ -321,12 +367,15 @@ def main() -> None:
     scores = Scores(year)
     picks = {w: [load_pick(_path(args.work_dir, d, w)) for d in days] for w in args.windows}
     window_lines, window_stats = window_table(picks, scores)
-    best = max(window_stats, key=lambda w: window_stats[w]["mean"])
-    rule_window = args.rule_window or best
     margin, confidence = FLIGHT.evaluation.margin, FLIGHT.evaluation.confidence
-    results = {rule: serve(rule, picks[rule_window], scores, margin, confidence) for rule in RULES}
-    rules = rule_table(results)
-    plot(results, days[1:], PLOT if args.output == RESULTS else args.output.with_suffix(".png"))
+    default = FLIGHT.tuning.get("validation_days", BASELINE_WINDOW)
+    shipped = default if default in picks else min(picks)
+    by_window = {w: {rule: serve(rule, picks[w], scores, margin, confidence) for rule in RULES} for w in picks}
+    rules: list[str] = []
+    for window in sorted(picks, key=lambda w: (w != shipped, w)):
+        shipped_note = " (the flight spec's default)" if window == shipped else ""
+        rules += [f"### On the {window}-day window's picks{shipped_note}", "", *rule_table(by_window[window]), ""]
+    plot(by_window[shipped], days[1:], PLOT if args.output == RESULTS else args.output.with_suffix(".png"))
     text = "\n".join(
         [
             *header("Promotion over a year of nightly runs (flights)"),
@@ -342,14 +391,21 @@ def main() -> None:
             "",
             *window_lines,
             "",
-            f"## Promotion rules over the year (item 3), on the {rule_window}-day window's picks",
+            "## Promotion rules over the year (item 3)",
             "",
             f"margin {margin}, interval rule at {confidence:.0%} (include/pipeline/comparison.py). The model serving "
             "after day D's decision is scored on D + 1.",
             "",
             *rules,
+            f"### Pooled over the {len(picks)} windows' picks",
             "",
-            f"![{STRETCH}-day mean of the held-out AUC served under each rule]({PLOT.name})",
+            *pooled_table(by_window),
+            "",
+            f"### The interval rule's confidence level, on the {shipped}-day window's picks",
+            "",
+            *confidence_table(picks[shipped], scores, margin, args.confidences),
+            "",
+            f"![{STRETCH}-day mean of the held-out AUC served under each rule, {shipped}-day window]({PLOT.name})",
             "",
         ]
     )
