@@ -188,7 +188,7 @@ def gp_variant(label: str, **options: Any) -> type[Strategy]:
         name = f"Bayesian [{label}]"
 
         def sampler(self) -> optuna.samplers.BaseSampler:
-            return GPEISampler(seed=self.seed, n_startup_trials=self.config.get("startup", 5), **options)
+            return GPEISampler(**{"seed": self.seed, "n_startup_trials": self.config.get("startup", 5), **options})
 
     return Variant
 
@@ -214,9 +214,12 @@ VARIANTS = {
     "liar-mean": {"pending": "liar-mean"},
     "no-pending": {"pending": "none"},
     "ls>=0.05": {"length_scale_bounds": (0.05, 20.0)},
-    "ls-prior": {"length_scale_prior": True},
+    "ls-prior": {"length_scale_prior": "dim-scaled"},
     "copula+believer": {"warping": "copula", "pending": "believer"},
-    "prior+copula+believer": {"length_scale_prior": True, "warping": "copula", "pending": "believer"},
+    "prior+copula+believer": {"length_scale_prior": "dim-scaled", "warping": "copula", "pending": "believer"},
+    "believer+iso20": {"pending": "believer", "isotropic_until": 20},
+    "believer+start10": {"pending": "believer", "n_startup_trials": 10},
+    "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 
