@@ -218,6 +218,7 @@ VARIANTS = {
     "copula+believer": {"warping": "copula", "pending": "believer"},
     "prior+copula+believer": {"length_scale_prior": "dim-scaled", "warping": "copula", "pending": "believer"},
     "believer+iso20": {"pending": "believer", "isotropic_until": 20},
+    "believer+iso": {"pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
     "believer+start10": {"pending": "believer", "n_startup_trials": 10},
     "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},
 }
