@@ -221,6 +221,9 @@ VARIANTS = {
     "believer+iso": {"pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
     "believer+start10": {"pending": "believer", "n_startup_trials": 10},
     "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},
+    # No L-BFGS-B refinement of the acquisition: the refinement carries the proposal to the cube's faces.
+    "believer+no-refine": {"pending": "believer", "n_refine": 0},
+    "believer+optuna-prior+no-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 0},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 
