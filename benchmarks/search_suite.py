@@ -270,12 +270,21 @@ class Task:
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """Every arm on one objective for one seed (one worker task), saved at once so a long run can be pooled."""
+    """Every arm on one objective for one seed (one worker task), saved at once so a long run can be pooled. Arms
+    already saved for this objective, seed and budget in the task's directory are kept, not run again (a new
+    directory after changing what an arm does)."""
     objective = objective_named(task.objective)
     started = time.perf_counter()
+    path = Path(task.runs) / f"{task.objective}-{task.seed:03d}.json.gz"
     runs: dict[str, list[dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
-    for name in task.arms:
+    evaluation = 0.0
+    if path.is_file():
+        with gzip.open(path, "rt") as source:
+            saved = json.load(source)
+        if saved["jobs"] == task.jobs:
+            runs, seconds, evaluation = saved["runs"], saved["arm_seconds"], saved["evaluation_seconds"]
+    for name in (a for a in task.arms if a not in runs):
         arm = ARMS[name]
         arm_started = time.perf_counter()
         with warnings.catch_warnings():
@@ -295,10 +304,9 @@ def run_task(task: Task) -> dict[str, Any]:
         "jobs": task.jobs,
         "seconds": time.perf_counter() - started,
         "arm_seconds": seconds,
-        "evaluation_seconds": objective.seconds / max(1, objective.evaluations),
+        "evaluation_seconds": objective.seconds / objective.evaluations if objective.evaluations else evaluation,
         "runs": runs,
     }
-    path = Path(task.runs) / f"{task.objective}-{task.seed:03d}.json.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt") as out:
         json.dump(done, out)
