@@ -188,7 +188,7 @@ def gp_variant(label: str, **options: Any) -> type[Strategy]:
         name = f"Bayesian [{label}]"
 
         def sampler(self) -> optuna.samplers.BaseSampler:
-            return GPEISampler(seed=self.seed, n_startup_trials=self.config.get("startup", 5), **options)
+            return GPEISampler(**{"seed": self.seed, "n_startup_trials": self.config.get("startup", 5), **options})
 
     return Variant
 
@@ -214,9 +214,16 @@ VARIANTS = {
     "liar-mean": {"pending": "liar-mean"},
     "no-pending": {"pending": "none"},
     "ls>=0.05": {"length_scale_bounds": (0.05, 20.0)},
-    "ls-prior": {"length_scale_prior": True},
+    "ls-prior": {"length_scale_prior": "dim-scaled"},
     "copula+believer": {"warping": "copula", "pending": "believer"},
-    "prior+copula+believer": {"length_scale_prior": True, "warping": "copula", "pending": "believer"},
+    "prior+copula+believer": {"length_scale_prior": "dim-scaled", "warping": "copula", "pending": "believer"},
+    "believer+iso20": {"pending": "believer", "isotropic_until": 20},
+    "believer+iso": {"pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
+    "believer+start10": {"pending": "believer", "n_startup_trials": 10},
+    "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},
+    # No L-BFGS-B refinement of the acquisition: the refinement carries the proposal to the cube's faces.
+    "believer+no-refine": {"pending": "believer", "n_refine": 0},
+    "believer+optuna-prior+no-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 0},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 
@@ -263,12 +270,21 @@ class Task:
 
 
 def run_task(task: Task) -> dict[str, Any]:
-    """Every arm on one objective for one seed (one worker task), saved at once so a long run can be pooled."""
+    """Every arm on one objective for one seed (one worker task), saved at once so a long run can be pooled. Arms
+    already saved for this objective, seed and budget in the task's directory are kept, not run again (a new
+    directory after changing what an arm does)."""
     objective = objective_named(task.objective)
     started = time.perf_counter()
+    path = Path(task.runs) / f"{task.objective}-{task.seed:03d}.json.gz"
     runs: dict[str, list[dict[str, Any]]] = {}
     seconds: dict[str, float] = {}
-    for name in task.arms:
+    evaluation = 0.0
+    if path.is_file():
+        with gzip.open(path, "rt") as source:
+            saved = json.load(source)
+        if saved["jobs"] == task.jobs:
+            runs, seconds, evaluation = saved["runs"], saved["arm_seconds"], saved["evaluation_seconds"]
+    for name in (a for a in task.arms if a not in runs):
         arm = ARMS[name]
         arm_started = time.perf_counter()
         with warnings.catch_warnings():
@@ -288,10 +304,9 @@ def run_task(task: Task) -> dict[str, Any]:
         "jobs": task.jobs,
         "seconds": time.perf_counter() - started,
         "arm_seconds": seconds,
-        "evaluation_seconds": objective.seconds / max(1, objective.evaluations),
+        "evaluation_seconds": objective.seconds / objective.evaluations if objective.evaluations else evaluation,
         "runs": runs,
     }
-    path = Path(task.runs) / f"{task.objective}-{task.seed:03d}.json.gz"
     path.parent.mkdir(parents=True, exist_ok=True)
     with gzip.open(path, "wt") as out:
         json.dump(done, out)
@@ -611,6 +626,36 @@ def stopping_table(results: dict[str, list[dict[str, Any]]], arms: Sequence[str]
     return lines
 
 
+def on_a_face(objective: SuiteObjective, hyperparameters: dict[str, str]) -> float:
+    """The share of the job's tuned parameters at an end of their range (an integer's end value counts: Random
+    lands there 1 / (values) of the time)."""
+    ranges = [r for kind in objective.ranges.values() for r in kind]
+    ends = [
+        float(hyperparameters[r["Name"]]) in (float(r["MinValue"]), float(r["MaxValue"]))
+        for r in ranges
+        if r["Name"] in hyperparameters
+    ]
+    return sum(ends) / max(1, len(ends))
+
+
+def faces_table(results: dict[str, list[dict[str, Any]]], arms: Sequence[str], startup: int = 5) -> list[str]:
+    """Where the model-based jobs (after the start-up ones) went: the mean share of parameters set to an end of
+    their range. Expected Improvement with a stationary kernel over-explores the faces of the box (far from the
+    data its variance is largest), and the most where few points make a dimension look irrelevant."""
+    lines = [
+        "| objective | " + " | ".join(arms) + " |",
+        "|---|" + "---:|" * len(arms),
+    ]
+    for name, tasks in results.items():
+        objective = objective_named(name)
+        cells = []
+        for arm in arms:
+            shares = [on_a_face(objective, j["hyperparameters"]) for t in tasks for j in t["runs"][arm][startup:]]
+            cells.append(f"{statistics.fmean(shares):.0%}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return lines
+
+
 def cost_table(results: dict[str, list[dict[str, Any]]], arms: Sequence[str]) -> list[str]:
     lines = [
         "| objective | one evaluation (s, mean in the workers) | "
@@ -714,6 +759,7 @@ def report(
         ("Comparisons over all objectives", summary_table(outcomes)),
         ("Goals of the Bayesian strategy (issue 23)", goals(outcomes, checkpoints)),
         ("Early stopping against the same search without it", stopping_table(results, arms, checkpoints[2])),
+        ("Parameters at an end of their range (jobs after the first 5)", faces_table(results, arms)),
         ("Cost in this run", cost_table(results, arms)),
     ]
     for title, lines in sections:

@@ -384,6 +384,35 @@ def test_the_length_scale_prior_keeps_a_few_points_from_making_dimensions_wiggly
     x = rng.uniform(size=(7, 6))
     y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
     plain = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
-    prior = GPEISampler(seed=1, length_scale_prior=True)._fit(x, y).kernel_.k1.k2.length_scale
+    prior = GPEISampler(seed=1, length_scale_prior="dim-scaled")._fit(x, y).kernel_.k1.k2.length_scale
     assert min(plain) < 0.3 < 0.5 < min(prior)
     assert max(prior) < 20.0  # not at the bound
+
+
+def test_optunas_length_scale_penalty_pulls_towards_one_from_both_sides():
+    """The "optuna" prior (Optuna GPSampler's 0.1 / u + 0.1 * u on u = 1 / l^2): on the same 7 points no length scale
+    is driven to the lower bound or pinned at the upper one."""
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(7, 6))
+    y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
+    plain = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
+    prior = GPEISampler(seed=1, length_scale_prior="optuna")._fit(x, y).kernel_.k1.k2.length_scale
+    assert min(plain) < 0.3 < min(prior) and max(prior) < 5.0 < max(plain)
+    with pytest.raises(ValueError, match="length_scale_prior must be none, dim-scaled or optuna"):
+        GPEISampler(length_scale_prior="gamma")
+
+
+def test_isotropic_until_shares_one_length_scale_below_that_many_points():
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    rng = np.random.RandomState(0)
+    x, y = rng.uniform(size=(12, 4)), rng.normal(size=12)
+    sampler = GPEISampler(seed=1, isotropic_until=10)
+    assert np.ndim(sampler._fit(x[:9], y[:9]).kernel_.k1.k2.length_scale) == 0
+    assert np.shape(sampler._fit(x, y).kernel_.k1.k2.length_scale) == (4,)

@@ -80,23 +80,32 @@ def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     return out
 
 
-def _map_optimizer(dims: int) -> Any:
-    """L-BFGS-B on the kernel's log marginal likelihood plus a log-normal prior on each length scale, whose median
-    grows with the dimension (Hvarfner, Hellsten & Nardi 2024, "Vanilla Bayesian optimization performs great in
-    high dimensions": log l ~ N(sqrt(2) + log(d) / 2, 3) on the unit cube): a maximum a posteriori fit, so a handful
-    of points cannot make every dimension look wiggly. The kernel's theta is (log C, log l_1..l_d, log noise)."""
+def _map_optimizer(dims: int, prior: str) -> Any:
+    """L-BFGS-B on the kernel's log marginal likelihood plus a prior on each length scale l (on the unit cube): a
+    maximum a posteriori fit, so a handful of points cannot make every dimension look wiggly.
+
+    "dim-scaled": log l ~ N(sqrt(2) + log(d) / 2, 3), whose median grows with the dimension (Hvarfner, Hellsten &
+    Nardi 2024, "Vanilla Bayesian optimization performs great in high dimensions"). "optuna": Optuna's GPSampler's
+    penalty on the inverse squared length scale, 0.1 / u + 0.1 * u with u = 1 / l^2, which pulls each l towards 1
+    from both sides. The kernel's theta is (log C, log l_1..l_d, log noise)."""
     from scipy.optimize import minimize
 
     mu, var = math.sqrt(2) + 0.5 * math.log(dims), 3.0
     scales = slice(1, 1 + dims)
 
+    def penalty(t: np.ndarray) -> tuple[float, np.ndarray]:
+        if prior == "dim-scaled":
+            return float(np.sum((t - mu) ** 2) / (2 * var)), (t - mu) / var
+        up, down = np.exp(2 * t), np.exp(-2 * t)  # 1 / u and u
+        return float(0.1 * np.sum(up + down)), 0.2 * (up - down)
+
     def optimizer(objective: Any, theta: np.ndarray, bounds: np.ndarray) -> tuple[np.ndarray, float]:
         def penalised(t: np.ndarray) -> tuple[float, np.ndarray]:
             value, gradient = objective(t, eval_gradient=True)
             gradient = np.array(gradient, dtype=float)
-            value += float(np.sum((t[scales] - mu) ** 2) / (2 * var))
-            gradient[scales] += (t[scales] - mu) / var
-            return value, gradient
+            extra, slope = penalty(t[scales])
+            gradient[scales] += slope
+            return value + extra, gradient
 
         result = minimize(penalised, theta, jac=True, bounds=bounds, method="L-BFGS-B")
         return result.x, float(result.fun)
@@ -220,12 +229,15 @@ class GPEISampler(optuna.samplers.BaseSampler):
         warping: str = "none",
         noise_bounds: tuple[float, float] = (1e-6, 1e-1),
         length_scale_bounds: tuple[float, float] = (1e-2, 20.0),
-        length_scale_prior: bool = False,
+        length_scale_prior: str = "none",
+        isotropic_until: int = 0,
     ) -> None:
         if pending not in ("none", "believer", "liar", "liar-mean"):
             raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
         if warping not in ("none", "copula"):
             raise ValueError(f"warping must be none or copula, got {warping!r}")
+        if length_scale_prior not in ("none", "dim-scaled", "optuna"):
+            raise ValueError(f"length_scale_prior must be none, dim-scaled or optuna, got {length_scale_prior!r}")
         self._seed = seed
         self._rng = np.random.RandomState(seed)
         self._random = optuna.samplers.RandomSampler(seed=seed)
@@ -241,6 +253,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.noise_bounds = noise_bounds
         self.length_scale_bounds = length_scale_bounds
         self.length_scale_prior = length_scale_prior
+        self.isotropic_until = isotropic_until  # below this many points, one length scale shared by every dimension
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -322,10 +335,15 @@ class GPEISampler(optuna.samplers.BaseSampler):
         from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         if kernel is None:
+            scales = 0.5 if len(x) < self.isotropic_until else np.full(x.shape[1], 0.5)
             kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-                length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=self.length_scale_bounds, nu=2.5
+                length_scale=scales, length_scale_bounds=self.length_scale_bounds, nu=2.5
             ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
-            optimizer: Any = _map_optimizer(x.shape[1]) if self.length_scale_prior else "fmin_l_bfgs_b"
+            optimizer: Any = (
+                "fmin_l_bfgs_b"
+                if self.length_scale_prior == "none"
+                else _map_optimizer(x.shape[1], self.length_scale_prior)
+            )
         else:
             optimizer = None  # keep the hyperparameters fitted on the finished trials
         gp = GaussianProcessRegressor(
