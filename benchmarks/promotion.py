@@ -286,11 +286,12 @@ def plot(results: dict[str, dict[str, Any]], days: list[dt.date], path: Path) ->
     for rule in RULES:
         served = np.asarray(results[rule]["served"])
         width = min(STRETCH, len(served))  # a short smoke run draws its days' mean
+        count = results[rule]["deployments"]
         rolling = np.convolve(served, np.ones(width) / width, mode="valid")
         ax.plot(
             days[width - 1 : width - 1 + len(rolling)],
             rolling,
-            label=f"{rule} ({results[rule]['deployments']} deployments)",
+            label=f"{rule} ({count} deployment{'' if count == 1 else 's'})",
         )
     ax.set_ylabel(f"held-out AUC served, {STRETCH}-day mean")
     ax.set_title("The model serving each day under each promotion rule (flights, 2013)")
