@@ -206,6 +206,13 @@ def block_interval(diffs: list[float]) -> tuple[float, float]:
     return float(low), float(high)
 
 
+def paired_difference(ours: list[float], theirs: list[float]) -> str:
+    """ "mean | [low, high]" cells of the mean daily difference ours - theirs and its block-bootstrap interval."""
+    diffs = [a - b for a, b in zip(ours, theirs, strict=True)]
+    low, high = block_interval(diffs)
+    return f"{statistics.fmean(diffs):+.4f} | [{low:+.4f}, {high:+.4f}]"
+
+
 def serve(rule: str, picks: list[Pick], scores: Scores, margin: float, confidence: float) -> dict[str, Any]:
     """The year under one rule: the serving model after each day's decision, scored on the next day."""
     from include.pipeline.comparison import compare
@@ -265,13 +272,7 @@ def rule_table(results: dict[str, dict[str, Any]]) -> list[str]:
     ]
     for rule in RULES:
         r = results[rule]
-        if rule == "interval":
-            diff_cells = "| |"
-        else:
-            diffs = [a - b for a, b in zip(ours, r["served"], strict=True)]
-            low, high = block_interval(diffs)
-            r |= {"diff": statistics.fmean(diffs), "low": low, "high": high}
-            diff_cells = f"{r['diff']:+.4f} | [{low:+.4f}, {high:+.4f}] |"
+        diff_cells = "| |" if rule == "interval" else f"{paired_difference(ours, r['served'])} |"
         lines.append(f"| {rule} | {r['mean']:.4f} | {r['deployments']} | {r['worst']:.4f} | {diff_cells}")
     return lines
 
@@ -324,9 +325,10 @@ def pooled_table(by_window: dict[int, dict[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
-def confidence_table(picks: list[Pick], scores: Scores, margin: float, levels: tuple[float, ...]) -> list[str]:
-    """The interval rule at other confidence levels, against margin only, on one window's picks."""
-    reference = serve("margin", picks, scores, margin, 0.9)["served"]
+def confidence_table(
+    picks: list[Pick], scores: Scores, margin: float, levels: tuple[float, ...], margin_only: list[float]
+) -> list[str]:
+    """The interval rule at other confidence levels, against margin only (its served AUCs), on one window's picks."""
     lines = [
         "| confidence | mean AUC served | deployments | worst 30-day mean | − margin only: mean daily difference "
         "| 95 % interval (block bootstrap) |",
@@ -334,11 +336,9 @@ def confidence_table(picks: list[Pick], scores: Scores, margin: float, levels: t
     ]
     for level in levels:
         r = serve("interval", picks, scores, margin, level)
-        diffs = [a - b for a, b in zip(r["served"], reference, strict=True)]
-        low, high = block_interval(diffs)
         lines.append(
             f"| {level:.0%} | {r['mean']:.4f} | {r['deployments']} | {r['worst']:.4f} | "
-            f"{statistics.fmean(diffs):+.4f} | [{low:+.4f}, {high:+.4f}] |"
+            f"{paired_difference(r['served'], margin_only)} |"
         )
     return lines
 
@@ -404,7 +404,7 @@ def main() -> None:
             "",
             f"### The interval rule's confidence level, on the {shipped}-day window's picks",
             "",
-            *confidence_table(picks[shipped], scores, margin, args.confidences),
+            *confidence_table(picks[shipped], scores, margin, args.confidences, by_window[shipped]["margin"]["served"]),
             "",
             f"![{STRETCH}-day mean of the held-out AUC served under each rule, {shipped}-day window]({PLOT.name})",
             "",
