@@ -11,7 +11,6 @@ import functools
 import io
 import json
 import logging
-import os
 import re
 import sys
 from dataclasses import dataclass
@@ -29,7 +28,6 @@ log = logging.getLogger(__name__)
 HEALTH_PATH = "/_local_sagemaker/health"
 MOTO_INTERNAL = "/moto-api"
 _READ_ONLY = {"GET", "HEAD", "OPTIONS"}
-S3_MEMORY_LIMIT = 64 * 1024  # bytes of an S3 object moto may keep in memory; larger ones go to a temporary file
 
 
 class Gateway:
@@ -41,12 +39,6 @@ class Gateway:
         self.runtime = runtime
         self.moto = DomainDispatcherApplication(create_backend_app)
         _correct_moto_s3()
-        # moto holds each S3 object's bytes in a SpooledTemporaryFile that stays in memory below this size (5 MiB by
-        # default), so the service's memory grew with every object stored: 1.5 MiB per nightly run, 3x over a year
-        # of backfill (benchmarks/results/backfill_year.md). Past 64 KiB the bytes go to an unnamed temporary file;
-        # s3_persistence keeps its own copy in the state directory either way. Read for each object moto creates,
-        # restored ones included (the runtime restores after this).
-        os.environ.setdefault("MOTO_S3_DEFAULT_KEY_BUFFER_SIZE", str(S3_MEMORY_LIMIT))
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
