@@ -219,7 +219,7 @@ ARMS = {
 }
 DEFAULT_ARMS = tuple(ARMS)
 # Candidate changes to the Bayesian strategy (issue 23): not run by default; `--arms Bayesian,Random,copula,...`.
-# The GP shipped until 2026-12-05: maximum-likelihood kernel, running jobs shown at the worst value seen.
+# The GP shipped until 2026-12-06: maximum-likelihood kernel, running jobs shown at the worst value seen.
 PREVIOUS = {"pending": "liar", "length_scale_prior": "none"}
 # Each variant states its options in full over PREVIOUS (the arms the results files of that day name), or over
 # today's defaults where it says so, so a name keeps its meaning when the defaults change.

@@ -16,7 +16,7 @@ from a seeded RandomSampler, as TPE's start-up does.
 Running trials (several jobs in flight) are shown to the model at its own prediction (the kriging believer): the
 model's uncertainty there collapses, so the next point goes elsewhere, without pretending the running job failed.
 
-Why (benchmarks/search_suite.py, benchmarks/results/search_suite_confirm.md): until 2026-12-05 the kernel was fitted by
+Why (benchmarks/search_suite.py, benchmarks/results/search_suite_confirm.md): until 2026-12-06 the kernel was fitted by
 maximum likelihood and running trials were shown at the worst value seen (a constant liar). That GP was level
 with Random at 20 jobs. With a dozen points, maximum likelihood pins the length scale of about half the
 dimensions at its upper bound (the dimension looks irrelevant) and the worst-value liar makes the region of a
