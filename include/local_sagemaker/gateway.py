@@ -39,6 +39,7 @@ class Gateway:
         self.runtime = runtime
         self.moto = DomainDispatcherApplication(create_backend_app)
         _correct_moto_s3()
+        _stop_moto_instance_tracking()
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
@@ -197,6 +198,24 @@ def s3_write(environ: dict[str, Any]) -> S3Write:
     else:
         expect = None
     return S3Write(bucket, key, expect)
+
+
+def _stop_moto_instance_tracking() -> None:
+    """moto keeps every model object it ever made (each class's `instances_tracked`) for its dashboard and its reset,
+    both behind /moto-api, which this gateway refuses. For a service that runs for months that is a leak: every
+    overwritten or deleted S3 object, every multipart part, every metric datum and log event stays referenced."""
+    from moto.core.common_models import BaseModel
+    from moto.core.model_instances import reset_model_data
+
+    if getattr(BaseModel.__new__, "untracked", False):
+        return
+
+    def untracked_new(cls: type, *args: Any, **kwargs: Any) -> Any:
+        return super(BaseModel, cls).__new__(cls)
+
+    untracked_new.untracked = True  # type: ignore[attr-defined]
+    BaseModel.__new__ = staticmethod(untracked_new)  # type: ignore[assignment]
+    reset_model_data()  # and let go of what was tracked before
 
 
 def _correct_moto_s3() -> None:

@@ -1384,3 +1384,36 @@ def test_the_gateway_names_the_key_moto_writes(host: str, raw_uri: str, expected
     assert (write.bucket, write.key) == expected
     # PutObject writes a new version; PutObjectTagging needs the object to be there.
     assert write.expect == ("present" if query == "tagging" else "new")
+
+
+def test_objects_no_longer_stored_are_let_go_and_stored_ones_are_read_from_their_files(in_process):
+    """A service that runs for months must not keep what it no longer holds: moto tracks every model object it
+    makes (for its dashboard, behind the /moto-api the gateway refuses), so overwritten and deleted objects
+    and their parts stayed referenced for good. And a stored object's bytes are not in memory at all."""
+    import gc
+    import weakref
+
+    from moto.s3.models import s3_backends
+
+    from include.local_sagemaker import DEFAULT_ACCOUNT_ID
+    from include.local_sagemaker.s3_persistence import StoredBytes
+
+    s3 = in_process_s3(in_process)
+    s3.create_bucket(Bucket="net")
+    bucket = s3_backends[DEFAULT_ACCOUNT_ID]["aws"].buckets["net"]
+    s3.put_object(Bucket="net", Key="overwritten", Body=b"first")
+    s3.put_object(Bucket="net", Key="deleted", Body=b"gone")
+    upload = s3.create_multipart_upload(Bucket="net", Key="parts")["UploadId"]
+    part = s3.upload_part(Bucket="net", Key="parts", UploadId=upload, PartNumber=1, Body=b"p" * 1024)
+    s3.complete_multipart_upload(
+        Bucket="net", Key="parts", UploadId=upload, MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": part["ETag"]}]}
+    )
+    old = [bucket.keys["overwritten"], bucket.keys["deleted"], bucket.keys["parts"], bucket.keys["parts"].multipart]
+    references = [weakref.ref(o) for o in (*old, *old[3].parts.values())]
+    assert all(isinstance(k._value_buffer, StoredBytes) for k in (old[0], old[2], *old[3].parts.values()))
+    del old
+    s3.put_object(Bucket="net", Key="overwritten", Body=b"second")
+    s3.delete_objects(Bucket="net", Delete={"Objects": [{"Key": "deleted"}, {"Key": "parts"}]})
+    gc.collect()
+    assert [r() for r in references] == [None] * len(references)
+    assert s3.get_object(Bucket="net", Key="overwritten")["Body"].read() == b"second"
