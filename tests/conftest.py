@@ -30,6 +30,7 @@ CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default co
 # one module per worker at a time) do not end with one of them alone on a long module.
 SLOW_FIRST = (
     "tests/scale/test_celery_workers.py",
+    "tests/integration/test_hpo_scheduled.py",
     "tests/integration/test_hpo_nightly.py",
     "tests/reliability/test_faults.py",
     "tests/reliability/test_task_retry.py",

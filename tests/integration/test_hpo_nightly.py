@@ -1,4 +1,5 @@
-"""hpo_nightly end to end with dag.test() against the local SageMaker: small data, a few quick jobs."""
+"""hpo_nightly end to end with dag.test() against the local SageMaker: small data, a few quick jobs. The same DAGs
+under a real scheduler (backfill, approval, the asset-triggered retune): test_hpo_scheduled.py."""
 
 from __future__ import annotations
 
@@ -9,12 +10,10 @@ import re
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from harness.airflow_processes import Airflow, failed_task_logs, finished_runs, non_loopback_listeners, triggered_run
 from harness.local_sagemaker import ROOT
 from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, write_dag_file
 
@@ -42,14 +41,14 @@ def nightly(airflow_db, s3, local_sagemaker):
 
     from include.pipeline.ingest import land
 
-    # 21 days: hpo_on_new_data trains on 14 and validates on 7 before the day ingest_flights lands (01-22).
+    # 21 days, so that a run validating on 01-22 finds every partition but that one (the missing-partition test).
     land(s3, BUCKET, FLIGHT, datetime.date(2013, 1, 1), datetime.date(2013, 1, 21))
     return DagBag(dag_folder=str(ROOT / "dags" / "flight_delay.py")).dags["hpo_nightly"]
 
 
 @pytest.fixture(scope="module", autouse=True)
 def variables():
-    # Module-wide, so that the scheduler the module starts once (below) sees them too.
+    # Module-wide: every dag.test() run of the module reads them.
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("AIRFLOW_VAR_HPO_POLL_SECONDS", "1")
         patch.setenv("AIRFLOW_VAR_HPO_BUCKET", BUCKET)
@@ -117,7 +116,7 @@ def test_invalid_params_fail_the_first_task_before_anything_is_created(nightly, 
 
 
 def test_a_missing_partition_fails_naming_its_date(nightly, capfd):
-    dagrun, states = run(nightly, holdout_date="2013-01-23")  # validates on 01-22, not landed (yet: see below)
+    dagrun, states = run(nightly, holdout_date="2013-01-23")  # validates on 01-22, not landed
     assert states["prepare_data"] == "failed" and states["tune"] == "upstream_failed"
     assert f"partition 2013-01-22 (s3://{BUCKET}/raw/flights/date=2013-01-22/flights.parquet) is missing" in (
         capfd.readouterr().out
@@ -242,152 +241,3 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     assert done.returncode == 0, out[-3000:]
     image = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
     assert f"flight_delay: image {image}, 3 jobs; train on 2013-01-06 to 2013-01-10, validate on 2013-01-11" in out
-
-
-@pytest.fixture(scope="module")
-def airflow(nightly, tmp_path_factory):
-    running = Airflow(tmp_path_factory.mktemp("scheduler"))
-    running.start("api-server", "scheduler")
-    # The scheduler starts no run of a paused DAG, backfills included. Unpausing schedules one run, for today,
-    # which skips: the data ends on 2013-12-31.
-    running.cli("dags", "unpause", "hpo_nightly")
-    yield running
-    running.stop()
-
-
-@pytest.mark.timeout(600)
-def test_a_backfill_records_every_day_and_never_touches_the_endpoint(airflow, sm, s3):
-    before = sm.describe_endpoint(EndpointName=ENDPOINT)
-    dates = ["--from-date", "2013-01-13", "--to-date", "2013-01-14", "--dag-run-conf", json.dumps(SMALL)]
-    airflow.cli("backfill", "create", "--dag-id", "hpo_nightly", *dates)
-    listening, beyond = non_loopback_listeners(airflow.pids())
-    assert listening and not beyond, beyond  # the api-server and scheduler listen on loopback only
-    runs = finished_runs("backfill", 2)
-    assert {r.state for r in runs} == {"success"}
-    for dagrun in runs:
-        states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
-        assert states["tune"] == "success" and states["evaluate"] == "success" and states["report"] == "success"
-        assert states["deploy"] == "skipped" and states["smoke_test"] == "skipped"
-    run_ids = {r.run_id for r in runs}
-    records = [r for r in history(s3) if r["run_id"] in run_ids]
-    assert sorted(r["holdout_date"] for r in records) == ["2013-01-13", "2013-01-14"]
-    assert all(r["live"] is False and r["deployed"] is False for r in records)
-    after = sm.describe_endpoint(EndpointName=ENDPOINT)
-    assert after["EndpointConfigName"] == before["EndpointConfigName"]
-    assert after["LastModifiedTime"] == before["LastModifiedTime"]
-
-
-@pytest.mark.timeout(600)
-def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, sm):
-    from airflow.models.taskinstance import TaskInstance
-
-    from harness.local_sagemaker import wait_until
-
-    before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
-    conf = {**SMALL, "holdout_date": "2013-01-15", "promotion_margin": -1.0, "require_approval": True}
-    airflow.cli("dags", "trigger", "hpo_nightly", "--conf", json.dumps(conf))
-    dagrun = triggered_run()
-    wait_until(
-        lambda: TaskInstance.get_task_instance("hpo_nightly", dagrun.run_id, "approve", -1),
-        lambda ti: ti is not None and ti.state in ("awaiting_input", "deferred"),
-        "the approval task waiting for input",
-        timeout=240,
-        interval=1,
-    )
-    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] == before  # nothing before approval
-    # People take minutes to answer. Airflow 3.3 races an answer given before the scheduler has seen the parked
-    # try's worker exit: it then counts that exit against the resumed try, which is retried and asks again. So
-    # answer once the scheduler has logged the exit (a fixed sleep was not enough on a busy CI machine).
-    wait_until(
-        lambda: (airflow.logs / "scheduler.log").read_text(errors="replace"),
-        lambda log: (
-            re.search(
-                rf"TaskInstance Finished: dag_id=hpo_nightly, task_id=approve, run_id={re.escape(dagrun.run_id)},"
-                r".*state=awaiting_input",
-                log,
-            )
-            is not None
-        ),
-        "the scheduler seeing the parked approval task's worker exit",
-        timeout=60,
-        interval=1,
-    )
-    answer = airflow.call(
-        "PATCH",
-        f"/dags/hpo_nightly/dagRuns/{dagrun.run_id}/taskInstances/approve/-1/hitlDetails",
-        {"chosen_options": ["Approve"]},
-        timeout=30,
-    )
-    assert answer["chosen_options"] == ["Approve"]
-
-    [dagrun] = finished_runs("manual", 1, run_id=dagrun.run_id)
-    states = {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
-    assert dagrun.state == "success", states
-    assert states["approve"] == "success" and states["deploy"] == "success" and states["smoke_test"] == "success"
-    assert sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"] != before
-
-
-@pytest.mark.timeout(600)
-def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airflow, sm, s3):
-    from airflow.models.dagrun import DagRun
-
-    from harness.local_sagemaker import wait_until
-    from include.pipeline.champion import champion_for
-
-    before = history(s3)
-    champion = champion_for(before, "", live=True)
-    assert champion is not None  # the earlier tests deployed models
-    for dag_id in ("ingest_flights", "hpo_on_new_data"):
-        airflow.cli("dags", "unpause", dag_id)
-    # ingest_flights lands 2013-01-22 and publishes raw_flights; the scheduler starts hpo_on_new_data for it.
-    airflow.cli("dags", "trigger", "ingest_flights", "--logical-date", "2013-01-22T00:00:00+00:00")
-    [dagrun] = wait_until(
-        lambda: DagRun.find(dag_id="hpo_on_new_data"),
-        lambda runs: len(runs) == 1 and runs[0].state in ("success", "failed"),
-        "the asset-triggered hpo_on_new_data run",
-        timeout=480,
-        interval=2,
-    )
-    assert dagrun.state == "success", failed_task_logs(dagrun)
-    assert getattr(dagrun.run_type, "value", dagrun.run_type) == "asset_triggered"
-
-    [record] = [r for r in history(s3) if r["run_id"] == dagrun.run_id]
-    assert record["holdout_date"] == "2013-01-22"  # from the asset event, the run has no Params naming it
-    prepared = airflow.call(
-        "GET", f"/dags/hpo_on_new_data/dagRuns/{dagrun.run_id}/taskInstances/prepare_data/xcomEntries/return_value"
-    )
-    # hpo_on_new_data's own defaults: 14 training days, then the 7 validation days before the held-out one.
-    validated, trained = prepared["value"]["validation_days"], prepared["value"]["train_days"]
-    assert (validated[0], validated[-1], len(validated)) == ("2013-01-15", "2013-01-21", 7)
-    assert (trained[0], trained[-1], len(trained)) == ("2013-01-01", "2013-01-14", 14)
-    child = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=record["tuning_job_name"])
-    assert child["HyperParameterTuningJobConfig"]["ResourceLimits"]["MaxNumberOfTrainingJobs"] == 10
-    warm = child["WarmStartConfig"]
-    parents = [p["HyperParameterTuningJobName"] for p in warm["ParentHyperParameterTuningJobs"]]
-    assert warm["WarmStartType"] == "TransferLearning"
-    # The champion's tuning job first, then the newest runs of the history (all of them still exist here).
-    newest = sorted(before, key=lambda r: r["evaluated_at"], reverse=True)
-    expected = list(dict.fromkeys([champion["tuning_job_name"], *(r["tuning_job_name"] for r in newest)]))[:5]
-    assert parents == expected
-
-    summary = json.loads(
-        s3.get_object(Bucket=BUCKET, Key=f"reports/{record['tuning_job_name']}/summary.json")["Body"].read()
-    )
-    bests = [
-        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=p)["BestTrainingJob"][
-            "FinalHyperParameterTuningJobObjectiveMetric"
-        ]["Value"]
-        for p in parents
-    ]
-    assert summary["totals"]["parents_best"] == pytest.approx(max(bests))
-
-
-def test_no_task_log_holds_the_connections_secret(nightly):
-    """Every task above ran with the aws_default connection's secret key; none of their logs may show it."""
-    from tests.conftest import CONNECTION_SECRET
-
-    logs = [path for path in (Path(os.environ["AIRFLOW_HOME"]) / "logs").rglob("*.log") if path.is_file()]
-    texts = {path: path.read_text(errors="replace") for path in logs}
-    assert sum("Tuning job" in text or "tuning job" in text for text in texts.values()) >= 3  # real task logs
-    leaked = [str(path) for path, text in texts.items() if CONNECTION_SECRET in text]
-    assert not leaked, leaked
