@@ -12,8 +12,9 @@ the winner of the earlier days, so the days must finish in order), each run a sm
 Measured per run: wall time (the DAG run's start to end, from the REST API), and the highest RSS sampled while it
 ran (every SAMPLE_SECONDS) of the local SageMaker service process and of the Airflow processes (api-server and
 scheduler trees: executor workers and task processes included). At the end: the metadata DB's and the local
-SageMaker state directory's size. Checked: every run succeeded or failed in prepare_data (the data and Param
-checks; the failing task's last error line is the stated reason), exactly one tuning job per run (by the name
+SageMaker state directory's size, and the service's RSS when started again on that state (and on an empty one).
+Checked: every run succeeded or failed in prepare_data (the data and Param checks; the failing task's last error
+line is the stated reason), exactly one tuning job per run (by the name
 plan_names gives the run), one champion-history record per run. Flatness: the mean of the first 30 runs against
 the last 30, goal <= 1.3. Results: a markdown summary and two plots, time and memory per run against run index,
 and the champion history as the model's history page draws it (include/pipeline/report_history.py).
@@ -289,7 +290,7 @@ def backfill(start: datetime.date, end: datetime.date, root: Path) -> dict[str, 
         sampler.done.set()
         thread.join()
         runs, history, unmatched = collect(airflow, home, sagemaker, sampler)
-        return {
+        found = {
             "runs": runs,
             "history": history,
             "unmatched": unmatched,
@@ -301,6 +302,22 @@ def backfill(start: datetime.date, end: datetime.date, root: Path) -> dict[str, 
         sampler.done.set()
         airflow.stop()
         sagemaker.stop()
+    found["restarted_mib"] = restarted_rss(root / "sagemaker-state")
+    found["empty_mib"] = restarted_rss(root / "empty-state")
+    return found
+
+
+def restarted_rss(state: Path) -> float:
+    """The local SageMaker's RSS (MiB) once started on `state` and answering: what the state it restores costs in
+    memory. Against the service at the end of the backfill, the rest is what it holds only in memory (CloudWatch
+    metrics and log events, which are not stored) and its heap's history."""
+    import psutil
+
+    with LocalSageMakerProcess(state) as server:
+        server.client("sagemaker").list_training_jobs(MaxResults=100)
+        server.client("s3").list_buckets()
+        time.sleep(2)
+        return psutil.Process(server.process.pid).memory_info().rss / MIB
 
 
 def plots(runs: list[Run], history: list[dict[str, Any]], output: Path) -> list[str]:
@@ -383,6 +400,8 @@ def report(start: datetime.date, end: datetime.date, found: dict[str, Any]) -> s
         f"({found['total'] / len(runs):.1f} s per run) | |",
         f"| metadata DB at the end | {found['db_mib']:.1f} MiB | |",
         f"| local SageMaker state directory at the end | {found['state_mib']:.1f} MiB | |",
+        f"| local SageMaker RSS after a restart on that state (on an empty one) | {found['restarted_mib']:.1f} MiB "
+        f"({found['empty_mib']:.1f} MiB) | |",
     ]
     if overlap:
         lines += [
