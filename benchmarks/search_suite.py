@@ -244,6 +244,8 @@ VARIANTS = {
     "believer+iso": {**PREVIOUS, "pending": "believer", "isotropic_until": 10**9},  # bayesian-optimization's kernel
     "believer+start10": {**PREVIOUS, "pending": "believer", "n_startup_trials": 10},
     "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},  # today's defaults
+    # The refinement kept within 0.1 of its start (a trust region) instead of the whole cube.
+    "trust-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 3, "refine_radius": 0.1},
     # No L-BFGS-B refinement of the acquisition: the refinement carries the proposal to the cube's faces.
     "believer+no-refine": {**PREVIOUS, "pending": "believer", "n_refine": 0},
     "believer+optuna-prior+no-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 0},

@@ -249,6 +249,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         length_scale_bounds: tuple[float, float] = (1e-2, 20.0),
         length_scale_prior: str = "optuna",
         isotropic_until: int = 0,
+        refine_radius: float = 1.0,
     ) -> None:
         if pending not in ("none", "believer", "liar", "liar-mean"):
             raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
@@ -272,6 +273,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.length_scale_bounds = length_scale_bounds
         self.length_scale_prior = length_scale_prior
         self.isotropic_until = isotropic_until  # below this many points, one length scale shared by every dimension
+        self.refine_radius = refine_radius  # how far (in the unit cube) a refinement may move from its start
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -447,7 +449,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
                     start[mask],
                     jac=True,
                     method="L-BFGS-B",
-                    bounds=[(0.0, 1.0)] * int(mask.sum()),
+                    bounds=[(max(0.0, s - self.refine_radius), min(1.0, s + self.refine_radius)) for s in start[mask]],
                     options={"maxiter": 30},
                 )
                 refined = start.copy()
