@@ -30,6 +30,21 @@ def flight_rows(start, end):  # noqa: ANN001, ANN201 (dates in, a DataFrame out:
     return rows(start, end)
 
 
+# A flight-model run small enough for a test: the conf of the end-to-end DAG runs (dag.test() keeps a run's conf in
+# the DAG's params for the next run, so every run states all of these).
+SMALL_RUN: dict[str, Any] = {
+    "strategy": "Random",
+    "early_stopping": "Off",
+    "stop_on_overfit": False,
+    "max_jobs": 3,
+    "max_parallel_jobs": 2,
+    "hyperparameters": {"num_round": 20},
+    "training_window_days": 5,
+    # Five January days make weak models whose held-out AUC can dip under 0.5; these tests are about the
+    # mechanics (the floor itself is unit-tested), so the smoke test checks probabilities and the evaluated AUC.
+    "smoke_threshold": 0.0,
+}
+
 HOTEL: ModelSpec = load_spec(SPECS / "hotel_rates.yaml")
 XGBOOST_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 

@@ -390,7 +390,7 @@ class S3Persistence:
     def _serve_from_disk(self, version: Any, file: str) -> None:
         """Drop moto's copy of a committed version's bytes: reads go to its file from now on. A completed
         multipart upload's parts become views of their ranges of that file when the object is exactly its
-        parts in order (as every SDK uploads), so a GET or HEAD of one part still answers."""
+        parts in order (as every SDK uploads), so a HEAD of one part still answers."""
         path = self.objects / file
         upload = version.multipart
         parts = [upload.parts.get(number) for number in upload.partlist] if upload else []
@@ -511,8 +511,7 @@ class StoredBytes:
         return offset
 
     def read(self, size: int = -1) -> bytes:
-        end = self.length if self.length is not None else None
-        remaining = None if end is None else max(end - self.position, 0)
+        remaining = None if self.length is None else max(self.length - self.position, 0)
         if size is None or size < 0:
             size = -1 if remaining is None else remaining
         elif remaining is not None:

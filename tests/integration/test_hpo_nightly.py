@@ -15,24 +15,11 @@ from typing import Any
 import pytest
 
 from harness.local_sagemaker import ROOT
-from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, write_dag_file
+from tests.specs import FLIGHT, FLIGHT_SPEC_FILE, SMALL_RUN, write_dag_file
 
 # A bucket and endpoint of their own (the DAG reads them from Airflow Variables): the demo test shares the server.
 BUCKET = "hpo-nightly-tests"
 ENDPOINT = "nightly-tests"
-SMALL = {
-    # dag.test() keeps a run's conf in the DAG's params for the next run: every run states these.
-    "strategy": "Random",
-    "early_stopping": "Off",
-    "stop_on_overfit": False,
-    "max_jobs": 3,
-    "max_parallel_jobs": 2,
-    "hyperparameters": {"num_round": 20},
-    "training_window_days": 5,
-    # Five January days make weak models whose held-out AUC can dip under 0.5; these tests are about the
-    # mechanics (the floor itself is unit-tested), so the smoke test checks probabilities and the evaluated AUC.
-    "smoke_threshold": 0.0,
-}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +44,7 @@ def variables():
 
 
 def run(dag: Any, **conf: Any) -> tuple[Any, dict[str, str]]:
-    dagrun = dag.test(logical_date=None, run_conf={**SMALL, **conf})
+    dagrun = dag.test(logical_date=None, run_conf={**SMALL_RUN, **conf})
     return dagrun, {ti.task_id: ti.state for ti in dagrun.get_task_instances()}
 
 
@@ -232,7 +219,7 @@ def test_task_logging_works_in_a_task_that_imports_the_sagemaker_sdk(nightly):
     # prepare_data imports the SageMaker SDK for the region's image URI; its log lines after that import must
     # still reach the task log. `airflow tasks test` runs the task as a worker would, in its own process.
     command = [sys.executable, "-m", "airflow", "tasks", "test", "hpo_nightly", "prepare_data", "2013-01-12"]
-    params = json.dumps({**SMALL, "holdout_date": "2013-01-12"})
+    params = json.dumps({**SMALL_RUN, "holdout_date": "2013-01-12"})
     env = {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{ROOT / 'plugins'}"}
     done = subprocess.run(
         [*command, "--task-params", params], env=env, capture_output=True, text=True, timeout=180, check=False

@@ -19,23 +19,13 @@ import pytest
 import yaml
 
 from harness.airflow_processes import Airflow, failed_task_logs, finished_runs, non_loopback_listeners, triggered_run
-from tests.specs import FLIGHT_SPEC_FILE, write_dag_file
+from tests.specs import FLIGHT_SPEC_FILE, SMALL_RUN, write_dag_file
 
 BUCKET = "hpo-scheduled-tests"
 ENDPOINT = "scheduled-tests"
 NAME = "flight_scheduled"
 NIGHTLY, RETUNE, INGEST = f"{NAME}_nightly", f"{NAME}_on_new_data", f"{NAME}_ingest"
 RETUNE_JOBS = 4
-SMALL = {
-    "strategy": "Random",
-    "early_stopping": "Off",
-    "stop_on_overfit": False,
-    "max_jobs": 3,
-    "max_parallel_jobs": 2,
-    "hyperparameters": {"num_round": 20},
-    "training_window_days": 5,
-    "smoke_threshold": 0.0,  # five January days make weak models: see test_hpo_nightly
-}
 
 
 @pytest.fixture(scope="module")
@@ -72,7 +62,7 @@ def spec(spec_file: Path) -> Any:
 
 
 @pytest.fixture(scope="module")
-def champion(airflow_db, s3, sm, spec, spec_file: Path, model_dags_folder: Path) -> dict[str, Any]:
+def champion(airflow_db, s3, sm, spec, model_dags_folder: Path) -> dict[str, Any]:
     """The model's first nightly run (dag.test): it tunes, wins against no champion and deploys: the live champion
     the tests below start from."""
     from airflow.dag_processing.dagbag import DagBag
@@ -82,7 +72,7 @@ def champion(airflow_db, s3, sm, spec, spec_file: Path, model_dags_folder: Path)
     # 21 days: the retune trains on 14 and validates on 7 before the day the ingest DAG lands (01-22).
     land(s3, BUCKET, spec, datetime.date(2013, 1, 1), datetime.date(2013, 1, 21))
     dag = DagBag(dag_folder=str(model_dags_folder / f"{NAME}.py")).dags[NIGHTLY]
-    dagrun = dag.test(logical_date=None, run_conf={**SMALL, "holdout_date": "2013-01-12"})
+    dagrun = dag.test(logical_date=None, run_conf={**SMALL_RUN, "holdout_date": "2013-01-12"})
     assert dagrun.state == "success"
     [record] = [r for r in history(s3, spec) if r["run_id"] == dagrun.run_id]
     assert record["live"] is True and sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointStatus"] == "InService"
@@ -110,7 +100,7 @@ def history(s3: Any, spec: Any) -> list[dict[str, Any]]:
 @pytest.mark.timeout(600)
 def test_a_backfill_records_every_day_and_never_touches_the_endpoint(airflow, sm, s3, spec):
     before = sm.describe_endpoint(EndpointName=ENDPOINT)
-    dates = ["--from-date", "2013-01-13", "--to-date", "2013-01-14", "--dag-run-conf", json.dumps(SMALL)]
+    dates = ["--from-date", "2013-01-13", "--to-date", "2013-01-14", "--dag-run-conf", json.dumps(SMALL_RUN)]
     airflow.cli("backfill", "create", "--dag-id", NIGHTLY, *dates)
     listening, beyond = non_loopback_listeners(airflow.pids())
     assert listening and not beyond, beyond  # the api-server and scheduler listen on loopback only
@@ -136,7 +126,7 @@ def test_require_approval_waits_for_a_human_and_deploys_when_approved(airflow, s
     from harness.local_sagemaker import wait_until
 
     before = sm.describe_endpoint(EndpointName=ENDPOINT)["EndpointConfigName"]
-    conf = {**SMALL, "holdout_date": "2013-01-15", "promotion_margin": -1.0, "require_approval": True}
+    conf = {**SMALL_RUN, "holdout_date": "2013-01-15", "promotion_margin": -1.0, "require_approval": True}
     airflow.cli("dags", "trigger", NIGHTLY, "--conf", json.dumps(conf))
     dagrun = triggered_run(NIGHTLY)
     wait_until(
