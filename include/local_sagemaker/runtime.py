@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import DEFAULT_ACCOUNT_ID
+from .cloudwatch_persistence import CloudWatchPersistence
 from .models.backend import SageMakerBackend
 from .models.hosting import Endpoint, EndpointConfig
 from .models.store import StateStore
@@ -32,6 +33,7 @@ class Runtime:
         self.endpoint_url = endpoint_url
         self.store = StateStore(state_dir / "state.sqlite3")
         self.s3 = S3Persistence(state_dir / "s3")
+        self.cloudwatch = CloudWatchPersistence(state_dir / "cloudwatch.sqlite3")
         self.training = TrainingRunner(state_dir / "jobs", endpoint_url, spot, self.client)
         self.endpoints = EndpointManager(state_dir / "endpoints", self.client)
         self._backends: dict[str, SageMakerBackend] = {}
@@ -60,9 +62,9 @@ class Runtime:
             return self._clients[key]
 
     def load(self) -> dict[str, int]:
-        """Load what the last run stored: S3 objects into moto, resources into the backends."""
+        """Load what the last run stored: S3 objects, log groups and streams into moto, resources into the backends."""
         _create_execution_role()
-        counts = {"s3_objects": self.s3.restore()}
+        counts = {"s3_objects": self.s3.restore(), **self.cloudwatch.restore()}
         for kind in KINDS:
             for region, name, body in self.store.load(kind):
                 self.backend(region).restore(kind, name, body)
@@ -148,6 +150,7 @@ class Runtime:
         self.s3.reconcile()
         self.store.close()
         self.s3.close()
+        self.cloudwatch.close()
 
 
 EXECUTION_ROLE = "SageMakerRole"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import io
 import json
 import os
@@ -56,6 +57,34 @@ def seed_bucket(server: LocalSageMakerProcess) -> str:
     return upload_source(s3, BUCKET, {"slow_checkpointer.py": ASSETS / "slow_checkpointer.py"}, "code/slow.tar.gz")
 
 
+def cloudwatch_record(server: LocalSageMakerProcess, job: dict[str, Any]) -> tuple[list[str], dict[str, list[Any]]]:
+    """A finished training job's log lines and, per final metric, its values in CloudWatch (as TrainingJobAnalytics
+    reads them: one-second datapoints between the job's training start and end)."""
+    logs, cloudwatch, name = server.client("logs"), server.client("cloudwatch"), job["TrainingJobName"]
+    [stream] = logs.describe_log_streams(logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/")[
+        "logStreams"
+    ]
+    events = logs.get_log_events(
+        logGroupName="/aws/sagemaker/TrainingJobs", logStreamName=stream["logStreamName"], startFromHead=True
+    )["events"]
+    metrics = {
+        metric["MetricName"]: sorted(
+            (point["Timestamp"], point["Average"])
+            for point in cloudwatch.get_metric_statistics(
+                Namespace="/aws/sagemaker/TrainingJobs",
+                MetricName=metric["MetricName"],
+                Dimensions=[{"Name": "TrainingJobName", "Value": name}],
+                StartTime=job["TrainingStartTime"],
+                EndTime=job["TrainingEndTime"] + datetime.timedelta(seconds=1),
+                Period=1,
+                Statistics=["Average"],
+            )["Datapoints"]
+        )
+        for metric in job["FinalMetricDataList"]
+    }
+    return [event["message"] for event in events], metrics
+
+
 def model_txt(s3: Any, job: dict[str, Any]) -> dict[str, Any]:
     bucket, key = job["ModelArtifacts"]["S3ModelArtifacts"][len("s3://") :].split("/", 1)
     with tarfile.open(fileobj=io.BytesIO(s3.get_object(Bucket=bucket, Key=key)["Body"].read())) as tar:
@@ -74,6 +103,8 @@ def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
             **training_request(done, {"train": f"s3://{BUCKET}/data/train/"}, f"s3://{BUCKET}/output")
         )
         finished = wait_for_job(sm, done)
+        record = cloudwatch_record(first, finished)
+        assert record[0] and all(record[1].values()), record  # it logged, and published every final metric
         sm.create_model(
             ModelName=done,
             PrimaryContainer={"Image": XGBOOST_IMAGE, "ModelDataUrl": finished["ModelArtifacts"]["S3ModelArtifacts"]},
@@ -114,6 +145,7 @@ def test_kill_9_loses_nothing_and_running_jobs_resume_or_fail_clearly(tmp_path):
         assert sm.describe_endpoint_config(EndpointConfigName=done)["EndpointConfigName"] == done
         body = s3.get_object(Bucket=BUCKET, Key=f"output/{done}/output/model.tar.gz")["Body"].read()
         assert body[:2] == b"\x1f\x8b"  # the artifact survived, byte for byte a gzip
+        assert cloudwatch_record(second, finished) == record  # its log and its metrics in CloudWatch too
         reply = runtime.invoke_endpoint(EndpointName=done, ContentType="text/csv", Body="1,0,0,0")
         assert 0.0 <= float(reply["Body"].read()) <= 1.0
 
@@ -486,6 +518,63 @@ def test_a_deleted_resources_tags_go_with_it_and_stay_gone_after_a_restart(tmp_p
         assert sm.list_tags(ResourceArn=arn)["Tags"] == []
     finally:
         server.stop()
+
+
+def test_metric_values_and_log_events_are_stored_not_held_in_the_service(tmp_path: Path) -> None:
+    """Each training job publishes its metric values to CloudWatch and its log to CloudWatch Logs. moto holds each as
+    an object for the life of the process (~1 KiB a value); over a year of nightly tuning that was half the service's
+    growth (benchmarks/results/backfill_year.md). Stored instead: 40,000 values and 40,000 log events must grow the
+    service < 12 MiB (moto's own storage: +37 MiB), and a kill -9 right after they were acknowledged loses none."""
+    import psutil
+
+    group, now = "/aws/sagemaker/TrainingJobs", datetime.datetime.now(datetime.UTC)
+    ms = int(now.timestamp() * 1000)
+
+    def publish(server: LocalSageMakerProcess, job: str) -> None:
+        dimensions = [{"Name": "TrainingJobName", "Value": job}]
+        values = [
+            {"MetricName": "validation:auc", "Dimensions": dimensions, "Timestamp": now, "Value": 0.5 + i / 1e4}
+            for i in range(500)
+        ]
+        server.client("cloudwatch").put_metric_data(Namespace=group, MetricData=values)
+        logs = server.client("logs")
+        logs.create_log_stream(logGroupName=group, logStreamName=f"{job}/algo-1")
+        lines = [{"timestamp": ms + i, "message": f"[{i}]#011validation-auc:0.{i:04d} {job}"} for i in range(500)]
+        logs.put_log_events(logGroupName=group, logStreamName=f"{job}/algo-1", logEvents=lines)
+
+    def read(server: LocalSageMakerProcess, job: str) -> tuple[list[Any], list[str]]:
+        [point] = server.client("cloudwatch").get_metric_statistics(
+            Namespace=group,
+            MetricName="validation:auc",
+            Dimensions=[{"Name": "TrainingJobName", "Value": job}],
+            StartTime=now - datetime.timedelta(minutes=1),
+            EndTime=now + datetime.timedelta(minutes=1),
+            Period=60,
+            Statistics=["SampleCount", "Sum", "Maximum"],
+        )["Datapoints"]
+        events = server.client("logs").get_log_events(logGroupName=group, logStreamName=f"{job}/algo-1")["events"]
+        return [point["SampleCount"], round(point["Sum"], 6), point["Maximum"]], [e["message"] for e in events]
+
+    expected = ([500.0, round(sum(0.5 + i / 1e4 for i in range(500)), 6), 0.5499], None)
+    server = LocalSageMakerProcess(tmp_path / "state").start()
+    try:
+        server.client("logs").create_log_group(logGroupName=group)
+        publish(server, "warm-up")  # first-request imports and caches
+        rss = psutil.Process(server.process.pid).memory_info().rss
+        for job in range(80):
+            publish(server, f"job-{job}")
+        grown = (psutil.Process(server.process.pid).memory_info().rss - rss) / 2**20
+        assert grown < 12, f"the service grew {grown:.0f} MiB for 40,000 metric values and log events"
+        before = read(server, "job-79")
+        assert before[0] == expected[0] and len(before[1]) == 500
+    finally:
+        server.kill()
+    with LocalSageMakerProcess(tmp_path / "state") as server:
+        assert read(server, "job-79") == before
+        assert read(server, "job-0")[0] == expected[0]
+        assert len(server.client("logs").describe_log_streams(logGroupName=group)["logStreams"]) == 50  # a page
+        listed = server.client("cloudwatch").list_metrics(Namespace=group, MetricName="validation:auc")["Metrics"]
+        assert len(listed) == 81
 
 
 def test_stored_s3_objects_hold_neither_memory_nor_an_open_file_in_the_service(tmp_path: Path) -> None:
