@@ -158,3 +158,37 @@ def test_stored_trials_load_as_trials_and_store_the_same(record):
     assert trial.finished == (record["state"] == "finished")
     assert Trial.from_record(trial.record()) == trial
     assert {k: v for k, v in trial.record().items() if k in record} == record
+
+
+def test_a_jobs_metric_curve_is_stored_to_the_microsecond_and_held_in_16_bytes_a_value(tmp_path):
+    """Every training job the service ever ran stays in memory with its curves (early stopping, Debugger rules after a
+    restart and FinalMetricDataList read them), so a value must cost bytes, not a list of a datetime and a float
+    (~150 bytes: over a year of nightly tuning, tens of MiB)."""
+    import datetime
+    import tracemalloc
+
+    from include.local_sagemaker.models.store import StateStore
+    from include.local_sagemaker.models.training import MetricSeries, TrainingJob
+
+    backend, launcher = fake_backend(tmp_path, rising_to_x)
+    backend.create_hyper_parameter_tuning_job(tuning_request("curve", max_jobs=1, parallel=1))
+    run_tuning(backend, launcher, "curve")
+    [job] = jobs_of(backend, "curve")
+    odd = datetime.datetime(2026, 12, 6, 7, 1, 2, 999_999, tzinfo=datetime.UTC)
+    job.record_metric("objective", 0.123456789, odd)
+    store = StateStore(tmp_path / "again.sqlite3")
+    store.put(REGION, "training-job", job.name, job.record())
+    [(_, _, body)] = store.load("training-job")
+    restored = TrainingJob.from_record(REGION, body)
+    assert list(restored.metrics["objective"]) == list(job.metrics["objective"])
+    assert restored.metrics["objective"][-1] == (odd, 0.123456789)
+    assert restored.describe()["FinalMetricDataList"] == job.describe()["FinalMetricDataList"]
+
+    tracemalloc.start()
+    series = MetricSeries()
+    for step in range(10_000):
+        series.append(odd + datetime.timedelta(seconds=step), step / 7)
+    held, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert held < 10_000 * 20, f"{held / 10_000:.0f} bytes a value"
+    assert series[-1] == (odd + datetime.timedelta(seconds=9_999), 9_999 / 7)

@@ -99,7 +99,7 @@ class TuningScheduler:
                 continue
             # Each training job definition has its own objective metric (multi-algorithm tuning).
             metric = self.tuning.objective(self.tuning.definition(trial.definition))["MetricName"]
-            values = [value for _, value in job.metrics.get(metric, [])]
+            values = job.metrics[metric].values() if metric in job.metrics else []
             why = loop.observe(trial, values, ended=job.terminal)
             if why is not None and job.status == "InProgress":
                 self.backend.request_stop(job, f"Training job stopped by the tuning job's {why}")
