@@ -106,12 +106,19 @@ class CloudWatchPersistence:
                 yield self._db
             except BaseException:
                 self._db.execute("ROLLBACK")
+                self._metric_ids.clear()  # it may name a metric row the rollback took back
                 raise
             self._db.execute("COMMIT")
 
     def _read(self, sql: str, args: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         with self._lock:
             return self._db.execute(sql, args).fetchall()
+
+    def _read_named(self, sql: str) -> list[dict[str, Any]]:
+        with self._lock:
+            cursor = self._db.execute(sql)
+            names = [column[0] for column in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
     # --- metrics ---------------------------------------------------------------------------------------------
     def add_datum(self, backend: Any, namespace: str, datum: Any) -> None:
@@ -266,31 +273,20 @@ class CloudWatchPersistence:
                 group = logs_backends[account][region].create_log_group(name, json.loads(tags), **kwargs)
                 group.creation_time = _datetime(created, naive=True)
                 group.retention_in_days = retention
-            streams = self._read("SELECT * FROM log_streams ORDER BY id")
-            for (
-                row_id,
-                account,
-                region,
-                group_name,
-                name,
-                created,
-                first,
-                last,
-                ingested,
-                size,
-                sequence,
-                count,
-            ) in streams:
-                group = logs_backends[account][region].groups.get(group_name)
-                if group is None:  # a group deleted while a stream was being written: the stream went with it
+            streams = self._read_named("SELECT * FROM log_streams ORDER BY id")
+            for row in streams:
+                group = logs_backends[row["account"]][row["region"]].groups.get(row["log_group"])
+                if group is None:  # no stored group (a write cut short between the two): nothing to attach it to
                     continue
-                group.create_log_stream(name)
-                stream = group.streams[name]
-                stream._row_id = row_id
-                stream.creation_time = _datetime(created, naive=True)
-                stream.first_event_timestamp, stream.last_event_timestamp = first, last
+                group.create_log_stream(row["name"])
+                stream = group.streams[row["name"]]
+                stream._row_id = row["id"]
+                stream.creation_time = _datetime(row["created"], naive=True)
+                stream.first_event_timestamp, stream.last_event_timestamp = row["first_event"], row["last_event"]
+                ingested = row["last_ingestion"]
                 stream.last_ingestion_time = _datetime(ingested, naive=True) if ingested is not None else None
-                stream.stored_bytes, stream.upload_sequence_token, stream._event_count = size, sequence, count
+                stream.stored_bytes, stream.upload_sequence_token = row["stored_bytes"], row["sequence"]
+                stream._event_count = row["events"]
         finally:
             _restoring.active = False
         [(metrics,)] = self._read("SELECT COUNT(*) FROM metrics")
