@@ -127,13 +127,15 @@ class Airflow:
         kill_tree(process.pid)
         process.wait()
 
-    def cli(self, *args: str) -> str:
-        for _ in range(3):
+    def cli(self, *args: str, patience: float = 60) -> str:
+        deadline = time.monotonic() + patience
+        while True:
             done = subprocess.run(
                 [sys.executable, "-m", "airflow", *args], env=self.env, capture_output=True, text=True, timeout=120
             )
-            # SQLite allows one writer: a CLI write can lose to a scheduler that is starting up; nothing was written.
-            if done.returncode == 0 or "database is locked" not in done.stderr:
+            # SQLite allows one writer: a CLI write can lose to a busy scheduler (starting up, or slowed by a loaded
+            # machine) again and again; its transaction rolled back, so nothing was written and it can run again.
+            if done.returncode == 0 or "database is locked" not in done.stderr or time.monotonic() > deadline:
                 break
             time.sleep(2)
         assert done.returncode == 0, f"airflow {' '.join(args)}: {done.stderr[-2000:]}"
