@@ -246,6 +246,9 @@ VARIANTS = {
     "believer+optuna-prior": {"pending": "believer", "length_scale_prior": "optuna"},  # today's defaults
     # The refinement kept within 0.1 of its start (a trust region) instead of the whole cube.
     "trust-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 3, "refine_radius": 0.1},
+    # The refinement free along the dimensions the model finds varying, kept within 0.1 along the nearly flat ones
+    # (fitted length scale >= 1), where EI's variance term pulls a proposal to a face.
+    "scale-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 3, "long_scale_radius": 0.1},
     # No L-BFGS-B refinement of the acquisition: the refinement carries the proposal to the cube's faces.
     "believer+no-refine": {**PREVIOUS, "pending": "believer", "n_refine": 0},
     "believer+optuna-prior+no-refine": {"pending": "believer", "length_scale_prior": "optuna", "n_refine": 0},

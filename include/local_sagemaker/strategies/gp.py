@@ -72,6 +72,9 @@ MAX_FITTED = 150
 # REFIT_EVERY; the asks in between condition the same kernel on every point, new ones included.
 REFIT_FROM = 60
 REFIT_EVERY = 10
+# A fitted length scale (the unit cube's units) from which the model finds a dimension nearly flat: two points a whole
+# range apart still correlate ~0.5 (Matern 5/2). Used by the long_scale_radius option only.
+LONG_SCALE = 1.0
 _EPOCH = datetime.datetime.min
 _LOG_SQRT_2PI = 0.5 * math.log(2 * math.pi)
 _SQRT_HALF_PI = math.sqrt(math.pi / 2)
@@ -251,6 +254,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         length_scale_prior: str = "optuna",
         isotropic_until: int = 0,
         refine_radius: float = 1.0,
+        long_scale_radius: float | None = None,
     ) -> None:
         if pending not in ("none", "believer", "liar", "liar-mean"):
             raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
@@ -275,6 +279,9 @@ class GPEISampler(optuna.samplers.BaseSampler):
         self.length_scale_prior = length_scale_prior
         self.isotropic_until = isotropic_until  # below this many points, one length scale shared by every dimension
         self.refine_radius = refine_radius  # how far (in the unit cube) a refinement may move from its start
+        # If set: how far along a dimension whose fitted length scale is at least LONG_SCALE (one the model finds
+        # nearly flat, where EI's variance term pulls the point to a face) a refinement may move.
+        self.long_scale_radius = long_scale_radius
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -435,6 +442,10 @@ class GPEISampler(optuna.samplers.BaseSampler):
         mask = encoding.continuous
         if mask.any():
             eps = 1e-4
+            radii = np.full(int(mask.sum()), self.refine_radius)
+            if self.long_scale_radius is not None:
+                scales = np.broadcast_to(gp.kernel_.k1.k2.length_scale, mask.shape)[mask]
+                radii[scales >= LONG_SCALE] = min(self.refine_radius, self.long_scale_radius)
             for start in points[order[: self.n_refine]]:
 
                 def negative(z: np.ndarray, start: np.ndarray = start) -> tuple[float, np.ndarray]:
@@ -450,7 +461,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
                     start[mask],
                     jac=True,
                     method="L-BFGS-B",
-                    bounds=[(max(0.0, s - self.refine_radius), min(1.0, s + self.refine_radius)) for s in start[mask]],
+                    bounds=[(max(0.0, s - r), min(1.0, s + r)) for s, r in zip(start[mask], radii, strict=True)],
                     options={"maxiter": 30},
                 )
                 refined = start.copy()
