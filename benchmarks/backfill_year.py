@@ -309,8 +309,8 @@ def backfill(start: datetime.date, end: datetime.date, root: Path) -> dict[str, 
 
 def restarted_rss(state: Path) -> float:
     """The local SageMaker's RSS (MiB) once started on `state` and answering: what the state it restores costs in
-    memory. Against the service at the end of the backfill, the rest is what it holds only in memory (CloudWatch
-    metrics and log events, which are not stored) and its heap's history."""
+    memory. Against the service at the end of the backfill, the rest is what it holds only in memory and its heap's
+    history."""
     import psutil
 
     with LocalSageMakerProcess(state) as server:

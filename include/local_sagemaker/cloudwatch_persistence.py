@@ -153,27 +153,16 @@ class CloudWatchPersistence:
         self, backend: Any, start: datetime, end: datetime, namespace: str | None = None, name: str | None = None
     ) -> list[Any]:
         """moto datums of this backend at or after `start` (floored to the second) and before `end`."""
-        sql = (
-            "SELECT m.namespace, m.name, m.dimensions, d.* FROM datums d JOIN metrics m ON m.id = d.metric"
-            " WHERE m.account=? AND m.region=? AND d.at >= ? AND d.at < ?"
-        )
-        args: list[Any] = [backend.account_id, backend.region_name, _epoch(start.replace(microsecond=0))]
-        args.append(_epoch(end) + 1)  # moto compares again, exactly
-        for column, value in (("namespace", namespace), ("name", name)):
-            if value is not None:
-                sql += f" AND m.{column}=?"
-                args.append(value)
-        rows = self._read(sql + " ORDER BY d.rowid", tuple(args))
+        where, args = _metric_filter(backend, namespace, name, "m.")
+        joined = "datums d JOIN metrics m ON m.id = d.metric"
+        sql = f"SELECT m.namespace, m.name, m.dimensions, d.* FROM {joined} WHERE {where} AND d.at >= ? AND d.at < ?"  # noqa: S608 (fixed columns, bound values)
+        # moto compares the times again, exactly
+        rows = self._read(sql + " ORDER BY d.rowid", (*args, _epoch(start.replace(microsecond=0)), _epoch(end) + 1))
         return [_datum_from_row(row) for row in rows]
 
     def _metric_rows(self, backend: Any, namespace: str | None, name: str | None) -> list[tuple[Any, ...]]:
-        sql = "SELECT id, namespace, name, dimensions FROM metrics WHERE account=? AND region=?"
-        args: list[Any] = [backend.account_id, backend.region_name]
-        for column, value in (("namespace", namespace), ("name", name)):
-            if value is not None:
-                sql += f" AND {column}=?"
-                args.append(value)
-        return self._read(sql + " ORDER BY id", tuple(args))
+        where, args = _metric_filter(backend, namespace, name)
+        return self._read(f"SELECT id, namespace, name, dimensions FROM metrics WHERE {where} ORDER BY id", args)  # noqa: S608
 
     # --- logs ------------------------------------------------------------------------------------------------
     def add_group(self, group: Any, tags: dict[str, str] | None) -> None:
@@ -250,7 +239,7 @@ class CloudWatchPersistence:
         for row_id, timestamp, ingestion_time, message in self._read(
             "SELECT id, timestamp, ingestion_time, message FROM log_events WHERE stream=? ORDER BY id", (stream_id,)
         ):
-            event = object.__new__(LogEvent)
+            event = object.__new__(LogEvent)  # not LogEvent(): its id is the row's, not a new one from moto's counter
             event.event_id, event.timestamp, event.ingestion_time, event.message = (
                 row_id,
                 timestamp,
@@ -291,6 +280,19 @@ class CloudWatchPersistence:
             _restoring.active = False
         [(metrics,)] = self._read("SELECT COUNT(*) FROM metrics")
         return {"log_groups": len(groups), "log_streams": len(streams), "metrics": metrics}
+
+
+def _metric_filter(
+    backend: Any, namespace: str | None, name: str | None, prefix: str = ""
+) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (columns of `metrics`, under `prefix`) selecting this backend's metrics, of `namespace` and
+    `name` when given."""
+    conditions, args = [f"{prefix}account=?", f"{prefix}region=?"], [backend.account_id, backend.region_name]
+    for column, value in (("namespace", namespace), ("name", name)):
+        if value is not None:
+            conditions.append(f"{prefix}{column}=?")
+            args.append(value)
+    return " AND ".join(conditions), tuple(args)
 
 
 def _metric_datum(
@@ -494,13 +496,11 @@ def _install() -> None:
             _store().add_group(self.groups[log_group_name], None)
 
     LogsBackend.ensure_log_group = stored_ensure_log_group
-    delete_log_group = LogsBackend.delete_log_group
-
-    def stored_delete_log_group(self: Any, log_group_name: str) -> None:
-        delete_log_group(self, log_group_name)
-        _store().delete_group(self.account_id, self.region_name, log_group_name)
-
-    LogsBackend.delete_log_group = stored_delete_log_group
+    _after(
+        LogsBackend,
+        "delete_log_group",
+        lambda logs, name: _store().delete_group(logs.account_id, logs.region_name, name),
+    )
 
 
 def _after(cls: type, name: str, then: Callable[..., None]) -> None:

@@ -287,8 +287,5 @@ class MetricSeries:
         for micros, value in zip(self._micros, self._values, strict=True):
             yield _EPOCH + micros * _MICROSECOND, value
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, MetricSeries) and list(self) == list(other)
-
     def __repr__(self) -> str:
         return f"MetricSeries({list(self)!r})"
