@@ -272,7 +272,8 @@ class XGBoostObjective(SuiteObjective):
         self.shape = x.shape
         self.positives = float(y.mean()) if classification else math.nan
         self.data = xgb.DMatrix(x, label=y, missing=np.nan)
-        self.folds = _folds(y if classification else None, len(y))
+        self.stratify_by = y if classification else None
+        self.folds = folds(self.stratify_by, len(y))
 
     def params(self, hyperparameters: dict[str, str]) -> dict[str, Any]:
         h = hyperparameters
@@ -293,23 +294,32 @@ class XGBoostObjective(SuiteObjective):
         }
 
     def _evaluate(self, hyperparameters: dict[str, str]) -> Curve:
+        curve = self._cross_validate(self.params(hyperparameters), self.folds)
+        return Curve(curve, curve)
+
+    def on_split(self, hyperparameters: dict[str, str], seed: int) -> float:
+        """The job's objective (the last round's) had the data been split by another seed (folds and XGBoost's own
+        seed); seed 0 is the suite's objective itself. Not cached."""
+        return self._cross_validate(
+            self.params(hyperparameters) | {"seed": seed}, folds(self.stratify_by, self.shape[0], seed)
+        )[-1]
+
+    def _cross_validate(self, params: dict[str, Any], splits: list[tuple[np.ndarray, np.ndarray]]) -> tuple[float, ...]:
         import xgboost as xgb
 
-        history = xgb.cv(self.params(hyperparameters), self.data, num_boost_round=self.rounds, folds=self.folds)
+        history = xgb.cv(params, self.data, num_boost_round=self.rounds, folds=splits)
         column = "test-auc-mean" if self.classification else "test-rmse-mean"
         values = history[column].to_numpy(dtype=float)
-        values = values if self.classification else -values
-        curve = tuple(float(v) for v in values)
-        return Curve(curve, curve)
+        return tuple(float(v) for v in (values if self.classification else -values))
 
     def round_cost(self, hyperparameters: dict[str, str]) -> float:
         # Deeper trees take longer per round; enough to make parallel jobs finish out of order.
         return 0.5 + int(hyperparameters["max_depth"]) / 10
 
 
-def _folds(y: np.ndarray | None, count: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """FOLDS (train, validation) index pairs, fixed by seed 0; stratified by y when given."""
-    rng = np.random.default_rng(0)
+def folds(y: np.ndarray | None, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """FOLDS (train, validation) index pairs drawn by seed (the objectives use seed 0); stratified by y when given."""
+    rng = np.random.default_rng(seed)
     fold = np.empty(count, dtype=np.int64)
     groups = [np.arange(count)] if y is None else [np.flatnonzero(y == label) for label in np.unique(y)]
     for members in groups:
