@@ -33,7 +33,7 @@ class DebuggerRules:
             # A job resumed after a restart (or a spot interruption) keeps the values it emitted: the rules read
             # them again, as a rule job would re-read the saved tensors.
             for metric, series in job.metrics.items():
-                for _, value in series:
+                for value in series.values():
                     self.observe(metric, value)
 
     def observe(self, metric: str, value: float) -> None:
