@@ -9,12 +9,12 @@ value, checked), a synthetic pick by its noise-free value (the record's `test`).
 
 - noise: the sd over fresh splits of one pick's value (mean over picks; synthetic: the curves' noise sd), against
   the sd over search seeds of the Random@50 picks' values: how much of the spread the goal compares is noise;
-- for each comparison (Bayesian@20 against Random@50, Random@20, and at 50): pairs >= 0 on the values the search
-  saw and beyond them (the fresh splits' mean; the noise-free value), how often the two verdicts agree, and the
-  paired difference beyond them with its bootstrap interval and Wilcoxon p.
+- for each comparison (Bayesian@20 against Random@50; against each --against arm at 20 and at 50 jobs): pairs >= 0
+  on the values the search saw and beyond them (the fresh splits' mean; the noise-free value), how often the two
+  verdicts agree, and the paired difference beyond them with its bootstrap interval and Wilcoxon p.
 
     .venv/bin/python -m benchmarks.suite_noise --runs DIR [DIR ...] [--objectives hmda,oj,mroz,boston] [--seeds 20]
-        [--splits 5]
+        [--splits 5] [--against Random,TPE]
 """
 
 from __future__ import annotations
@@ -35,12 +35,15 @@ from include.progress import progress
 RESULTS = RESULTS_DIR / "search_suite_noise.md"
 XGBOOST = tuple(name for name in OBJECTIVES if name not in SYNTHETIC and name != "caravan")  # what the suite ran
 SPLITS = 5
-PICKS = (("Bayesian", 20), ("Bayesian", 50), ("Random", 20), ("Random", 50))
-COMPARISONS = (
-    (("Bayesian", 20), ("Random", 50)),
-    (("Bayesian", 20), ("Random", 20)),
-    (("Bayesian", 50), ("Random", 50)),
-)
+Pick = tuple[str, int]  # (arm, n): the job an arm's tuning job names best after n jobs
+
+
+def comparisons(against: list[str]) -> list[tuple[Pick, Pick]]:
+    """Bayesian@20 against Random@50 (the issue's goal), then Bayesian against each arm at 20 and at 50 jobs."""
+    pairs = [(("Bayesian", 20), ("Random", 50))] if "Random" in against else []
+    for arm in against:
+        pairs += [(("Bayesian", 20), (arm, 20)), (("Bayesian", 50), (arm, 50))]
+    return pairs
 
 
 @dataclass(frozen=True)
@@ -71,21 +74,21 @@ def rescore(task: Task) -> dict[str, Any]:
     return {"objective": task.objective, "seed": task.seed, "fresh": fresh, "drift": drift}
 
 
-def tasks_from(directories: list[Path], names: list[str], seeds: int, splits: int) -> list[Task]:
+def tasks_from(directories: list[Path], names: list[str], picks: list[Pick], seeds: int, splits: int) -> list[Task]:
     results: dict[str, list[dict[str, Any]]] = {}
     for directory in directories:  # an objective's seeds from the first directory that has them
         for name, saved in load_runs(directory, names, JOBS).items():
             results.setdefault(name, saved)
     tasks = []
     for name in names:
-        saved = [t for t in results.get(name, []) if t["seed"] < seeds and all(a in t["runs"] for a, _ in PICKS)]
+        saved = [t for t in results.get(name, []) if t["seed"] < seeds and all(a in t["runs"] for a, _ in picks)]
         if len(saved) < seeds:
             raise SystemExit(
                 f"{', '.join(map(str, directories))}: {len(saved)} of {seeds} seeds of {name} hold the arms "
-                f"{sorted({a for a, _ in PICKS})}"
+                f"{sorted({a for a, _ in picks})}"
             )
         for t in saved:
-            best = {(arm, n): best_job(t["runs"][arm], n) for arm, n in PICKS}
+            best = {(arm, n): best_job(t["runs"][arm], n) for arm, n in picks}
             tasks.append(
                 Task(
                     name,
@@ -103,13 +106,17 @@ def fmt(value: float) -> str:
     return f"{value:+.4f}"
 
 
-def report(tasks: list[Task], rescored: list[dict[str, Any]], splits: int, wall: float) -> list[str]:
+def report(
+    tasks: list[Task], rescored: list[dict[str, Any]], pairs: list[tuple[Pick, Pick]], splits: int, wall: float
+) -> list[str]:
     by_key = {(r["objective"], r["seed"]): r for r in rescored}
     names = list(dict.fromkeys(t.objective for t in tasks))
+    first, reference = pairs[0]  # Bayesian@20 and Random@50 when Random is compared
+    label = f"{reference[0]}@{reference[1]}"
     noise_lines = [
         "| objective | metric | noise: sd of one pick's value (XGBoost: over fresh splits, mean over picks) "
-        "| sd of Random@50's pick over search seeds, values seen | the same, beyond the search "
-        "| Bayesian@20 − Random@50, values seen, mean |",
+        f"| sd of {label}'s pick over search seeds, values seen | the same, beyond the search "
+        f"| {first[0]}@{first[1]} − {label}, values seen, mean |",
         "|---|---|---:|---:|---:|---:|",
     ]
     rows = [
@@ -125,14 +132,14 @@ def report(tasks: list[Task], rescored: list[dict[str, Any]], splits: int, wall:
         if isinstance(objective, SyntheticObjective):
             noise = objective.noise
         else:
-            noise = statistics.mean(statistics.stdev(f[pick]) for f in fresh for pick in PICKS)
-        r50_suite = statistics.stdev(t.values[("Random", 50)] for t in mine)
-        r50_fresh = statistics.stdev(statistics.mean(f[("Random", 50)]) for f in fresh)
-        gap = statistics.mean(t.values[("Bayesian", 20)] - t.values[("Random", 50)] for t in mine)
+            noise = statistics.mean(statistics.stdev(values) for f in fresh for values in f.values())
+        r50_suite = statistics.stdev(t.values[reference] for t in mine)
+        r50_fresh = statistics.stdev(statistics.mean(f[reference]) for f in fresh)
+        gap = statistics.mean(t.values[first] - t.values[reference] for t in mine)
         noise_lines.append(
             f"| {name} | {objective.metric} | {noise:.4f} | {r50_suite:.4f} | {r50_fresh:.4f} | {fmt(gap)} |"
         )
-        for a, b in COMPARISONS:
+        for a, b in pairs:
             on_suite = [t.values[a] - t.values[b] for t in mine]
             on_fresh = [statistics.mean(f[a]) - statistics.mean(f[b]) for f in fresh]
             wins_suite = sum(d >= 0 for d in on_suite)
@@ -189,6 +196,7 @@ def main() -> None:
     parser.add_argument("--objectives", default=",".join(XGBOOST), help=f"comma-separated, of {','.join(OBJECTIVES)}")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--splits", type=int, default=SPLITS)
+    parser.add_argument("--against", default="Random", help="comma-separated arms Bayesian is compared with")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
@@ -196,14 +204,16 @@ def main() -> None:
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         parser.error(f"unknown objectives: {', '.join(unknown)}")
-    tasks = tasks_from(args.runs, names, args.seeds, args.splits)
+    pairs = comparisons([a for a in args.against.split(",") if a])
+    picks = list(dict.fromkeys(pick for pair in pairs for pick in pair))
+    tasks = tasks_from(args.runs, names, picks, args.seeds, args.splits)
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
         rescored = list(progress(pool.imap_unordered(rescore, tasks), desc="objective x seed", total=len(tasks)))
     wall = time.perf_counter() - started
     lines = [
         *header("Search-suite verdicts beyond the values the search saw"),
-        *report(tasks, rescored, args.splits, wall),
+        *report(tasks, rescored, pairs, args.splits, wall),
     ]
     print("\n".join(lines))
     save_results(args.output, "\n".join(lines))
