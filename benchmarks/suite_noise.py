@@ -13,8 +13,8 @@ value, checked), a synthetic pick by its noise-free value (the record's `test`).
   on the values the search saw and beyond them (the fresh splits' mean; the noise-free value), how often the two
   verdicts agree, and the paired difference beyond them with its bootstrap interval and Wilcoxon p.
 
-    .venv/bin/python -m benchmarks.suite_noise --runs DIR [DIR ...] [--objectives hmda,oj,mroz,boston] [--seeds 20]
-        [--splits 5] [--against Random,TPE]
+    .venv/bin/python -m benchmarks.suite_noise [--runs DIR ...] [--objectives hmda,oj] [--seeds 20] [--splits 5]
+        [--against Random,TPE]
 """
 
 from __future__ import annotations
@@ -28,12 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, header, save_results
-from benchmarks.search_suite import JOBS, best_job, bootstrap_mean, load_runs, wilcoxon_p, wilson
-from benchmarks.suite_objectives import OBJECTIVES, SYNTHETIC, SyntheticObjective, XGBoostObjective
+from benchmarks.search_suite import JOBS, RUNS, best_job, bootstrap_mean, load_runs, wilcoxon_p, wilson
+from benchmarks.suite_objectives import OBJECTIVES, SyntheticObjective, XGBoostObjective
 from include.progress import progress
 
 RESULTS = RESULTS_DIR / "search_suite_noise.md"
-XGBOOST = tuple(name for name in OBJECTIVES if name not in SYNTHETIC and name != "caravan")  # what the suite ran
 SPLITS = 5
 Pick = tuple[str, int]  # (arm, n): the job an arm's tuning job names best after n jobs
 
@@ -192,15 +191,18 @@ def report(
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=Path, nargs="+", required=True, help="search_suite --runs directories")
-    parser.add_argument("--objectives", default=",".join(XGBOOST), help=f"comma-separated, of {','.join(OBJECTIVES)}")
+    parser.add_argument(
+        "--runs", type=Path, nargs="+", default=[RUNS], help=f"search_suite --runs dirs (default {RUNS})"
+    )
+    parser.add_argument("--objectives", default=None, help="comma-separated (default: every one the runs hold)")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--splits", type=int, default=SPLITS)
     parser.add_argument("--against", default="Random", help="comma-separated arms Bayesian is compared with")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    names = [n for n in args.objectives.split(",") if n]
+    held = {name for directory in args.runs for name in load_runs(directory, list(OBJECTIVES), JOBS)}
+    names = [n for n in args.objectives.split(",") if n] if args.objectives else [n for n in OBJECTIVES if n in held]
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         parser.error(f"unknown objectives: {', '.join(unknown)}")
