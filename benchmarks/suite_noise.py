@@ -13,7 +13,7 @@ value, checked), a synthetic pick by its noise-free value (the record's `test`).
   on the values the search saw and beyond them (the fresh splits' mean; the noise-free value), how often the two
   verdicts agree, and the paired difference beyond them with its bootstrap interval and Wilcoxon p.
 
-    .venv/bin/python -m benchmarks.suite_noise [--runs DIR ...] [--objectives hmda,oj] [--seeds 20] [--splits 5]
+    .venv/bin/python -m benchmarks.suite_noise [--runs DIR ...] [--objectives hmda,oj] [--seeds 20] [--splits 10]
         [--against Random,TPE]
 """
 
@@ -28,12 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, header, save_results
-from benchmarks.search_suite import JOBS, RUNS, best_job, bootstrap_mean, load_runs, wilcoxon_p, wilson
+from benchmarks.search_suite import JOBS, RUNS, best_job, bootstrap_mean, fmt, load_runs, wilcoxon_p, wilson
 from benchmarks.suite_objectives import OBJECTIVES, SyntheticObjective, XGBoostObjective
 from include.progress import progress
 
 RESULTS = RESULTS_DIR / "search_suite_noise.md"
-SPLITS = 5
+SPLITS = 10  # fresh splits per XGBoost pick: the mean's own noise is about sd / 3
 Pick = tuple[str, int]  # (arm, n): the job an arm's tuning job names best after n jobs
 
 
@@ -49,9 +49,9 @@ def comparisons(against: list[str]) -> list[tuple[Pick, Pick]]:
 class Task:
     objective: str
     seed: int
-    picks: dict[tuple[str, int], dict[str, str]]  # (arm, n) -> hyperparameters of the job named best after n jobs
-    values: dict[tuple[str, int], float]  # the same picks' values as the suite scored them
-    tests: dict[tuple[str, int], float]  # and their records' test values (synthetic: noise-free)
+    picks: dict[Pick, dict[str, str]]  # hyperparameters of each pick
+    values: dict[Pick, float]  # the same picks' values as the suite scored them
+    tests: dict[Pick, float]  # and their records' test values (synthetic: noise-free)
     splits: int
 
 
@@ -62,7 +62,7 @@ def rescore(task: Task) -> dict[str, Any]:
     if not isinstance(objective, XGBoostObjective):
         return {"objective": task.objective, "seed": task.seed, "fresh": {p: [v] for p, v in task.tests.items()}}
     scored: dict[str, list[float]] = {}
-    fresh: dict[tuple[str, int], list[float]] = {}
+    fresh: dict[Pick, list[float]] = {}
     drift = 0.0
     for pick, hyperparameters in task.picks.items():
         key = repr(sorted(hyperparameters.items()))
@@ -99,10 +99,6 @@ def tasks_from(directories: list[Path], names: list[str], picks: list[Pick], see
                 )
             )
     return tasks
-
-
-def fmt(value: float) -> str:
-    return f"{value:+.4f}"
 
 
 def report(
