@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import RESULTS_DIR, header, save_results
-from benchmarks.search_suite import JOBS, RUNS, best_job, bootstrap_mean, fmt, load_runs, wilcoxon_p, wilson
+from benchmarks.search_suite import (
+    JOBS,
+    RUNS,
+    best_job,
+    bootstrap_mean,
+    fmt,
+    load_runs,
+    objective_named,
+    wilcoxon_p,
+    wilson,
+)
 from benchmarks.suite_objectives import OBJECTIVES, SyntheticObjective, XGBoostObjective
 from include.progress import progress
 
@@ -58,7 +68,7 @@ class Task:
 def rescore(task: Task) -> dict[str, Any]:
     """Every pick of one (objective, seed) on split 0 (a check) and on the fresh splits, a point scored once; a
     synthetic pick by its noise-free value."""
-    objective = OBJECTIVES[task.objective]()
+    objective = objective_named(task.objective)
     if not isinstance(objective, XGBoostObjective):
         return {"objective": task.objective, "seed": task.seed, "fresh": {p: [v] for p, v in task.tests.items()}}
     scored: dict[str, list[float]] = {}
@@ -73,19 +83,23 @@ def rescore(task: Task) -> dict[str, Any]:
     return {"objective": task.objective, "seed": task.seed, "fresh": fresh, "drift": drift}
 
 
-def tasks_from(directories: list[Path], names: list[str], picks: list[Pick], seeds: int, splits: int) -> list[Task]:
+def saved_runs(directories: list[Path]) -> dict[str, list[dict[str, Any]]]:
+    """The saved suite tasks by objective, each objective's from the first directory that has it."""
     results: dict[str, list[dict[str, Any]]] = {}
-    for directory in directories:  # an objective's seeds from the first directory that has them
-        for name, saved in load_runs(directory, names, JOBS).items():
+    for directory in directories:
+        for name, saved in load_runs(directory, list(OBJECTIVES), JOBS).items():
             results.setdefault(name, saved)
+    return results
+
+
+def tasks_from(
+    results: dict[str, list[dict[str, Any]]], names: list[str], picks: list[Pick], seeds: int, splits: int
+) -> list[Task]:
     tasks = []
     for name in names:
         saved = [t for t in results.get(name, []) if t["seed"] < seeds and all(a in t["runs"] for a, _ in picks)]
         if len(saved) < seeds:
-            raise SystemExit(
-                f"{', '.join(map(str, directories))}: {len(saved)} of {seeds} seeds of {name} hold the arms "
-                f"{sorted({a for a, _ in picks})}"
-            )
+            raise LookupError(f"{len(saved)} of {seeds} seeds of {name} hold the arms {sorted({a for a, _ in picks})}")
         for t in saved:
             best = {(arm, n): best_job(t["runs"][arm], n) for arm, n in picks}
             tasks.append(
@@ -123,7 +137,7 @@ def report(
     for name in names:
         mine = [t for t in tasks if t.objective == name]
         fresh = [by_key[(t.objective, t.seed)]["fresh"] for t in mine]
-        objective = OBJECTIVES[name]()
+        objective = objective_named(name)
         if isinstance(objective, SyntheticObjective):
             noise = objective.noise
         else:
@@ -197,14 +211,17 @@ def main() -> None:
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--output", type=Path, default=RESULTS)
     args = parser.parse_args()
-    held = {name for directory in args.runs for name in load_runs(directory, list(OBJECTIVES), JOBS)}
-    names = [n for n in args.objectives.split(",") if n] if args.objectives else [n for n in OBJECTIVES if n in held]
+    results = saved_runs(args.runs)
+    names = [n for n in args.objectives.split(",") if n] if args.objectives else [n for n in OBJECTIVES if n in results]
     unknown = [n for n in names if n not in OBJECTIVES]
     if unknown:
         parser.error(f"unknown objectives: {', '.join(unknown)}")
     pairs = comparisons([a for a in args.against.split(",") if a])
     picks = list(dict.fromkeys(pick for pair in pairs for pick in pair))
-    tasks = tasks_from(args.runs, names, picks, args.seeds, args.splits)
+    try:
+        tasks = tasks_from(results, names, picks, args.seeds, args.splits)
+    except LookupError as missing:
+        parser.error(f"--runs {' '.join(map(str, args.runs))}: {missing}")
     started = time.perf_counter()
     with multiprocessing.get_context("fork").Pool(args.processes) as pool:
         rescored = list(progress(pool.imap_unordered(rescore, tasks), desc="objective x seed", total=len(tasks)))
