@@ -555,7 +555,7 @@ def test_metric_values_and_log_events_are_stored_not_held_in_the_service(tmp_pat
         events = server.client("logs").get_log_events(logGroupName=group, logStreamName=f"{job}/algo-1")["events"]
         return [point["SampleCount"], round(point["Sum"], 6), point["Maximum"]], [e["message"] for e in events]
 
-    expected = ([500.0, round(sum(0.5 + i / 1e4 for i in range(500)), 6), 0.5499], None)
+    point = [500.0, round(sum(0.5 + i / 1e4 for i in range(500)), 6), 0.5499]  # SampleCount, Sum, Maximum
     server = LocalSageMakerProcess(tmp_path / "state").start()
     try:
         server.client("logs").create_log_group(logGroupName=group)
@@ -566,12 +566,12 @@ def test_metric_values_and_log_events_are_stored_not_held_in_the_service(tmp_pat
         grown = (psutil.Process(server.process.pid).memory_info().rss - rss) / 2**20
         assert grown < 12, f"the service grew {grown:.0f} MiB for 40,000 metric values and log events"
         before = read(server, "job-79")
-        assert before[0] == expected[0] and len(before[1]) == 500
+        assert before[0] == point and len(before[1]) == 500
     finally:
         server.kill()
     with LocalSageMakerProcess(tmp_path / "state") as server:
         assert read(server, "job-79") == before
-        assert read(server, "job-0")[0] == expected[0]
+        assert read(server, "job-0")[0] == point
         assert len(server.client("logs").describe_log_streams(logGroupName=group)["logStreams"]) == 50  # a page
         listed = server.client("cloudwatch").list_metrics(Namespace=group, MetricName="validation:auc")["Metrics"]
         assert len(listed) == 81
