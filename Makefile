@@ -69,7 +69,7 @@ bench: bench-requirements
 	$(PY) -m benchmarks.overhead
 	$(PY) -m benchmarks.s3_persistence
 	$(PY) -m benchmarks.search_quality --seeds 10
-	$(PY) -m benchmarks.search_suite --seeds 20  # 10 objectives x 6 arms x 20 seeds: about two hours on two cores
+	$(PY) -m benchmarks.search_suite --seeds 20  # 12 objectives x 7 arms x 20 seeds: about four hours on two cores (flights 1.5)
 	$(PY) -m benchmarks.suite_noise --against Random,TPE,bayes-opt  # the suite's picks beyond the values it saw
 	$(PY) -m benchmarks.overfit_rule --seeds 10
 	$(PY) -m benchmarks.warm_start --starts 2013-03-01,2013-06-01,2013-09-01 --no-noise-floor  # the goal's 30 day-runs
