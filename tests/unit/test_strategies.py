@@ -418,6 +418,22 @@ def test_isotropic_until_shares_one_length_scale_below_that_many_points():
     assert np.shape(sampler._fit(x, y).kernel_.k1.k2.length_scale) == (4,)
 
 
+def test_flat_from_sets_the_long_length_scales_to_the_bound_and_keeps_the_others():
+    """A suite variant: the prior holds a dimension the objective ignores near l = 2-3; flat_from lets it go."""
+    import numpy as np
+
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(15, 3))
+    y = -((x[:, :2] - 0.3) ** 2).sum(axis=1)  # the third dimension changes nothing
+    order = np.arange(15)
+    fitted = GPEISampler(seed=1)._model(x, y, order).kernel_.k1.k2.length_scale
+    flat = GPEISampler(seed=1, flat_from=2.0)._model(x, y, order).kernel_.k1.k2.length_scale
+    assert 2.0 <= fitted[2] < 10.0 and flat[2] == pytest.approx(20.0)
+    np.testing.assert_allclose(flat[:2], fitted[:2])
+
+
 def test_a_running_job_is_shown_at_the_models_prediction_and_the_next_point_goes_elsewhere():
     """The kriging believer (the default): the model is refitted with the running job at its own predicted value,
     so its mean is unchanged there and its uncertainty collapses; the next proposal is another point. The constant

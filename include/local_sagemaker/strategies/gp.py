@@ -263,6 +263,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         isotropic_until: int = 0,
         refine_radius: float = 1.0,
         long_scale_radius: float | None = None,
+        flat_from: float | None = None,
     ) -> None:
         if pending not in ("none", "believer", "liar", "liar-mean"):
             raise ValueError(f"pending must be none, believer, liar or liar-mean, got {pending!r}")
@@ -290,6 +291,9 @@ class GPEISampler(optuna.samplers.BaseSampler):
         # If set: how far along a dimension whose fitted length scale is at least LONG_SCALE (one the model finds
         # nearly flat, where EI's variance term pulls the point to a face) a refinement may move.
         self.long_scale_radius = long_scale_radius
+        # If set: a dimension whose fitted length scale is at least this is taken as flat (its length scale set to the
+        # upper bound) before the acquisition, undoing the prior's pull of an irrelevant dimension towards 1.
+        self.flat_from = flat_from
         # (parent, params, objective) of a TransferLearning child's parents; set by BayesianStrategy.transfer.
         self.transfer: list[tuple[str, dict[str, Any], float]] = []
         self._kernel: tuple[int, Any] | None = None  # (points it was fitted at, kernel) from REFIT_FROM on
@@ -395,6 +399,17 @@ class GPEISampler(optuna.samplers.BaseSampler):
         return gp
 
     def _model(self, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> Any:
+        gp = self._model_fitted(x, y, order)
+        if self.flat_from is None:
+            return gp
+        scales = np.broadcast_to(gp.kernel_.k1.k2.length_scale, (x.shape[1],))
+        if not np.any(scales >= self.flat_from):
+            return gp
+        kernel = gp.kernel_.clone_with_theta(gp.kernel_.theta)
+        kernel.k1.k2.length_scale = np.where(scales >= self.flat_from, self.length_scale_bounds[1], scales)
+        return self._fit(x, y, kernel=kernel)
+
+    def _model_fitted(self, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> Any:
         """The GP on every point. From REFIT_FROM points on, its kernel is the one fitted when the count last
         reached a multiple of REFIT_EVERY, on the points finished first (`order`) and seeded by that count, so
         the same history gives the same kernel after a restart."""
