@@ -27,10 +27,13 @@ class TuningHook(SageMakerHook):
         self.conn.create_hyper_parameter_tuning_job(**config)
 
     def stop_tuning_job(self, name: str) -> str | None:
-        """Stop a running tuning job; None if it stopped, else why not (it had already ended, say)."""
+        """Stop a running tuning job; None if it stopped, else why not (it had already ended: a ValidationException).
+        Any other error (throttling, access denied, no such job) is raised: the job may still be running."""
         try:
             self.conn.stop_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)
         except ClientError as exc:
+            if exc.response["Error"]["Code"] != "ValidationException":
+                raise
             return exc.response["Error"].get("Message") or exc.response["Error"]["Code"]
         return None
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from harness.local_sagemaker import ASSETS, upload_source, wait_for_tuning, wait_until
 from tests.tuning_helpers import curve_definition, new_name, tuning_request
@@ -62,3 +63,5 @@ def test_stopping_a_running_tuning_job(sm, hook, curve):
     assert hook.stop_tuning_job(name) is None
     assert wait_for_tuning(sm, name)["HyperParameterTuningJobStatus"] == "Stopped"
     assert "Stopped" in hook.stop_tuning_job(name)
+    with pytest.raises(ClientError, match="ResourceNotFound"):  # not "already ended": the caller must hear of it
+        hook.stop_tuning_job(new_name())

@@ -252,7 +252,13 @@ class ReattachingTuningOperator(BaseOperator):
     def on_kill(self) -> None:
         if not self._created:
             return
-        why_not = self.hook.stop_tuning_job(self._created)
+        from botocore.exceptions import ClientError
+
+        try:
+            why_not = self.hook.stop_tuning_job(self._created)
+        except ClientError as exc:  # on_kill must not raise; say loudly that the job may still run and bill
+            self.log.warning("Could not stop tuning job %s, it may still be running: %s", self._created, exc)
+            return
         if why_not is None:
             self.log.info("Stopped tuning job %s", self._created)
         else:  # already ended: nothing to stop
