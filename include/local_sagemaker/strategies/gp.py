@@ -35,15 +35,17 @@ level (search_suite_noise.md; one configuration's fold noise is 1.5-2.5x the spr
 verdicts hold on noise-free values (97 of 100 pairs agree). On two larger real samples where one configuration's
 fresh-split noise is below that spread (flights, 30,000 rows; diamonds, 20,000; search_suite_more_tasks.md) the GP
 is better than Random at equal budget beyond the folds too (flights at 20 and 50 jobs, diamonds at 50; at 20 p 0.04
-unadjusted), reaches Random@50 at 20 jobs on 70 % / 45 % of pairs, is level with TPE on diamonds and better than
-bayes-opt there; on the 7 objectives whose measure can tell strategies apart, best@20 >= Random@50 on 64 % of pairs
+unadjusted), reaches Random@50 at 20 jobs on 70 % / 45 % of pairs, is level with TPE on diamonds (on flights
+level at 20 jobs, better at 50: search_suite_stopping_larger.md) and better than bayes-opt on diamonds; on the 7
+objectives whose measure can tell strategies apart, best@20 >= Random@50 on 64 % of pairs
 (95 % Wilson 56-72 %; the goal is 65 %). Ranking the values before the fit (a copula) does not help. Where it stays
 level with Random (branin with 3 nuisance dimensions) the prior is the cause: it holds an ignored dimension at l ~ 3,
 not at the bound; treating every dimension fitted at l >= 2 as flat fixes that one objective and is worse on mixed6,
 branin and diamonds, whose weakly relevant dimensions look the same after 15 jobs (search_suite_flat_dims.md).
 The MAP fit costs no more than the maximum-likelihood one did: 0.17 s mean, 0.43 s slowest ask at 500 points
 (growth.md).
-Hyperband keeps TPE: sampling with this GP under the same pruner lost on 62-63 % of seeds.
+Hyperband keeps TPE: sampling with this GP under the same pruner lost on 62-63 % of seeds (65 % on the 3 larger
+tasks, search_suite_stopping_larger.md).
 
 Transfer (warm start after the data changed): `transfer` holds the parents' evaluated jobs. Their objective
 values were measured on other data, so they are not used as they are: once the child has re-run a parent's
