@@ -66,7 +66,7 @@ def test_waiting_for_the_first_training_job_defers_instead_of_holding_the_worker
     assert isinstance(done.value.trigger, SageMakerTrigger) and done.value.method_name == "execute_complete"
 
 
-def test_on_kill_warns_when_a_stop_fails_and_says_why_not_when_the_job_had_ended(caplog):
+def test_on_kill_warns_when_a_stop_fails_and_says_why_not_when_the_job_had_ended():
     """on_kill must not raise, but a stop refused for any reason other than "already ended" (throttled, access
     denied) leaves a job that may still be billing: that is a warning, not the info line of a finished job. The
     hook's real client answers from botocore's Stubber (no server)."""
@@ -81,20 +81,28 @@ def test_on_kill_warns_when_a_stop_fails_and_says_why_not_when_the_job_had_ended
     operator = deferrable_operator(tuning_request(name, definition, "Random", max_jobs=3, parallel=2))
     operator.hook = hook = TuningHook(aws_conn_id=None, region_name=REGION)
     operator._created = name
-    operator._cached_logger = logging.getLogger("tests.on_kill")  # the log through stdlib logging, which caplog sees
+    # The operator's log into a list: Airflow's logging setup (configured by whichever test ran first in this worker)
+    # decides what caplog sees, a handler of our own does not depend on it.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = records.append  # type: ignore[method-assign]
+    log = operator._cached_logger = logging.getLogger(f"tests.on_kill.{name}")
+    log.setLevel(logging.INFO)
+    log.addHandler(handler)
+    log.propagate = False
     request = {"HyperParameterTuningJobName": name}
-    with Stubber(hook.conn) as stub, caplog.at_level(logging.INFO):
+    with Stubber(hook.conn) as stub:
         stub.add_client_error("stop_hyper_parameter_tuning_job", "ThrottlingException", "Rate exceeded", 400, request)
         operator.on_kill()
-        [throttled] = [r for r in caplog.records if name in r.getMessage()]
+        [throttled] = [r for r in records if name in r.getMessage()]
         assert throttled.levelno == logging.WARNING and "may still be running" in throttled.getMessage()
         assert "ThrottlingException" in throttled.getMessage()
 
-        caplog.clear()
+        records.clear()
         ended = "The request was rejected because the tuning job is in status Completed."
         stub.add_client_error("stop_hyper_parameter_tuning_job", "ValidationException", ended, 400, request)
         operator.on_kill()
-        [info] = [r for r in caplog.records if name in r.getMessage()]
+        [info] = [r for r in records if name in r.getMessage()]
         assert info.levelno == logging.INFO and ended in info.getMessage()
 
         stub.add_client_error("stop_hyper_parameter_tuning_job", "AccessDeniedException", "no", 400, request)
