@@ -100,6 +100,11 @@ def _spread(count: int, limit: int) -> list[int]:
     return [round(i * step) for i in range(limit)]
 
 
+def _length_scales(gp: Any, width: int) -> np.ndarray:
+    """The fitted Matern length scale of each of the `width` dimensions (one shared scale is broadcast)."""
+    return np.broadcast_to(gp.kernel_.k1.k2.length_scale, (width,))
+
+
 def log_expected_improvement(z: np.ndarray) -> np.ndarray:
     """log(phi(z) + z * Phi(z)), stable far into the tail where EI itself underflows to 0."""
     from scipy.special import erfcx, log_ndtr
@@ -408,7 +413,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         gp = self._model_fitted(x, y, order)
         if self.flat_from is None:
             return gp
-        scales = np.broadcast_to(gp.kernel_.k1.k2.length_scale, (x.shape[1],))
+        scales = _length_scales(gp, x.shape[1])
         if not np.any(scales >= self.flat_from):
             return gp
         kernel = gp.kernel_.clone_with_theta(gp.kernel_.theta)
@@ -473,7 +478,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
             eps = 1e-4
             radii = np.full(int(mask.sum()), self.refine_radius)
             if self.long_scale_radius is not None:
-                scales = np.broadcast_to(gp.kernel_.k1.k2.length_scale, mask.shape)[mask]
+                scales = _length_scales(gp, len(mask))[mask]
                 radii[scales >= LONG_SCALE] = min(self.refine_radius, self.long_scale_radius)
             for start in points[order[: self.n_refine]]:
 

@@ -256,7 +256,7 @@ class ReattachingTuningOperator(BaseOperator):
 
         try:
             why_not = self.hook.stop_tuning_job(self._created)
-        except ClientError as exc:  # on_kill must not raise; say loudly that the job may still run and bill
+        except ClientError as exc:  # a refused stop is logged, not raised: say that the job may still run and bill
             self.log.warning("Could not stop tuning job %s, it may still be running: %s", self._created, exc)
             return
         if why_not is None:
