@@ -21,6 +21,15 @@ SUPPORTED_IMAGES = (
     "SageMaker Python SDK v3 ModelTrainer sends)"
 )
 
+# How the images' programs (training jobs, endpoint workers) start, besides what SageMaker itself sets. On AWS each
+# job and endpoint instance has cores of its own; here the jobs in flight, the endpoints and this service share one
+# machine's. OpenMP (XGBoost, scikit-learn) by default keeps a thread that waits for work spinning on its core, which
+# on shared cores takes the time the other jobs' threads need: two 100-round flight-model jobs at once on two cores
+# took 5.9-16.6 s and 12-33 CPU-s each pair instead of 2.2 s and 4.2 (benchmarks/results/shared_cores.md). Waiting
+# threads sleep instead: the same threads do the same arithmetic, so the models are the same. A job's own
+# Environment can set it otherwise.
+SHARED_CORES_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
+
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
 XGBOOST_METRICS = (
     "accuracy auc aucpr error f1 logloss mae map mape merror mlogloss mse ndcg poisson-nloglik r2 rmse "

@@ -260,3 +260,37 @@ def test_a_network_isolated_job_has_no_endpoint_to_call_and_refused_fields_fail_
     assert caught.value.response["Error"]["Message"].startswith("VpcConfig is not supported by the local SageMaker")
     with pytest.raises(sm.exceptions.ClientError):
         sm.describe_training_job(TrainingJobName=refused)  # nothing was created
+
+
+def test_openmp_threads_of_jobs_sharing_the_cores_sleep_while_they_wait_unless_the_job_says_otherwise(
+    local_sagemaker, sm, s3, bucket, channels
+):
+    """OpenMP reads OMP_WAIT_POLICY once, when the process that loads it starts: for a job forked from the zygote
+    (numpy, pandas and XGBoost preloaded) that is the zygote, so the probe reads the zygote's starting environment
+    as well as its own. A job that sets Environment runs in an interpreter of its own, with its own value."""
+    probe = b"""import os, sys
+import xgboost  # what the job's OpenMP runtime comes with
+parent = open(f"/proc/{os.getppid()}/cmdline", "rb").read().split(b"\\0")
+started = dict(v.split(b"=", 1) for v in open(f"/proc/{os.getppid()}/environ", "rb").read().split(b"\\0") if b"=" in v)
+print("own=" + os.environ.get("OMP_WAIT_POLICY", "unset"), flush=True)
+if any(part.endswith(b"zygote.py") for part in parent):
+    print("zygote=" + started.get(b"OMP_WAIT_POLICY", b"unset").decode(), flush=True)
+"""
+    code = upload_source(s3, bucket, {"probe.py": probe}, "code/omp-probe.tar.gz")
+    hyperparameters = {"sagemaker_program": "probe.py", "sagemaker_submit_directory": code}
+    printed = {}
+    for label, environment in (("default", None), ("own", {"OMP_WAIT_POLICY": "ACTIVE"})):
+        name = unique(f"omp-{label}")
+        config = training_request(name, {"train": channels["train"]}, f"s3://{bucket}/output", hyperparameters)
+        sm.create_training_job(**config, **({"Environment": environment} if environment else {}))
+        assert wait_for_job(sm, name)["TrainingJobStatus"] == "Completed"
+        events = local_sagemaker.client("logs").filter_log_events(
+            logGroupName="/aws/sagemaker/TrainingJobs", logStreamNamePrefix=f"{name}/"
+        )["events"]
+        printed[label] = [
+            e["message"]
+            for e in events
+            if e["logStreamName"].startswith(f"{name}/") and e["message"].startswith(("own=", "zygote="))
+        ]
+    assert printed["default"] == ["own=PASSIVE", "zygote=PASSIVE"]
+    assert printed["own"] == ["own=ACTIVE"]  # a fresh interpreter, whose OpenMP reads the job's own value

@@ -2,7 +2,8 @@
 
 One stack for the module (harness/stack.py): PostgreSQL, Redis, the local SageMaker, api-server, scheduler,
 dag-processor, triggerer and two Celery workers, each on a free loopback port and stopped by pid at the end.
-A small hpo_nightly (6 jobs, 2 at a time, no deployment) runs three times:
+A small hpo_nightly (6 jobs, 2 at a time, no deployment; 20 one at a time where a process is killed while it
+tunes) runs three times:
 
 - with ingest_flights beside it: both succeed, their tasks ran on both workers, one tuning job;
 - the worker running `tune` is SIGKILLed mid-tuning: the scheduler notices the missing heartbeats, the retry runs
@@ -38,6 +39,9 @@ CONF = {
     "deploy": False,
     "smoke_threshold": 0.0,
 }
+# The two tests that kill a process while `tune` waits need a tuning job that outlasts the kill and the checks after
+# it: 20 jobs of 100 rounds, one at a time (6 jobs of 20 rounds end within seconds of the first finished one).
+LONG = {**CONF, "max_jobs": 20, "max_parallel_jobs": 1, "hyperparameters": {"num_round": 100}}
 INGESTED_DAY = datetime.date(2013, 1, 11)  # ingest_flights' logical date; the nightly runs use the seeded days
 DEFERRABLE = {"AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE": "True"}
 
@@ -79,7 +83,7 @@ def assert_succeeded(stack: Stack, dag_id: str, run_id: str) -> dict[str, dict[s
     return tis
 
 
-def assert_one_tuning_job_with_each_training_job_once(stack: Stack, run_id: str) -> None:
+def assert_one_tuning_job_with_each_training_job_once(stack: Stack, run_id: str, conf: dict[str, Any]) -> None:
     sm = stack.sagemaker.client("sagemaker")
     name = tuning_job_name(run_id)
     listed = sm.list_hyper_parameter_tuning_jobs(NameContains=name, MaxResults=100)["HyperParameterTuningJobSummaries"]
@@ -87,7 +91,7 @@ def assert_one_tuning_job_with_each_training_job_once(stack: Stack, run_id: str)
     assert listed[0]["HyperParameterTuningJobStatus"] == "Completed"
     jobs = sm.list_training_jobs_for_hyper_parameter_tuning_job(HyperParameterTuningJobName=name, MaxResults=100)
     names = [j["TrainingJobName"] for j in jobs["TrainingJobSummaries"]]
-    assert len(names) == len(set(names)) == CONF["max_jobs"], names
+    assert len(names) == len(set(names)) == conf["max_jobs"], names
 
 
 def running_tune(stack: Stack, run_id: str, state: str) -> dict[str, Any]:
@@ -112,7 +116,7 @@ def test_ingest_and_a_nightly_run_succeed_across_both_workers(stack):
 
     assert {ti["hostname"] for ti in ran.values() if ti["state"] == "success"} == set(stack.worker_names), ran
     assert all(ti["try_number"] == 1 for ti in ran.values() if ti["state"] == "success"), ran
-    assert_one_tuning_job_with_each_training_job_once(stack, nightly)
+    assert_one_tuning_job_with_each_training_job_once(stack, nightly, CONF)
     key = f"raw/flights/date={INGESTED_DAY.isoformat()}/"
     assert stack.sagemaker.client("s3").list_objects_v2(Bucket=stack.bucket, Prefix=key)["KeyCount"] >= 1
     # Every socket the stack listens on is on loopback (Airflow's log servers are off: they bind every interface).
@@ -121,7 +125,7 @@ def test_ingest_and_a_nightly_run_succeed_across_both_workers(stack):
 
 
 def test_a_killed_worker_tune_is_retried_on_the_other_worker_and_reattaches(stack):
-    run_id = stack.trigger("hpo_nightly", CONF)
+    run_id = stack.trigger("hpo_nightly", LONG)
     name = tuning_job_name(run_id)
     wait_until(
         lambda: tuning_progress(stack, name),
@@ -137,7 +141,7 @@ def test_a_killed_worker_tune_is_retried_on_the_other_worker_and_reattaches(stac
     tis = assert_succeeded(stack, "hpo_nightly", run_id)
     [survivor] = set(stack.worker_names) - {victim}
     assert tis["tune"]["try_number"] == 2 and tis["tune"]["hostname"] == survivor, tis["tune"]
-    assert_one_tuning_job_with_each_training_job_once(stack, run_id)
+    assert_one_tuning_job_with_each_training_job_once(stack, run_id, LONG)
     log = stack.task_log("hpo_nightly", run_id, "tune")
     assert f"Reattaching to tuning job {name}" in log and f"Creating tuning job {name}" in log
 
@@ -151,7 +155,7 @@ def trigger_logs(stack: Stack, run_id: str) -> dict[str, str]:
 def test_a_deferred_tune_survives_its_worker_and_a_triggerer_restart(stack):
     # Workers that defer: restart both with [operators] default_deferrable (the killed one is down already).
     stack.restart_workers(DEFERRABLE)
-    run_id = stack.trigger("hpo_nightly", CONF)
+    run_id = stack.trigger("hpo_nightly", LONG)
     name = tuning_job_name(run_id)
     deferred = running_tune(stack, run_id, "deferred")
     stack.airflow.kill(deferred["hostname"])  # nothing to retry: no worker holds a deferred task
@@ -172,7 +176,7 @@ def test_a_deferred_tune_survives_its_worker_and_a_triggerer_restart(stack):
     assert tis["tune"]["try_number"] == deferred["try_number"], (deferred, tis["tune"])
     [survivor] = set(stack.worker_names) - {deferred["hostname"]}
     assert tis["tune"]["hostname"] == survivor, tis["tune"]  # execute_complete ran where a worker was left
-    assert_one_tuning_job_with_each_training_job_once(stack, run_id)
+    assert_one_tuning_job_with_each_training_job_once(stack, run_id, LONG)
     logs = trigger_logs(stack, run_id)
     assert "Trigger fired event" not in logs[first]
     [second] = set(logs) - {first}

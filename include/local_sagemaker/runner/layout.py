@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ..algorithms import SHARED_CORES_ENVIRONMENT
+
 CURRENT_HOST = "algo-1"
 
 
@@ -160,10 +162,11 @@ def interpreter_shims(directory: Path) -> Path:
 
 
 def base_environment(region: str, endpoint_url: str, isolated: bool = False) -> dict[str, str]:
-    """A clean environment for job processes: nothing of the server's own (credentials stay out). An `isolated`
-    job (EnableNetworkIsolation) gets no AWS endpoint nor credentials, as an isolated container can call none."""
+    """A clean environment for job processes: nothing of the server's own (credentials stay out), OpenMP's waiting
+    threads asleep (the cores are shared: algorithms.SHARED_CORES_ENVIRONMENT). An `isolated` job
+    (EnableNetworkIsolation) gets no AWS endpoint nor credentials, as an isolated container can call none."""
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR", "TZ")}
-    env = {**keep, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    env = {**keep, "PYTHONUNBUFFERED": "1", "PYTHONDONTWRITEBYTECODE": "1", **SHARED_CORES_ENVIRONMENT}
     if isolated:
         return env
     return {

@@ -25,7 +25,7 @@ from typing import Any
 from include.archives import safe_extract
 
 from .. import DEFAULT_ACCOUNT_ID
-from ..algorithms import runs_script
+from ..algorithms import SHARED_CORES_ENVIRONMENT, runs_script
 from ..exceptions import ModelError, ValidationException
 from ..models.backend import SageMakerBackend
 from ..models.base import now
@@ -217,7 +217,8 @@ class EndpointManager:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=workdir,
-            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")} | {"PYTHONUNBUFFERED": "1"},
+            env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+            | {"PYTHONUNBUFFERED": "1", **SHARED_CORES_ENVIRONMENT},
         )
         log_file.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
