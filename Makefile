@@ -67,6 +67,7 @@ bench-requirements: install
 
 bench: bench-requirements
 	$(PY) -m benchmarks.overhead
+	$(PY) -m benchmarks.shared_cores
 	$(PY) -m benchmarks.s3_persistence
 	$(PY) -m benchmarks.search_quality --seeds 10
 	$(PY) -m benchmarks.search_suite --seeds 20  # 12 objectives x 7 arms x 20 seeds: about four hours on two cores (flights 1.5)

@@ -24,10 +24,10 @@ SUPPORTED_IMAGES = (
 # How the images' programs (training jobs, endpoint workers) start, besides what SageMaker itself sets. On AWS each
 # job and endpoint instance has cores of its own; here the jobs in flight, the endpoints and this service share one
 # machine's. OpenMP (XGBoost, scikit-learn) by default keeps a thread that waits for work spinning on its core, which
-# on shared cores takes the time the other jobs' threads need: two 100-round flight-model jobs at once on two cores
-# took 5.9-16.6 s and 12-33 CPU-s each pair instead of 2.2 s and 4.2 (benchmarks/results/shared_cores.md). Waiting
-# threads sleep instead: the same threads do the same arithmetic, so the models are the same. A job's own
-# Environment can set it otherwise.
+# on shared cores takes the time the other jobs' threads need: 10 flight-model jobs of 100 rounds, 2 at a time on two
+# cores, took 53 s and 104 CPU-s instead of 10.5 s and 19.5 (benchmarks/results/shared_cores.md). Waiting threads sleep
+# instead: the same threads do the same arithmetic, so the models are the same. The price is paid when one job runs
+# alone: 21.6 s instead of 17.9 for the same 10 jobs one at a time. A job's own Environment can set it otherwise.
 SHARED_CORES_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
