@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import Any
 
@@ -109,3 +110,24 @@ def test_on_kill_warns_when_a_stop_fails_and_says_why_not_when_the_job_had_ended
         with pytest.raises(ClientError, match="AccessDenied"):
             hook.stop_tuning_job(name)  # the hook raises what is not "already ended"
         stub.assert_no_pending_responses()
+
+    # The service unreachable (botocore's EndpointConnectionError, not a ClientError): the same warning.
+    import boto3
+    from botocore.config import Config
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    hook.__dict__["conn"] = boto3.client(
+        "sagemaker",
+        region_name=REGION,
+        endpoint_url=f"http://127.0.0.1:{closed}",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",  # noqa: S106 - no service answers
+        config=Config(retries={"max_attempts": 1, "mode": "standard"}),
+    )
+    records.clear()
+    operator.on_kill()
+    [unreachable] = [r for r in records if name in r.getMessage()]
+    assert unreachable.levelno == logging.WARNING and "may still be running" in unreachable.getMessage()
+    assert "Could not connect" in unreachable.getMessage()

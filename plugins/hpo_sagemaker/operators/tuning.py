@@ -252,11 +252,14 @@ class ReattachingTuningOperator(BaseOperator):
     def on_kill(self) -> None:
         if not self._created:
             return
-        from botocore.exceptions import ClientError
+        from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             why_not = self.hook.stop_tuning_job(self._created)
-        except ClientError as exc:  # a refused stop is logged, not raised: say that the job may still run and bill
+        except (
+            ClientError,
+            BotoCoreError,
+        ) as exc:  # refused or unreachable: logged, not raised, as a job still billing
             self.log.warning("Could not stop tuning job %s, it may still be running: %s", self._created, exc)
             return
         if why_not is None:
