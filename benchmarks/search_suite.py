@@ -258,6 +258,8 @@ VARIANTS = {
     # Today's GP with every dimension whose fitted length scale is 2 or more taken as flat (length scale set to the
     # bound) before the acquisition: the prior's pull towards 1 holds an irrelevant dimension near 2.5-3.5, not at 20.
     "flat>=2": {"pending": "believer", "length_scale_prior": "optuna", "flat_from": 2.0},
+    # The same dimensions kept at the incumbent's value by the acquisition instead (the model unchanged).
+    "copy>=2": {"pending": "believer", "length_scale_prior": "optuna", "copy_from": 2.0},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
 

@@ -434,6 +434,28 @@ def test_flat_from_sets_the_long_length_scales_to_the_bound_and_keeps_the_others
     np.testing.assert_allclose(flat[:2], fitted[:2])
 
 
+def test_copy_from_keeps_the_incumbents_value_along_the_long_length_scales_and_searches_the_others():
+    """A suite variant: along a dimension the fitted model finds nearly flat, every candidate takes the incumbent's
+    value, so EI cannot buy variance there; the model and the other dimensions are searched as before."""
+    import numpy as np
+    import optuna
+
+    from include.local_sagemaker.strategies.gp import GPEISampler, _Encoding
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(15, 3))
+    y = -((x[:, :2] - 0.3) ** 2).sum(axis=1)  # the third dimension changes nothing
+    order = np.arange(15)
+    encoding = _Encoding({f"x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(3)})
+    none = np.empty((0, 3))
+    incumbent = x[np.argmax(y)]
+
+    copied = GPEISampler(seed=1, copy_from=2.0)._propose(encoding, x, y, none, own=15, order=order)
+    free = GPEISampler(seed=1)._propose(encoding, x, y, none, own=15, order=order)
+    assert copied[2] == incumbent[2] and free[2] != incumbent[2]
+    assert not np.allclose(copied[:2], incumbent[:2])  # the dimensions that matter are still searched
+
+
 def test_a_running_job_is_shown_at_the_models_prediction_and_the_next_point_goes_elsewhere():
     """The kriging believer (the default): the model is refitted with the running job at its own predicted value,
     so its mean is unchanged there and its uncertainty collapses; the next proposal is another point. The constant
