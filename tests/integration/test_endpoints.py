@@ -175,3 +175,40 @@ def test_an_unservable_image_fails_the_endpoint_with_a_reason(sm, script_model):
     with pytest.raises(ClientError, match="Cannot update"):
         sm.update_endpoint(EndpointName=name, EndpointConfigName=endpoint_config(sm, script_model["a"]))
     sm.delete_endpoint(EndpointName=name)
+
+
+def test_the_containers_environment_reaches_the_inference_code(sm, s3, sm_runtime, bucket, script_model):
+    """On AWS the model's container Environment is the serving container's environment; the inference code may read
+    it (as SAGEMAKER_PROGRAM is read by the toolkit). Here too: the worker process starts with it."""
+    probe = b"""import os
+
+def model_fn(model_dir):
+    return os.environ.get("GREETING", "unset") + " / " + os.environ.get("OMP_WAIT_POLICY", "unset")
+
+def predict_fn(data, model):
+    return model
+
+def output_fn(prediction, accept):
+    return prediction
+"""
+    code = upload_source(s3, bucket, {"probe.py": probe}, "code/env-probe.tar.gz")
+    source = sm.describe_model(ModelName=script_model["a"])["PrimaryContainer"]
+    model = unique("env-model")
+    sm.create_model(
+        ModelName=model,
+        PrimaryContainer={
+            "Image": source["Image"],
+            "ModelDataUrl": source["ModelDataUrl"],
+            "Environment": {"SAGEMAKER_PROGRAM": "probe.py", "SAGEMAKER_SUBMIT_DIRECTORY": code, "GREETING": "hello"},
+        },
+        ExecutionRoleArn=ROLE,
+    )
+    name = unique("env-ep")
+    sm.create_endpoint(EndpointName=name, EndpointConfigName=endpoint_config(sm, model))
+    try:
+        described = wait_for_endpoint(sm, name)
+        assert described["EndpointStatus"] == "InService", described.get("FailureReason")
+        answer = sm_runtime.invoke_endpoint(EndpointName=name, Body=b"1,2,3", ContentType="text/csv")
+        assert answer["Body"].read() == b"hello / PASSIVE"
+    finally:
+        sm.delete_endpoint(EndpointName=name)

@@ -156,9 +156,10 @@ class EndpointManager:
                     raise DeploymentFailed(f"Model {spec['ModelName']!r} of variant {spec['VariantName']!r} is gone.")
                 workdir = directory / spec["VariantName"]
                 argv = self._prepare_model(backend.region, model.container, workdir)
+                environment = model.container.get("Environment") or {}
                 instances = []
                 for i in range(instances_of(spec)):
-                    instances.append(self._start_instance(argv, workdir, i))
+                    instances.append(self._start_instance(argv, workdir, i, environment))
                 variants[spec["VariantName"]] = Variant(spec["VariantName"], weight_of(spec), instances)
         except BaseException:
             deployment.stop(0)
@@ -206,7 +207,9 @@ class EndpointManager:
             argv += ["--code-dir", str(code_dir), "--program", program]
         return argv
 
-    def _start_instance(self, argv: list[str], workdir: Path, index: int) -> Instance:
+    def _start_instance(self, argv: list[str], workdir: Path, index: int, environment: dict[str, str]) -> Instance:
+        """One instance's worker process. Its environment is the container's `Environment`, as in SageMaker's
+        serving container, over this service's own (credentials left out) and SHARED_CORES_ENVIRONMENT."""
         import os
 
         port_file = workdir / f"instance-{index}.port"
@@ -218,7 +221,8 @@ class EndpointManager:
             stdin=subprocess.DEVNULL,
             cwd=workdir,
             env={k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-            | {"PYTHONUNBUFFERED": "1", **SHARED_CORES_ENVIRONMENT},
+            | {"PYTHONUNBUFFERED": "1", **SHARED_CORES_ENVIRONMENT}
+            | environment,
         )
         log_file.close()
         deadline = time.monotonic() + STARTUP_TIMEOUT
