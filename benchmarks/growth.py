@@ -1,7 +1,8 @@
 """How the local SageMaker's costs grow with the work: ask time, API latency, memory and the service's own time
 against jobs held (issue "Growth").
 
-Parts (all by default; `--parts` picks some):
+Parts (all by default, written to results/growth.md; `--parts` picks some, written to results/growth_<parts>.md unless
+`--output` says where, so a partial run never overwrites the full one):
 
 - `ask`: the Bayesian strategy's ask, in-process, against the points it has observed (50 to 500, AWS's maximum
   jobs per tuning job), over REFIT_EVERY consecutive asks (mean and slowest): the shipped model (kernel fitted
@@ -21,7 +22,7 @@ Parts (all by default; `--parts` picks some):
   last 50.
 
     .venv/bin/python -m benchmarks.growth [--parts ask,quality,store,tuning] [--jobs 500] [--stored 10000]
-        [--quality-seeds 5]
+        [--quality-seeds 5] [--output FILE]
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from harness.history import seed_history, seeded_name
 from harness.local_sagemaker import XGBOOST_IMAGE, LocalSageMakerProcess, unique, upload_source
 
 RESULTS = RESULTS_DIR / "growth.md"
+PARTS = ("ask", "quality", "store", "tuning")
 BUCKET = "growth-bench"
 ROLE = "arn:aws:iam::123456789012:role/SageMakerRole"
 ASK_POINTS = (50, 100, 150, 200, 300, 400, 500)
@@ -404,7 +406,8 @@ def tuning_request(name: str, strategy: str, jobs: int, code: str) -> dict[str, 
 
 
 # --- plots and main ---------------------------------------------------------------------------------
-def draw(plots: dict[str, Any]) -> list[str]:
+def draw(plots: dict[str, Any], output: Path) -> list[str]:
+    """The plots of the parts that ran, saved beside `output` as <its stem>_ask.png and <its stem>_tuning.png."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -422,8 +425,8 @@ def draw(plots: dict[str, Any]) -> list[str]:
         axes.axhline(1.0, color="grey", linestyle=":", label="goal 1 s")
         axes.legend()
         figure.tight_layout()
-        figure.savefig(RESULTS_DIR / "growth_ask.png", dpi=100)
-        lines += ["", "![ask time against jobs held](growth_ask.png)"]
+        figure.savefig(output.with_name(f"{output.stem}_ask.png"), dpi=100)
+        lines += ["", f"![ask time against jobs held]({output.stem}_ask.png)"]
     tuning = {k.removeprefix("tuning-"): v for k, v in plots.items() if k.startswith("tuning-")}
     if tuning:
         figure, (left, right) = plt.subplots(1, 2, figsize=(10, 3.5))
@@ -434,20 +437,31 @@ def draw(plots: dict[str, Any]) -> list[str]:
         right.set(xlabel="training jobs created", ylabel="RSS MB", title="Service memory against jobs")
         left.legend()
         figure.tight_layout()
-        figure.savefig(RESULTS_DIR / "growth_tuning.png", dpi=100)
-        lines += ["", "![service CPU and memory against jobs](growth_tuning.png)"]
+        figure.savefig(output.with_name(f"{output.stem}_tuning.png"), dpi=100)
+        lines += ["", f"![service CPU and memory against jobs]({output.stem}_tuning.png)"]
     plt.close("all")
     return lines
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--parts", default="ask,quality,store,tuning")
+    parser.add_argument("--parts", default=",".join(PARTS))
     parser.add_argument("--jobs", type=int, default=500, help="training jobs per tuning job (AWS's maximum: 500)")
     parser.add_argument("--stored", type=int, default=10_000, help="training jobs in the state directory")
     parser.add_argument("--quality-seeds", type=int, default=5, help="paired seeds of the quality part")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="results file (default: growth.md for every part, growth_<parts>.md for some, so a partial run never "
+        "overwrites the full one)",
+    )
     args = parser.parse_args()
     parts = set(args.parts.split(","))
+    if parts - set(PARTS):
+        parser.error(f"--parts: unknown {', '.join(sorted(parts - set(PARTS)))}; choose from {', '.join(PARTS)}")
+    output = args.output or (
+        RESULTS if parts == set(PARTS) else RESULTS_DIR / f"growth_{'_'.join(p for p in PARTS if p in parts)}.md"
+    )
     out = header("Growth: ask time, API latency, memory and service time against jobs held")
     plots: dict[str, Any] = {}
     if "ask" in parts:
@@ -458,7 +472,7 @@ def main() -> None:
         store_part(out, args.stored)
     if "tuning" in parts:
         tuning_part(out, plots, args.jobs)
-    out += draw(plots)
+    out += draw(plots, output)
     out += [
         "",
         "## A year of backfill",
@@ -468,7 +482,7 @@ def main() -> None:
         "",
         "![time and memory per backfill run against run index](backfill_year_per_run.png)",
     ]
-    save_results(RESULTS, "\n".join(out))
+    save_results(output, "\n".join(out))
 
 
 if __name__ == "__main__":
