@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -418,16 +419,21 @@ def test_isotropic_until_shares_one_length_scale_below_that_many_points():
     assert np.shape(sampler._fit(x, y).kernel_.k1.k2.length_scale) == (4,)
 
 
+def ignored_third_dimension() -> tuple[Any, Any, Any]:
+    """15 points of a bowl in the first two of three dimensions (the third changes nothing), and their order."""
+    import numpy as np
+
+    x = np.random.RandomState(0).uniform(size=(15, 3))
+    return x, -((x[:, :2] - 0.3) ** 2).sum(axis=1), np.arange(15)
+
+
 def test_flat_from_sets_the_long_length_scales_to_the_bound_and_keeps_the_others():
     """A suite variant: the prior holds a dimension the objective ignores near l = 2-3; flat_from lets it go."""
     import numpy as np
 
     from include.local_sagemaker.strategies.gp import GPEISampler
 
-    rng = np.random.RandomState(0)
-    x = rng.uniform(size=(15, 3))
-    y = -((x[:, :2] - 0.3) ** 2).sum(axis=1)  # the third dimension changes nothing
-    order = np.arange(15)
+    x, y, order = ignored_third_dimension()
     fitted = GPEISampler(seed=1)._model(x, y, order).kernel_.k1.k2.length_scale
     flat = GPEISampler(seed=1, flat_from=2.0)._model(x, y, order).kernel_.k1.k2.length_scale
     assert 2.0 <= fitted[2] < 10.0 and flat[2] == pytest.approx(20.0)
@@ -442,10 +448,7 @@ def test_copy_from_keeps_the_incumbents_value_along_the_long_length_scales_and_s
 
     from include.local_sagemaker.strategies.gp import GPEISampler, _Encoding
 
-    rng = np.random.RandomState(0)
-    x = rng.uniform(size=(15, 3))
-    y = -((x[:, :2] - 0.3) ** 2).sum(axis=1)  # the third dimension changes nothing
-    order = np.arange(15)
+    x, y, order = ignored_third_dimension()
     encoding = _Encoding({f"x{i}": optuna.distributions.FloatDistribution(0.0, 1.0) for i in range(3)})
     none = np.empty((0, 3))
     incumbent = x[np.argmax(y)]

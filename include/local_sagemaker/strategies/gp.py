@@ -452,7 +452,8 @@ class GPEISampler(optuna.samplers.BaseSampler):
         from scipy.optimize import minimize
 
         gp = self._model(x, y, order)
-        incumbent = float(np.max(gp.predict(x[:own])))  # the child's own best, not a shifted parent's
+        own_mean = gp.predict(x[:own])
+        incumbent = float(np.max(own_mean))  # the child's own best, not a shifted parent's
         if len(pending) and self.pending != "none":
             if self.pending == "believer":
                 fake = gp.predict(pending)
@@ -478,8 +479,7 @@ class GPEISampler(optuna.samplers.BaseSampler):
         held = np.zeros(encoding.width, dtype=bool)
         if self.copy_from is not None:
             held = encoding.continuous & (_length_scales(gp, encoding.width) >= self.copy_from)
-            own_best = x[:own][np.argmax(gp.predict(x[:own]))]
-            stacked[:, held] = own_best[held]
+            stacked[:, held] = x[int(np.argmax(own_mean))][held]  # the incumbent's values
         points = encoding.snap(stacked)
         values = score(points)
         order = np.argsort(-values)

@@ -256,10 +256,8 @@ class ReattachingTuningOperator(BaseOperator):
 
         try:
             why_not = self.hook.stop_tuning_job(self._created)
-        except (
-            ClientError,
-            BotoCoreError,
-        ) as exc:  # refused or unreachable: logged, not raised, as a job still billing
+        except (ClientError, BotoCoreError) as exc:
+            # Refused or unreachable: logged, not raised, as a job that may still be billing.
             self.log.warning("Could not stop tuning job %s, it may still be running: %s", self._created, exc)
             return
         if why_not is None:
