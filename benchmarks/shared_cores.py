@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import os
 import random
 import statistics
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import RESULTS_DIR, ROOT, header, ratio, save_results
 
@@ -45,13 +47,11 @@ POLICIES: dict[str, dict[str, str]] = {
 }
 
 
-def channels(root: Path) -> dict[str, Path]:
+def channels(spec: Any, root: Path) -> dict[str, Path]:
     """The flight model's channel files for 14 training days and the day after, as the pipeline writes them."""
     from include.models.flight_delay import rows
     from include.pipeline.data import training_channel
-    from include.pipeline.spec import load_spec
 
-    spec = load_spec(SPEC_FILE)
     last = FIRST_DAY + datetime.timedelta(days=TRAINING_DAYS - 1)
     validation_day = last + datetime.timedelta(days=1)
     paths = {"train": root / "train", "validation": root / "validation"}
@@ -62,22 +62,20 @@ def channels(root: Path) -> dict[str, Path]:
     return paths
 
 
-def job_arguments(count: int) -> list[list[str]]:
-    """Hyperparameters from the flight spec's ranges (seeded), with its static num_round."""
-    from include.pipeline.spec import load_spec
-
-    spec = load_spec(SPEC_FILE)
+def job_arguments(spec: Any, count: int) -> list[list[str]]:
+    """Hyperparameters drawn from the spec's ranges (seeded; uniform on a log scale where the range says so), with its
+    static ones."""
     draw = random.Random(0)
     jobs = []
     for _ in range(count):
         args = [f"--{name}={value}" for name, value in spec.static_hyperparameters.items()]
-        args += [
-            "--max_depth=" + str(draw.randint(2, 10)),
-            f"--eta={10 ** draw.uniform(-2, -0.301):.6f}",
-            f"--min_child_weight={10 ** draw.uniform(0, 1.301):.6f}",
-            f"--subsample={draw.uniform(0.5, 1):.6f}",
-            f"--colsample_bytree={draw.uniform(0.5, 1):.6f}",
-        ]
+        for name, bounds in spec.ranges.items():
+            if bounds.type == "Integer":
+                args.append(f"--{name}={draw.randint(int(bounds.min), int(bounds.max))}")
+            elif bounds.scaling == "Logarithmic":
+                args.append(f"--{name}={math.exp(draw.uniform(math.log(bounds.min), math.log(bounds.max))):.6f}")
+            else:
+                args.append(f"--{name}={draw.uniform(bounds.min, bounds.max):.6f}")
         jobs.append(args)
     return jobs
 
@@ -133,10 +131,13 @@ def main() -> None:
     parser.add_argument("--output", type=Path, default=RESULTS)
     options = parser.parse_args()
 
-    jobs = job_arguments(options.jobs)
+    from include.pipeline.spec import load_spec
+
+    spec = load_spec(SPEC_FILE)
+    jobs = job_arguments(spec, options.jobs)
     results: dict[tuple[str, int], list[dict[str, object]]] = {}
     with tempfile.TemporaryDirectory() as root:
-        data = channels(Path(root))
+        data = channels(spec, Path(root))
         for repeat in range(options.repeats):
             for at_a_time in (1, 2):
                 for label, policy in POLICIES.items():

@@ -25,9 +25,9 @@ SUPPORTED_IMAGES = (
 # job and endpoint instance has cores of its own; here the jobs in flight, the endpoints and this service share one
 # machine's. OpenMP (XGBoost, scikit-learn) by default keeps a thread that waits for work spinning on its core, which
 # on shared cores takes the time the other jobs' threads need: 10 flight-model jobs of 100 rounds, 2 at a time on two
-# cores, took 53 s and 104 CPU-s instead of 10.5 s and 19.5 (benchmarks/results/shared_cores.md). Waiting threads sleep
+# cores, took 43 s and 85 CPU-s instead of 11 s and 20 (benchmarks/results/shared_cores.md). Waiting threads sleep
 # instead: the same threads do the same arithmetic, so the models are the same. The price is paid when one job runs
-# alone: 21.6 s instead of 17.9 for the same 10 jobs one at a time. A job's own Environment can set it otherwise.
+# alone: 23.6 s instead of 18.7 for the same 10 jobs one at a time. A job's own Environment can set it otherwise.
 SHARED_CORES_ENVIRONMENT = {"OMP_WAIT_POLICY": "PASSIVE"}
 
 NUMBER = r"[-+]?[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?"
