@@ -99,7 +99,9 @@ def _check(shape: Shape, value: Any, path: str, errors: list[str]) -> None:
         if isinstance(value, bool) or not isinstance(value, int):
             errors.append(f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must be a number")
             return
-        _check_size(value, meta, value, path, errors, "value")
+        # AWS's Integer and Long are 32- and 64-bit: JSON carries bigger numbers, which the service must refuse.
+        bits = 31 if kind == "integer" else 63
+        _check_size(value, {"min": -(2**bits), "max": 2**bits - 1, **meta}, value, path, errors, "value")
     elif kind in ("float", "double"):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             errors.append(f"Value '{_show(value)}' at '{path}' failed to satisfy constraint: Member must be a number")

@@ -97,6 +97,18 @@ PARAM_TABLE: tuple[ParamRow, ...] = (
         maximum=100,
     ),
     ParamRow(
+        "random_seed",
+        "Random seed",
+        SEARCH,
+        "Seeds the search's draws (SageMaker's RandomSeed): the same seed and Params pick the same hyperparameters "
+        "again, as far as the order jobs finish in allows. Empty: a new draw each run.",
+        "integer",
+        None,
+        minimum=0,
+        maximum=2**31 - 1,  # SageMaker's Integer
+        nullable=True,
+    ),
+    ParamRow(
         "early_stopping",
         "Early stopping",
         SEARCH,
@@ -374,6 +386,7 @@ class RunParams:
     deploy: bool
     require_approval: bool
     stop_on_overfit: bool = False
+    random_seed: int | None = None
 
     @classmethod
     def from_params(cls, values: Mapping[str, Any], spec: ModelSpec) -> RunParams:

@@ -38,9 +38,7 @@ def parameter_ranges(spec: ModelSpec, strategy: str) -> dict[str, Any]:
     return ranges
 
 
-def tuning_request(
-    spec: ModelSpec, name: str, params: RunParams, definition: dict[str, Any], random_seed: int | None = None
-) -> dict[str, Any]:
+def tuning_request(spec: ModelSpec, name: str, params: RunParams, definition: dict[str, Any]) -> dict[str, Any]:
     """The CreateHyperParameterTuningJob request; `definition` is the training job definition to tune."""
     limits: dict[str, int] = {"MaxParallelTrainingJobs": params.max_parallel_jobs}
     if params.strategy != "Grid":
@@ -60,8 +58,8 @@ def tuning_request(
         config["StrategyConfig"] = {
             "HyperbandStrategyConfig": {"MinResource": spec.hyperband.min_resource, "MaxResource": resource}
         }
-    if random_seed is not None:
-        config["RandomSeed"] = random_seed
+    if params.random_seed is not None:
+        config["RandomSeed"] = params.random_seed
     request: dict[str, Any] = {
         "HyperParameterTuningJobName": name,
         "HyperParameterTuningJobConfig": config,

@@ -113,7 +113,7 @@ def test_a_missing_partition_fails_naming_its_date(nightly, capfd):
 def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capfd):
     from hpo_sagemaker.links import TuningReportLink
 
-    dagrun, states = run(nightly, holdout_date="2013-01-12")
+    dagrun, states = run(nightly, holdout_date="2013-01-12", random_seed=42)
     out = capfd.readouterr().out
     assert dagrun.state == "success", failures(out)
     assert states == {
@@ -134,12 +134,9 @@ def test_the_first_run_tunes_evaluates_deploys_and_reports(nightly, sm, s3, capf
 
     tune = dagrun.get_task_instance("tune")
     summary = tune.xcom_pull(task_ids="tune")
-    assert (
-        sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["tuning_job_name"])[
-            "HyperParameterTuningJobStatus"
-        ]
-        == "Completed"
-    )
+    described = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=summary["tuning_job_name"])
+    assert described["HyperParameterTuningJobStatus"] == "Completed"
+    assert described["HyperParameterTuningJobConfig"]["RandomSeed"] == 42  # the Param, as SageMaker's RandomSeed
     endpoint = sm.describe_endpoint(EndpointName=ENDPOINT)
     assert endpoint["EndpointStatus"] == "InService"
     deployed = dagrun.get_task_instance("deploy").xcom_pull(task_ids="deploy")

@@ -105,6 +105,7 @@ def run_params() -> Any:
         "max_jobs": SPOT_JOBS,
         "max_parallel_jobs": 2,
         "hyperparameters": {"num_round": NUM_ROUND},
+        "random_seed": 7,
     }
     return RunParams.from_params(values, FLIGHT)
 
@@ -113,7 +114,7 @@ def tune(server: LocalSageMakerProcess, name: str) -> list[dict[str, Any]]:
     """A seeded Random tuning job on managed spot; its training jobs, described."""
     from include.pipeline.tuning_config import tuning_request
 
-    request = tuning_request(FLIGHT, name, run_params(), definition(server, name, True), random_seed=7)
+    request = tuning_request(FLIGHT, name, run_params(), definition(server, name, True))
     # No row or column sampling: XGBoost does not checkpoint its random state, so only a deterministic booster
     # trains the same trees whether or not it was interrupted and resumed.
     ranges = request["HyperParameterTuningJobConfig"]["ParameterRanges"]

@@ -347,3 +347,20 @@ def test_hyperband_infers_max_resource_from_the_keys_aws_names_and_stops_jobs_th
     statics["num_round"] = statics.pop("epochs")
     with pytest.raises(ValidationException, match="MaxResource is required"):
         backend.create_hyper_parameter_tuning_job(bad)
+
+
+@pytest.mark.parametrize(
+    ("value", "refused"),
+    [(2**31 - 1, None), (2**31, "less than or equal to 2147483647"), (-1, "greater than or equal to 0")],
+)
+def test_an_integer_beyond_aws_32_bits_is_refused_on_the_wire_not_accepted(value, refused):
+    """JSON carries any integer; SageMaker's Integer is 32 bits. A RandomSeed of 2**32 used to pass validation and
+    then break the strategy's random generator (numpy takes seeds below 2**32) once the tuning job had started."""
+    from include.local_sagemaker.protocol import validate_request
+
+    request = tuning_request("seeded", RandomSeed=value)
+    if refused is None:
+        validate_request("CreateHyperParameterTuningJob", request)
+        return
+    with pytest.raises(ValidationException, match=rf"hyperParameterTuningJobConfig\.randomSeed.*{refused}"):
+        validate_request("CreateHyperParameterTuningJob", request)

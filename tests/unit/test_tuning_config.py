@@ -25,8 +25,8 @@ from tests.specs import FLIGHT, HOTEL, definition_for
 def test_valid_params_build_requests_the_service_accepts(spec, params):
     from include.local_sagemaker.models.tuning import TuningJob
 
-    run = RunParams.from_params({**defaults(spec), **params}, spec)
-    request = tuning_request(spec, "hpo-abc", run, definition_for(spec, run), random_seed=7)
+    run = RunParams.from_params({**defaults(spec), "random_seed": 7, **params}, spec)
+    request = tuning_request(spec, "hpo-abc", run, definition_for(spec, run))
     parents = {}
     for name in run.parent_tuning_jobs or ():  # finished parents tuned the same way
         same = RunParams.from_params(defaults(spec), spec)
@@ -103,6 +103,9 @@ def test_the_built_in_algorithm_runs_no_script_and_reads_libsvm():
         ({"hyperparameters": {"max_depth": 3}}, "hyperparameters"),  # tuned, not static
         ({"hyperparameters": {"num_round": [1, 2]}}, "hyperparameters"),
         ({"deploy": "maybe"}, "deploy"),
+        ({"random_seed": -1}, "random_seed"),
+        ({"random_seed": 2**31}, "random_seed"),  # beyond SageMaker's Integer
+        ({"random_seed": 1.5}, "random_seed"),
     ],
 )
 def test_invalid_params_name_the_param(params, param):
@@ -140,3 +143,28 @@ def test_hyperband_takes_its_resource_from_the_runs_static_hyperparameter():
     config = request["HyperParameterTuningJobConfig"]["StrategyConfig"]["HyperbandStrategyConfig"]
     assert config == {"MinResource": 5, "MaxResource": 40}
     assert request["TrainingJobDefinition"]["StaticHyperParameters"]["num_round"] == "40"
+
+
+def test_a_random_seed_makes_the_tuning_job_choose_the_same_jobs_again(tmp_path):
+    """random_seed reaches SageMaker as RandomSeed (no seed: no field). Run on the in-process backend over simulated
+    jobs, one at a time, the same seed picks the same hyperparameters job for job; another seed picks others."""
+    from tests.fake_launcher import fake_backend, run_tuning
+
+    def auc(hyperparameters: dict[str, str]) -> list[float | None]:
+        return [0.7 + 0.2 * float(hyperparameters["eta"]) - 0.01 * int(hyperparameters["max_depth"])] * 2
+
+    def chosen(seed: int | None, folder: str) -> list[dict[str, str]]:
+        values = {**defaults(FLIGHT), "max_jobs": 8, "max_parallel_jobs": 1, "random_seed": seed}
+        run = RunParams.from_params(values, FLIGHT)
+        request = tuning_request(FLIGHT, "seeded", run, definition_for(FLIGHT, run))
+        assert request["HyperParameterTuningJobConfig"].get("RandomSeed") == seed
+        backend, launcher = fake_backend(tmp_path / folder, auc)
+        backend.create_hyper_parameter_tuning_job(request)
+        assert run_tuning(backend, launcher, "seeded")["HyperParameterTuningJobStatus"] == "Completed"
+        jobs = sorted(backend.training_jobs.values(), key=lambda job: job.name)
+        return [{k: v for k, v in job.spec["HyperParameters"].items() if k in FLIGHT.ranges} for job in jobs]
+
+    first = chosen(5, "a")
+    assert len(first) == 8 and chosen(5, "b") == first  # Bayesian: 5 random draws, then the model's 3
+    assert chosen(6, "c") != first
+    assert chosen(None, "d") != first
