@@ -33,8 +33,8 @@ SEED = 7
 def surface(bench: Bench, day: dt.date, jobs: int) -> dict[tuple[tuple[str, str], ...], float]:
     """Validation AUC by configuration (the tuned hyperparameters) of one Random tuning job on `day`."""
     name = f"carry-{day:%Y%m%d}"
-    run = RunParams.from_params({**NIGHTLY, "strategy": "Random", "max_jobs": jobs}, FLIGHT)
-    request = tuning_request(FLIGHT, name, run, bench.definition(day), SEED)
+    run = RunParams.from_params({**NIGHTLY, "strategy": "Random", "max_jobs": jobs, "random_seed": SEED}, FLIGHT)
+    request = tuning_request(FLIGHT, name, run, bench.definition(day))
     bench.sm.create_hyper_parameter_tuning_job(**request)
     wait_for_tuning(bench.sm, name, TUNING_TIMEOUT)
     return {

@@ -250,16 +250,16 @@ class Bench:
             name = self.fresh_name(f"ws-{day:%Y%m%d}-{arm}")
             random_seed = 100 * index + ARMS.index(arm) + 1
             if arm != "warm":
-                cold = RunParams.from_params({**NIGHTLY, "max_jobs": COLD_JOBS}, FLIGHT)
-                out[arm] = tuning_request(FLIGHT, name, cold, definition, random_seed)
+                cold = RunParams.from_params({**NIGHTLY, "max_jobs": COLD_JOBS, "random_seed": random_seed}, FLIGHT)
+                out[arm] = tuning_request(FLIGHT, name, cold, definition)
                 continue
-            tuning = RunParams.from_params(RETUNE, FLIGHT)
-            request = tuning_request(FLIGHT, name, tuning, definition, random_seed)
+            tuning = RunParams.from_params({**RETUNE, "random_seed": random_seed}, FLIGHT)
+            request = tuning_request(FLIGHT, name, tuning, definition)
             parents, skipped = choose_parents(self.history, self.describe, request)
             if skipped:
                 print(f"  {day}: {'; '.join(skipped)}", file=sys.stderr)
             tuning = dataclasses.replace(tuning, parent_tuning_jobs=tuple(parents))
-            out[arm] = tuning_request(FLIGHT, name, tuning, definition, random_seed)
+            out[arm] = tuning_request(FLIGHT, name, tuning, definition)
         return out
 
     def fresh_name(self, name: str) -> str:
