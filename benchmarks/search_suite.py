@@ -53,6 +53,7 @@ from optuna.study import Study, StudyDirection
 from optuna.trial import FrozenTrial, TrialState
 
 from benchmarks.common import RESULTS_DIR, header, save_results
+from benchmarks.gp_candidates import LooPriorGPEISampler, WarpedGPEISampler
 from benchmarks.suite_objectives import (
     OBJECTIVES,
     REFERENCE_POINTS,
@@ -192,15 +193,16 @@ class Arm:
     hyperband: bool = False
 
 
-def gp_variant(label: str, **options: Any) -> type[Strategy]:
-    """The shipped Bayesian strategy with GPEISampler options other than its defaults (gp.py): a candidate change,
-    measured with Bayesian's own seeds so the comparison is paired start-up point for start-up point."""
+def gp_variant(label: str, sampler: type[GPEISampler] = GPEISampler, **options: Any) -> type[Strategy]:
+    """The shipped Bayesian strategy with GPEISampler options other than its defaults (gp.py), or a subclass of it
+    (`sampler`): a candidate change, measured with Bayesian's own seeds so the comparison is paired start-up point
+    for start-up point."""
 
     class Variant(BayesianStrategy):
         name = f"Bayesian [{label}]"
 
         def sampler(self) -> optuna.samplers.BaseSampler:
-            return GPEISampler(**{"seed": self.seed, "n_startup_trials": self.config.get("startup", 5), **options})
+            return sampler(**{"seed": self.seed, "n_startup_trials": self.config.get("startup", 5), **options})
 
     return Variant
 
@@ -260,8 +262,19 @@ VARIANTS = {
     "flat>=2": {"pending": "believer", "length_scale_prior": "optuna", "flat_from": 2.0},
     # The same dimensions kept at the incumbent's value by the acquisition instead (the model unchanged).
     "copy>=2": {"pending": "believer", "length_scale_prior": "optuna", "copy_from": 2.0},
+    # Hvarfner et al.'s dimension-scaled length-scale prior (measured until now only with the constant liar) under
+    # today's kriging believer: its median length scale grows with the dimension, so a dimension the data do not
+    # vary along is held near flat.
+    "believer+dim-scaled": {"pending": "believer", "length_scale_prior": "dim-scaled"},
+    # Today's GP with 3 random start-up jobs instead of 5: two more model-based asks within a 20-job budget.
+    "start3": {"pending": "believer", "length_scale_prior": "optuna", "n_startup_trials": 3},
 }
 ARMS |= {name: Arm(name, "Bayesian", 0, hook=gp_variant(name, **options)) for name, options in VARIANTS.items()}
+# Today's GP with its inputs warped by fitted Kumaraswamy CDFs (benchmarks/gp_candidates.py).
+ARMS["warped"] = Arm("warped", "Bayesian", 0, hook=gp_variant("warped", sampler=WarpedGPEISampler))
+# Today's GP with the length-scale prior chosen at each fit by leave-one-out predictive density (gp_candidates.py).
+ARMS["loo-prior"] = Arm("loo-prior", "Bayesian", 0, hook=gp_variant("loo-prior", sampler=LooPriorGPEISampler))
+CANDIDATES = (*VARIANTS, "warped", "loo-prior")  # compared with what ships and with Random
 
 
 def tuning_job(objective: SuiteObjective, arm: Arm, jobs: int, seed: int) -> TuningJob:
@@ -489,7 +502,7 @@ def comparisons(arms: Sequence[str], checkpoints: tuple[int, int, int]) -> list[
         Comparison("Bayesian", full, "bayes-opt", full),
     ]
     # A candidate change against what ships (same seeds) and against Random at equal budget.
-    for variant in (a for a in arms if a in VARIANTS):
+    for variant in (a for a in arms if a in CANDIDATES):
         wanted += [
             Comparison(variant, mid, "Bayesian", mid),
             Comparison(variant, full, "Bayesian", full),
@@ -731,7 +744,7 @@ def main() -> None:
     parser.add_argument(
         "--arms",
         default=",".join(DEFAULT_ARMS),
-        help=f"comma-separated arms (default: {','.join(DEFAULT_ARMS)}; GP variants: {','.join(VARIANTS)})",
+        help=f"comma-separated arms (default: {','.join(DEFAULT_ARMS)}; GP variants: {','.join(CANDIDATES)})",
     )
     parser.add_argument("--pool", action="store_true", help="no runs: the tables from the saved records")
     parser.add_argument("--runs", type=Path, default=None, help="where per-seed records go (and --pool reads)")
