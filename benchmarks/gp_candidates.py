@@ -23,7 +23,6 @@ a_i / A_ii with variance 1 / A_ii.
 
 from __future__ import annotations
 
-import warnings
 from collections import Counter
 from typing import Any
 
@@ -116,36 +115,18 @@ def _warp_optimizer(dims: int, warped: int) -> Any:
 class WarpedGPEISampler(GPEISampler):
     """The shipped GPEISampler whose kernel sees the inputs through a fitted Kumaraswamy warping."""
 
-    def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None, rng: np.random.RandomState | None = None) -> Any:
-        from sklearn.exceptions import ConvergenceWarning
-        from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+    def _new_kernel(self, x: np.ndarray) -> tuple[Any, Any]:
+        kernel, _ = super()._new_kernel(x)
+        mask = np.ones(x.shape[1], dtype=bool) if self._continuous is None else self._continuous
+        warped = int(mask.sum())
+        return KumaraswamyWarp(kernel, mask, np.ones(warped), np.ones(warped)), _warp_optimizer(x.shape[1], warped)
 
-        optimizer: Any = None  # a kernel given is kept as fitted (the believer's refit, the kernel reuse)
-        if kernel is None:
-            mask = np.ones(x.shape[1], dtype=bool) if self._continuous is None else self._continuous
-            inner = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-                length_scale=np.full(x.shape[1], 0.5), length_scale_bounds=self.length_scale_bounds, nu=2.5
-            ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
-            warped = int(mask.sum())
-            kernel = KumaraswamyWarp(inner, mask, np.ones(warped), np.ones(warped))
-            optimizer = _warp_optimizer(x.shape[1], warped)
-        gp = GaussianProcessRegressor(
-            kernel=kernel,
-            normalize_y=True,
-            optimizer=optimizer,
-            n_restarts_optimizer=self.restarts if optimizer else 0,
-            random_state=self._rng if rng is None else rng,
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gp.fit(x, y)
-        return gp
-
+    # The encoding's continuous columns, noted at each ask for the fits it makes: one-hot categorical columns stay
+    # unwarped.
     _continuous: np.ndarray | None = None
 
     def _propose(self, encoding: Any, *args: Any, **kwargs: Any) -> np.ndarray:
-        self._continuous = encoding.continuous  # one-hot categorical columns stay unwarped
+        self._continuous = encoding.continuous
         return super()._propose(encoding, *args, **kwargs)
 
 
@@ -163,7 +144,9 @@ class LooPriorGPEISampler(GPEISampler):
     """The shipped GPEISampler fitting its kernel under both length-scale priors and keeping the one whose fit
     predicts each point from the others better."""
 
-    picks: Counter[str]  # how often each prior's fit was chosen, to read off a run
+    def __init__(self, **options: Any) -> None:
+        super().__init__(**options)
+        self.picks: Counter[str] = Counter()  # how often each prior's fit was chosen, to read off a run
 
     def _fit(self, x: np.ndarray, y: np.ndarray, kernel: Any = None, rng: np.random.RandomState | None = None) -> Any:
         if kernel is not None:
@@ -174,5 +157,5 @@ class LooPriorGPEISampler(GPEISampler):
             fits[prior] = super()._fit(x, y, rng=rng)
         self.length_scale_prior = "optuna"
         chosen = max(fits, key=lambda prior: loo_log_density(fits[prior]))
-        self.picks = getattr(self, "picks", Counter()) + Counter([chosen])
+        self.picks[chosen] += 1
         return fits[chosen]

@@ -392,18 +392,9 @@ class GPEISampler(optuna.samplers.BaseSampler):
 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.gaussian_process import GaussianProcessRegressor
-        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
 
         if kernel is None:
-            scales = 0.5 if len(x) < self.isotropic_until else np.full(x.shape[1], 0.5)
-            kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
-                length_scale=scales, length_scale_bounds=self.length_scale_bounds, nu=2.5
-            ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
-            optimizer: Any = (
-                "fmin_l_bfgs_b"
-                if self.length_scale_prior == "none"
-                else _map_optimizer(x.shape[1], self.length_scale_prior)
-            )
+            kernel, optimizer = self._new_kernel(x)
         else:
             optimizer = None  # keep the hyperparameters fitted on the finished trials
         gp = GaussianProcessRegressor(
@@ -417,6 +408,18 @@ class GPEISampler(optuna.samplers.BaseSampler):
             warnings.simplefilter("ignore", ConvergenceWarning)
             gp.fit(x, y)
         return gp
+
+    def _new_kernel(self, x: np.ndarray) -> tuple[Any, Any]:
+        """The kernel to fit on the points `x`, at its starting values, and the optimizer that fits it."""
+        from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+
+        scales = 0.5 if len(x) < self.isotropic_until else np.full(x.shape[1], 0.5)
+        kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
+            length_scale=scales, length_scale_bounds=self.length_scale_bounds, nu=2.5
+        ) + WhiteKernel(max(1e-3, self.noise_bounds[0]), self.noise_bounds)
+        if self.length_scale_prior == "none":
+            return kernel, "fmin_l_bfgs_b"
+        return kernel, _map_optimizer(x.shape[1], self.length_scale_prior)
 
     def _model(self, x: np.ndarray, y: np.ndarray, order: np.ndarray) -> Any:
         gp = self._model_fitted(x, y, order)
