@@ -317,6 +317,7 @@ def restarted_rss(state: Path) -> float:
         server.client("sagemaker").list_training_jobs(MaxResults=100)
         server.client("s3").list_buckets()
         time.sleep(2)
+        assert server.process is not None  # started by the with block
         return psutil.Process(server.process.pid).memory_info().rss / MIB
 
 

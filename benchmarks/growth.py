@@ -60,6 +60,13 @@ for epoch in range(1, a.epochs + 1):
 
 
 # --- ask --------------------------------------------------------------------------------------------
+def suggested(strategy: Any) -> Any:
+    """The strategy's next suggestion; only Grid runs out, and it is not timed here."""
+    suggestion = strategy.suggest()
+    assert suggestion is not None, f"{type(strategy).__name__} suggested nothing"
+    return suggestion
+
+
 def ask_seconds(strategy: str, points: int, model: str = SHIPPED) -> tuple[float, float]:
     """Mean and slowest of REFIT_EVERY consecutive asks after `points` observed jobs (a 5-parameter space like the
     flights model's), each job told before the next ask. `model` is one of MODELS (Bayesian only)."""
@@ -87,7 +94,7 @@ def ask_seconds(strategy: str, points: int, model: str = SHIPPED) -> tuple[float
 
     space = SearchSpace.from_ranges(ranges)
     donor = make_strategy("Random", space, True, 11)
-    history = [donor.suggest().hyperparameters for _ in range(points)]
+    history = [suggested(donor).hyperparameters for _ in range(points)]
     shipped = gp_module.MAX_FITTED, gp_module.REFIT_FROM
     if model != SHIPPED:
         gp_module.REFIT_FROM = 10**9
@@ -99,7 +106,7 @@ def ask_seconds(strategy: str, points: int, model: str = SHIPPED) -> tuple[float
         times = []
         for _ in range(gp_module.REFIT_EVERY):
             began = time.perf_counter()
-            suggestion = strategy_.suggest()
+            suggestion = suggested(strategy_)
             times.append(time.perf_counter() - began)
             strategy_.tell(suggestion.trial, objective(suggestion.hyperparameters))
     finally:
@@ -109,7 +116,7 @@ def ask_seconds(strategy: str, points: int, model: str = SHIPPED) -> tuple[float
 
 def ask_part(out: list[str], plots: dict[str, Any]) -> None:
     ask_seconds("Bayesian", 10)  # imports (scikit-learn, scipy) out of the first figure
-    rows = []
+    rows: list[tuple[Any, ...]] = []
     for points in ASK_POINTS:
         bayesian = [ask_seconds("Bayesian", points, model) for model in MODELS]
         others = [ask_seconds(strategy, points)[0] for strategy in ("Random", "Hyperband")]
@@ -281,6 +288,7 @@ def poll(sm: Any, name: str, watch: Watch) -> None:
 def sample(server: LocalSageMakerProcess, sm: Any, name: str, watch: Watch) -> None:
     import psutil
 
+    assert server.process is not None  # started by the caller's with block
     process = psutil.Process(server.process.pid)
     while not watch.stop.is_set():
         counters = sm.describe_hyper_parameter_tuning_job(HyperParameterTuningJobName=name)["TrainingJobStatusCounters"]

@@ -88,7 +88,7 @@ def drive(
     jobs: list[Job], submit: Callable[[Job], Any], done: Callable[[Job, Any], bool], slots: int, poll: float
 ) -> float:
     """Run jobs `slots` at a time, starting the next as soon as one is seen finished. Returns wall seconds."""
-    pending, running = list(jobs), []
+    pending, running = list(jobs), list[tuple[Job, Any]]()
     while pending or running:
         while pending and len(running) < slots:
             job = pending.pop(0)

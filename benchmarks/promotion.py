@@ -289,8 +289,8 @@ def plot(results: dict[str, dict[str, Any]], days: list[dt.date], path: Path) ->
         width = min(STRETCH, len(served))  # a short smoke run draws its days' mean
         count = results[rule]["deployments"]
         rolling = np.convolve(served, np.ones(width) / width, mode="valid")
-        ax.plot(
-            days[width - 1 : width - 1 + len(rolling)],
+        ax.plot(  # dates on x: matplotlib's units registry takes them, its type stubs do not say so
+            days[width - 1 : width - 1 + len(rolling)],  # type: ignore[arg-type]
             rolling,
             label=f"{rule} ({count} deployment{'' if count == 1 else 's'})",
         )

@@ -247,7 +247,7 @@ def flights_objective(
     from include.pipeline.data import encode
 
     rows = rows or flight_rows()
-    splits = {}
+    splits: dict[str, tuple[Any, Any]] = {}
     for part, r in rows.items():
         labels, features = encode(FLIGHT, r)
         splits[part] = (features, labels.astype(np.int64))
@@ -441,7 +441,7 @@ def p1_table(results: dict[str, list[dict[str, Any]]], seeds: int) -> tuple[list
         "all_pairs": statistics.fmean(pooled_all),
         "n": len(pooled_jobs),
     }
-    low, high = wilson(pooled["pairs"], pooled["n"])
+    low, high = wilson(pooled["pairs"], len(pooled_jobs))
     lines.append(
         f"| **all objectives** | | | | | | **{jobs_text(pooled['jobs'], BAYESIAN_JOBS)}** | "
         f"**{pooled['pairs']:.0%}** ({low:.0%}–{high:.0%}) | {pooled['all_pairs']:.0%} |"

@@ -60,6 +60,7 @@ from benchmarks.suite_objectives import (
     SYNTHETIC,
     SuiteObjective,
     SyntheticObjective,
+    XGBoostObjective,
 )
 from harness.tuning_simulation import StrategyFactory, simulate
 from include.local_sagemaker.models.tuning import TuningJob
@@ -129,14 +130,14 @@ class BayesOptSampler(optuna.samplers.BaseSampler):
             allow_duplicate_points=True,
         )
         others = [t for t in study.get_trials(deepcopy=False) if t.number != trial.number]
-        finished = [t for t in others if t.state == TrialState.COMPLETE and t.value is not None]
+        finished = [(t, t.value) for t in others if t.state == TrialState.COMPLETE and t.value is not None]
         if len(others) < self.INIT_POINTS or not finished:
             point = optimizer.random_sample(1)[0]
         else:
             sign = 1.0 if study.direction == StudyDirection.MAXIMIZE else -1.0
-            for t in finished:
-                optimizer.register(params=self._point(t.params), target=sign * float(t.value))
-            worst = min(sign * float(t.value) for t in finished)
+            for t, value in finished:
+                optimizer.register(params=self._point(t.params), target=sign * value)
+            worst = min(sign * value for _, value in finished)
             for t in others:
                 if t.state == TrialState.RUNNING and set(t.params) == set(self._space):
                     optimizer.register(params=self._point(t.params), target=worst)
@@ -225,7 +226,7 @@ DEFAULT_ARMS = tuple(ARMS)
 PREVIOUS = {"pending": "liar", "length_scale_prior": "none"}
 # Each variant states its options in full over PREVIOUS (the arms the results files of that day name), or over
 # today's defaults where it says so, so a name keeps its meaning when the defaults change.
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "previous": PREVIOUS,
     "copula": {**PREVIOUS, "warping": "copula"},
     "noise": {**PREVIOUS, "noise_bounds": (1e-6, 1.0)},
@@ -839,6 +840,7 @@ def report(
                 f"curve start {objective.start:.4g}, noise sd {objective.noise:.3g}"
             )
         else:
+            assert isinstance(objective, XGBoostObjective)
             detail = f"{objective.shape[0]} rows × {objective.shape[1]} features"
             if not math.isnan(objective.positives):
                 detail += f", {objective.positives:.1%} positive"

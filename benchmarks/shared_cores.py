@@ -135,7 +135,7 @@ def main() -> None:
 
     spec = load_spec(SPEC_FILE)
     jobs = job_arguments(spec, options.jobs)
-    results: dict[tuple[str, int], list[dict[str, object]]] = {}
+    results: dict[tuple[str, int], list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory() as root:
         data = channels(spec, Path(root))
         for repeat in range(options.repeats):

@@ -318,7 +318,7 @@ class XGBoostObjective(SuiteObjective):
 
         history = xgb.cv(params, self.data, num_boost_round=self.rounds, folds=splits)
         column = "test-auc-mean" if self.classification else "test-rmse-mean"
-        values = history[column].to_numpy(dtype=float)
+        values = np.asarray(history[column], dtype=float)
         return tuple(float(v) for v in (values if self.classification else -values))
 
     def round_cost(self, hyperparameters: dict[str, str]) -> float:
@@ -329,7 +329,7 @@ class XGBoostObjective(SuiteObjective):
 def folds(y: np.ndarray | None, count: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
     """FOLDS (train, validation) index pairs drawn by seed (the objectives use seed 0); stratified by y when given."""
     rng = np.random.default_rng(seed)
-    fold = np.empty(count, dtype=np.int64)
+    fold: np.ndarray = np.empty(count, dtype=np.int64)
     groups = [np.arange(count)] if y is None else [np.flatnonzero(y == label) for label in np.unique(y)]
     for members in groups:
         fold[rng.permutation(members)] = np.arange(len(members)) % FOLDS

@@ -76,7 +76,7 @@ def main() -> None:
     validation_days = RETUNE["validation_days"]
     started = time.perf_counter()
     surfaces = []
-    with local_bench(days[0], days[-1], validation_days, "carryover-bench-") as (bench, _):
+    with local_bench(days[0], days[-1], validation_days, None) as (bench, _):
         for day in days:
             surfaces.append(surface(bench, day, args.jobs))
             print(f"{day}: {len(surfaces[-1])} jobs, best {max(surfaces[-1].values()):.4f}", file=sys.stderr)

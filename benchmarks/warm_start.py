@@ -497,7 +497,7 @@ def goal_table(days: list[DayResult]) -> tuple[list[str], dict[str, Any]]:
         "|---:|---:|---:|---:|---:|",
     ]
     stats: dict[str, Any] = {"n": len(days), "k": {}}
-    rivals = [(f"warm@{k}", k) for k in range(1, WARM_JOBS + 1)]
+    rivals: list[tuple[str, int | None]] = [(f"warm@{k}", k) for k in range(1, WARM_JOBS + 1)]
     if f"other@{COLD_JOBS}" in days[0].heldout:
         rivals.append((f"other@{COLD_JOBS}", None))
     for name, k in rivals:
