@@ -67,6 +67,23 @@ def test_waiting_for_the_first_training_job_defers_instead_of_holding_the_worker
     assert isinstance(done.value.trigger, SageMakerTrigger) and done.value.method_name == "execute_complete"
 
 
+def test_a_resumed_check_with_a_templated_interval_defers_again():
+    """The nightly chain passes check_interval as a template ("{{ var.value.get('hpo_poll_seconds', 10) }}"), and a
+    task resumed from deferral is rendered afresh, so resume_child_check gets it as text, not the int execute made
+    of it. Still no training job: it must defer again, not fail comparing text with a number."""
+    from airflow.providers.standard.triggers.temporal import DateTimeTrigger
+    from airflow.sdk.exceptions import TaskDeferred
+
+    definition = curve_definition("s3://b/code/sourcedir.tar.gz", "s3://b/train/", "s3://b/out")
+    operator = deferrable_operator(tuning_request(new_name(), definition, "Random", max_jobs=3, parallel=2))
+    operator.check_interval = "2"  # as rendered
+    operator.hook = NoChildYet()
+    with pytest.raises(TaskDeferred) as waiting:
+        operator.resume_child_check({}, deadline=time.time() + 300)
+    assert isinstance(waiting.value.trigger, DateTimeTrigger)
+    assert 0 < waiting.value.trigger.serialize()[1]["moment"].timestamp() - time.time() <= 2
+
+
 def test_on_kill_warns_when_a_stop_fails_and_says_why_not_when_the_job_had_ended():
     """on_kill must not raise, but a stop refused for any reason other than "already ended" (throttled, access
     denied) leaves a job that may still be billing: that is a warning, not the info line of a finished job. The

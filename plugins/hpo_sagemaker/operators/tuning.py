@@ -175,8 +175,13 @@ class ReattachingTuningOperator(BaseOperator):
             if not str(definition.get("RoleArn", "arn:")).startswith("arn:"):
                 definition["RoleArn"] = self.hook.expand_role(definition["RoleArn"])
 
+    @property
+    def poll_seconds(self) -> int:
+        """check_interval as a number. It is a template field, so it may arrive as text, and it is rendered again
+        whenever the task starts, a resume from deferral included."""
+        return int(self.check_interval)
+
     def execute(self, context: Context) -> dict[str, Any]:
-        self.check_interval = int(self.check_interval)  # may come from a template, as text
         self._merge_definition()
         self.preprocess_config()
         name = self.config["HyperParameterTuningJobName"]
@@ -215,7 +220,7 @@ class ReattachingTuningOperator(BaseOperator):
                 from airflow.providers.standard.triggers.temporal import TimeDeltaTrigger
 
                 self.defer(
-                    trigger=TimeDeltaTrigger(timedelta(seconds=min(self.check_interval, CHILD_POLL_SECONDS))),
+                    trigger=TimeDeltaTrigger(timedelta(seconds=min(self.poll_seconds, CHILD_POLL_SECONDS))),
                     method_name="resume_child_check",
                     kwargs={"deadline": deadline},
                 )
@@ -227,13 +232,13 @@ class ReattachingTuningOperator(BaseOperator):
     def _defer_until_done(self, name: str) -> NoReturn:
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
-        attempts = waiter_max_attempts(self.config, int(self.check_interval))
-        self.log.info("Deferring: the trigger polls %s every %ss, up to %d times", name, self.check_interval, attempts)
+        attempts = waiter_max_attempts(self.config, self.poll_seconds)
+        self.log.info("Deferring: the trigger polls %s every %ss, up to %d times", name, self.poll_seconds, attempts)
         self.defer(
             trigger=SageMakerTrigger(
                 job_name=name,
                 job_type="tuning",
-                waiter_delay=int(self.check_interval),
+                waiter_delay=self.poll_seconds,
                 waiter_max_attempts=attempts,
                 aws_conn_id=self.aws_conn_id,
                 region_name=self.hook.conn_region_name,  # the connection's region, also for the triggerer
@@ -299,7 +304,7 @@ class ReattachingTuningOperator(BaseOperator):
             if ended or time.monotonic() > deadline:
                 self.log.warning("No training job of %s to check the spot settings on", name)
                 return
-            time.sleep(min(self.check_interval, CHILD_POLL_SECONDS))
+            time.sleep(min(self.poll_seconds, CHILD_POLL_SECONDS))
         self._check_child(name, child)
 
     def _check_child(self, name: str, child: dict[str, Any]) -> None:
@@ -323,7 +328,7 @@ class ReattachingTuningOperator(BaseOperator):
                 last = line
             if described["HyperParameterTuningJobStatus"] in TERMINAL_STATUSES:
                 return described
-            time.sleep(self.check_interval)
+            time.sleep(self.poll_seconds)
 
     def _describe_terminal(self, name: str) -> dict[str, Any]:
         described = self.hook.describe_tuning_job(name)
