@@ -10,6 +10,7 @@ evaluation and a few predictions from the endpoint. Which SageMaker answers is u
 from __future__ import annotations
 
 import datetime
+import io
 import json
 import os
 import subprocess
@@ -76,7 +77,8 @@ def main(conf: dict[str, Any] | None = None, home: Path | None = None) -> int:
     from include.pipeline.report_history import history_prefix
     from include.pipeline.spec import load_spec
 
-    sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through make
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(line_buffering=True)  # progress shows as it happens, also through make
     endpoint_url = os.environ.get("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")

@@ -202,6 +202,9 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
 
     plan, spec = _plan(prepared)
     deployed = Deployment.from_xcom(deployment)
+    record_key = deployed.record_key
+    if record_key is None:  # deploy ties every deployment to its champion-history record
+        raise AirflowFailException(f"deployment of {deployed.endpoint} names no champion-history record")
     s3, sm, runtime = _clients("s3", "sagemaker", "sagemaker-runtime")
     rows = read_holdout(s3, plan.holdout_uri)  # the rows evaluate scored, so the scores must agree
     metric = spec.evaluation.metric
@@ -218,16 +221,14 @@ def smoke_test(prepared: dict[str, Any], deployment: dict[str, Any]) -> dict[str
         )
     except (SmokeTestError, DeploymentError, ClientError) as error:
         done = rollback(sm, deployed, poll=2)
-        update_record(
-            s3, plan.bucket, deployed.record_key, deployed=False, rolled_back=True, rollback_reason=str(error)
-        )
+        update_record(s3, plan.bucket, record_key, deployed=False, rolled_back=True, rollback_reason=str(error))
         # Failed for good: a retry would only test the model rolled back to.
         raise AirflowFailException(f"smoke test failed ({error}); {done}") from error
     retired = retire(sm, deployed)
     update_record(
         s3,
         plan.bucket,
-        deployed.record_key,
+        record_key,
         deployed=True,
         endpoint=deployed.endpoint,
         endpoint_config=deployed.endpoint_config,

@@ -172,7 +172,7 @@ def summarize_stops(
 ) -> dict[str, Any]:
     """What the rule did to the tuning job (an XCom): each stopped job's firing step, the rounds it ran (its log's
     validation values) and was to run (the `rounds` hyperparameter), and the rounds saved in all."""
-    jobs = []
+    jobs: list[dict[str, Any]] = []
     for stop in stopped_by_rule(sm_client, tuning_job_name):
         _, validation = rule.curves(read_job_log(logs_client, stop.job))
         planned = None

@@ -111,7 +111,7 @@ def read_job_log(logs_client: Any, job_name: str, limit: int = 10_000) -> list[s
     lines: list[str] = []
     token = None
     while len(lines) < limit:
-        kwargs = {"nextToken": token} if token else {}
+        kwargs: dict[str, str] = {"nextToken": token} if token else {}
         page = logs_client.get_log_events(
             logGroupName=TRAINING_LOG_GROUP, logStreamName=stream, startFromHead=True, **kwargs
         )

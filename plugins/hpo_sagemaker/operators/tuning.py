@@ -229,7 +229,7 @@ class ReattachingTuningOperator(BaseOperator):
             self._check_child(name, child)
         self._defer_until_done(name)
 
-    def _defer_until_done(self, name: str) -> NoReturn:
+    def _defer_until_done(self, name: str) -> NoReturn:  # type: ignore[misc]  # self.defer raises; mypy skips Airflow
         from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 
         attempts = waiter_max_attempts(self.config, self.poll_seconds)
