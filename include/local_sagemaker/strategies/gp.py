@@ -38,15 +38,17 @@ is better than Random at equal budget beyond the folds too (flights at 20 and 50
 unadjusted), reaches Random@50 at 20 jobs on 70 % / 45 % of pairs, is level with TPE on diamonds (on flights
 level at 20 jobs, better at 50: search_suite_stopping_larger.md) and better than bayes-opt on diamonds; on the 7
 objectives whose measure can tell strategies apart, best@20 >= Random@50 on 64 % of pairs
-(95 % Wilson 56-72 %; the goal is 65 %). Ranking the values before the fit (a copula) does not help. Where it stays
-level with Random (branin with 3 nuisance dimensions) the prior is the cause: it holds an ignored dimension at l ~ 3,
-not at the bound; treating every dimension fitted at l >= 2 as flat fixes that one objective and is worse on mixed6,
-branin and diamonds, whose weakly relevant dimensions look the same after 15 jobs (search_suite_flat_dims.md);
-keeping the incumbent's value along those dimensions in the acquisition instead, with the model unchanged, trades the
-same way, less (search_suite_copy_dims.md). So do Hvarfner et al.'s dimension-scaled prior and choosing the prior at
-each fit by leave-one-out predictive density, which picks the dimension-scaled fit 94 % of the time: the better-fitting
-model is the worse guide: Optuna's prior earns its place by the exploration it causes. Input warping (Kumaraswamy) is
-worse on 3 of 5 synthetic objectives and 3 start-up jobs level with 5 (search_suite_candidates.md).
+(95 % Wilson 56-72 %; the goal is 65 %). Over all 12 objectives with 40 seeds it is better than Random at 20 jobs
+on 6, at 50 jobs on all 12, never worse, and best@20 >= Random@50 on 54 % of pairs (49-58 %: search_suite_40.md).
+Ranking the values before the fit (a copula) does not help. Where it stays level with Random (branin with 3 nuisance
+dimensions) the prior is the cause: it holds an ignored dimension at l ~ 3, not at the bound; treating every
+dimension fitted at l >= 2 as flat fixes that one objective and is worse on mixed6, branin and diamonds, whose
+weakly relevant dimensions look the same after 15 jobs (search_suite_flat_dims.md); keeping the incumbent's value
+along those dimensions in the acquisition instead, with the model unchanged, trades the same way, less
+(search_suite_copy_dims.md). So do Hvarfner et al.'s dimension-scaled prior and choosing the prior at each fit by
+leave-one-out predictive density, which picks the dimension-scaled fit 94 % of the time: the better-fitting model is
+the worse guide, as Optuna's prior earns its place by the exploration it causes. Input warping (Kumaraswamy) is worse
+on 3 of 5 synthetic objectives and 3 start-up jobs level with 5 (search_suite_candidates.md).
 The MAP fit costs no more than the maximum-likelihood one did: 0.17 s mean, 0.43 s slowest ask at 500 points
 (growth.md).
 Hyperband keeps TPE: sampling with this GP under the same pruner lost on 62-63 % of seeds (65 % on the 3 larger
