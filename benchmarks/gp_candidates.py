@@ -15,10 +15,10 @@ to the warping is taken by finite differences (2d extra kernel matrices per step
 LooPriorGPEISampler, the length-scale prior chosen by the data: the kernel is fitted twice, under the shipped prior
 (Optuna's, which pulls every length scale towards 1) and under Hvarfner et al.'s dimension-scaled one (which lets a
 dimension the data do not vary along go flat), and the fit whose leave-one-out predictive log density is higher is
-used. The suite found each prior better where the other is worse (search_suite_priors.md): the dimension-scaled one
-on branin with 3 nuisance dimensions, the shipped one on hartmann6, ackley10 and mixed6. Leave-one-out is closed form
-for a GP (Sundararajan & Keerthi 2001): with A = (K + noise)^-1 and a = A y, point i's held-out mean is off by
-a_i / A_ii with variance 1 / A_ii.
+used. The suite found each prior better where the other is worse (search_suite_candidates.md, `believer+dim-scaled`):
+the dimension-scaled one on branin with 3 nuisance dimensions, the shipped one on hartmann6, ackley10 and mixed6.
+Leave-one-out is closed form for a GP (Sundararajan & Keerthi 2001): with A = (K + noise)^-1 and a = A y, point i's
+held-out mean is off by a_i / A_ii with variance 1 / A_ii.
 """
 
 from __future__ import annotations
