@@ -30,7 +30,7 @@ lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/lint-imports --no-cache  # the layers in pyproject.toml
-	$(VENV)/bin/mypy  # types: benchmarks, DAGs, plugins, the pipeline (pyproject.toml [tool.mypy])
+	$(VENV)/bin/mypy  # types: benchmarks, DAGs, plugins, include/ (pyproject.toml [tool.mypy])
 
 format: install
 	$(VENV)/bin/ruff format .

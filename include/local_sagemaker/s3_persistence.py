@@ -39,6 +39,7 @@ import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -283,8 +284,10 @@ class S3Persistence:
     def _contradiction(
         self, bucket_name: str | None, key_name: str | None, expect: str | None, changed: bool, alone: bool
     ) -> str | None:
-        bucket = _s3_backend().buckets.get(bucket_name) if bucket_name else None
-        if bucket is None or key_name is None:
+        if not bucket_name or key_name is None:
+            return None
+        bucket = _s3_backend().buckets.get(bucket_name)
+        if bucket is None:
             return None
         latest = bucket.keys.get(key_name)
         live = latest is not None and not _is_delete_marker(latest)
@@ -334,7 +337,7 @@ class S3Persistence:
                 self._db.execute(
                     "INSERT OR REPLACE INTO buckets (name, region, versioning) VALUES (?, ?, ?)", (name, *settings)
                 )
-                pending.updates.append(lambda name=name, settings=settings: self._buckets.__setitem__(name, settings))
+                pending.updates.append(partial(self._buckets.__setitem__, name, settings))
                 changed.append((name, None))
             stored = self._keys.get(name, {})
             # A request on one object changes only that object: no need to look at the rest of the bucket.
@@ -355,6 +358,7 @@ class S3Persistence:
         rows = []
         kept: list[_Version] = []
         for position, (version, signature) in enumerate(zip(versions, signatures, strict=True)):
+            described: tuple[Any, ...]
             if _is_delete_marker(version):
                 file, described = None, (1, None, None, None, None, None, None)
             else:
@@ -376,7 +380,7 @@ class S3Persistence:
             )
             kept.append((signature, file))
             if file is not None:
-                pending.updates.append(lambda version=version, file=file: self._serve_from_disk(version, file))
+                pending.updates.append(partial(self._serve_from_disk, version, file))
         self._db.execute("DELETE FROM versions WHERE bucket = ? AND key = ?", (bucket.name, key_name))
         self._db.executemany(
             "INSERT INTO versions (bucket, key, position, version_id, delete_marker, file, etag, metadata, tags,"
@@ -414,7 +418,7 @@ class S3Persistence:
         for upload_id in set(stored) - set(live):  # completed or aborted
             self._db.execute("DELETE FROM uploads WHERE id = ?", (upload_id,))
             self._db.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
-            pending.updates.append(lambda upload_id=upload_id: stored.pop(upload_id, None))
+            pending.updates.append(partial(stored.pop, upload_id, None))
             pending.replaced |= {f for _, f in stored[upload_id][1].values()}
             changed = True
         for upload_id, upload in live.items():
@@ -424,11 +428,13 @@ class S3Persistence:
             old_signature, old_parts = stored.get(upload_id, (None, {}))
             if signature == old_signature and part_signatures == {n: s for n, (s, _) in old_parts.items()}:
                 continue
-            new_parts = {}
+            new_parts: dict[int, tuple[tuple[Any, ...], str]] = {}
             for number, part_signature in part_signatures.items():
                 old = old_parts.get(number)
-                same = old is not None and old[0] == part_signature
-                new_parts[number] = old if same else (part_signature, pending.write(self, parts[number].value))
+                if old is not None and old[0] == part_signature:
+                    new_parts[number] = old
+                else:
+                    new_parts[number] = (part_signature, pending.write(self, parts[number].value))
             self._db.execute(
                 "INSERT OR REPLACE INTO uploads (id, bucket, key, metadata, tags, storage) VALUES (?, ?, ?, ?, ?, ?)",
                 (
@@ -445,14 +451,13 @@ class S3Persistence:
                 "INSERT INTO parts (upload, number, file, etag) VALUES (?, ?, ?, ?)",
                 [(upload_id, n, f, parts[n].etag) for n, (_, f) in new_parts.items()],
             )
-            pending.updates.append(
-                lambda upload_id=upload_id, entry=(signature, new_parts): self._uploads.setdefault(
-                    bucket.name, {}
-                ).__setitem__(upload_id, entry)
-            )
+            pending.updates.append(partial(self._remember_upload, bucket.name, upload_id, (signature, new_parts)))
             pending.replaced |= {f for _, f in old_parts.values()} - {f for _, f in new_parts.values()}
             changed = True
         return changed
+
+    def _remember_upload(self, bucket_name: str, upload_id: str, entry: _Upload) -> None:
+        self._uploads.setdefault(bucket_name, {})[upload_id] = entry
 
     def _forget_bucket(self, name: str, pending: _Pending) -> None:
         pending.replaced |= {f for versions in self._keys.get(name, {}).values() for _, f in versions if f}
@@ -462,7 +467,7 @@ class S3Persistence:
         self._db.execute("DELETE FROM uploads WHERE bucket = ?", (name,))
         self._db.execute("DELETE FROM buckets WHERE name = ?", (name,))
         for cache in (self._buckets, self._keys, self._uploads):
-            pending.updates.append(lambda cache=cache: cache.pop(name, None))
+            pending.updates.append(partial(cache.pop, name, None))
 
     def _write_file(self, value: bytes) -> str:
         name = uuid.uuid4().hex

@@ -107,8 +107,8 @@ class TuningLoop:
             trial.error = error
         if objective is not None:
             improved = best is None or (
-                self.tuning.better(objective, best.objective)
-                and abs(objective - best.objective) >= IMPROVEMENT * abs(best.objective)
+                self.tuning.better(objective, best.value)
+                and abs(objective - best.value) >= IMPROVEMENT * abs(best.value)
             )
             self.tuning.not_improving = 0 if improved else self.tuning.not_improving + 1
 
@@ -120,7 +120,7 @@ class TuningLoop:
         if tuning.stop_requested:
             return Completion("Stopped")
         trials = tuning.trials
-        evaluated = [t.objective for t in trials if t.evaluated]
+        evaluated = [t.value for t in trials if t.evaluated]
         needed = min(FAIL_FAST_JOBS, tuning.max_jobs or FAIL_FAST_JOBS)
         first = trials[:needed]
         if len(first) == needed and all(t.finished and t.objective is None for t in first):
@@ -129,7 +129,7 @@ class TuningLoop:
         criteria = tuning.config.get("TuningJobCompletionCriteria") or {}
         best = tuning.best_trial()
         target = criteria.get("TargetObjectiveMetricValue")
-        if target is not None and best is not None and not tuning.better(target, best.objective):
+        if target is not None and best is not None and not tuning.better(target, best.value):
             return Completion("Completed", "TargetObjectiveMetricValue reached")
         patience = (criteria.get("BestObjectiveNotImproving") or {}).get("MaxNumberOfTrainingJobsNotImproving")
         if patience is not None and tuning.not_improving >= patience:

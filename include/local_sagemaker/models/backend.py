@@ -56,17 +56,21 @@ class SageMakerBackend:
         deleted (an endpoint deleted while Creating, say) must not write it back.
         """
         with self.lock:
-            if self._registry(resource.kind).get(resource.name) is resource:
+            if self._registered(resource):
                 self.store.put(self.region, resource.kind, resource.name, resource.record())
 
+    def _registered(self, resource: Any) -> bool:
+        return self._registry(resource.kind).get(resource.name) is resource
+
     def _registry(self, kind: str) -> dict[str, Any]:
-        return {
+        registries: dict[str, dict[str, Any]] = {
             TrainingJob.kind: self.training_jobs,
             Model.kind: self.models,
             EndpointConfig.kind: self.endpoint_configs,
             Endpoint.kind: self.endpoints,
             TuningJob.kind: self.tuning_jobs,
-        }[kind]
+        }
+        return registries[kind]
 
     def restore(self, kind: str, name: str, body: dict[str, Any]) -> None:
         if kind == TrainingJob.kind:
@@ -177,7 +181,7 @@ class SageMakerBackend:
         best = None
         for tuning in tunings:
             trial = tuning.best_trial()
-            if trial is not None and (best is None or tuning.better(trial.objective, best[1].objective)):
+            if trial is not None and (best is None or tuning.better(trial.value, best[1].value)):
                 best = (tuning, trial)
         if best is None:
             return None

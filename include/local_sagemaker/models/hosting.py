@@ -27,7 +27,7 @@ class Model(SpecResource):
         return self.spec.get("PrimaryContainer") or self.spec["Containers"][0]
 
     def describe(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             key: self.spec[key]
             for key in (
                 "PrimaryContainer",
@@ -71,7 +71,7 @@ class EndpointConfig(SpecResource):
         return self.spec["ProductionVariants"]
 
     def describe(self) -> dict[str, Any]:
-        out = {
+        out: dict[str, Any] = {
             key: self.spec[key]
             for key in ("DataCaptureConfig", "KmsKeyId", "AsyncInferenceConfig", "ExecutionRoleArn")
             if key in self.spec

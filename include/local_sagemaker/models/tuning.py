@@ -48,6 +48,13 @@ class Trial:
     def evaluated(self) -> bool:
         return self.finished and self.objective is not None
 
+    @property
+    def value(self) -> float:
+        """The final objective of an evaluated trial."""
+        if self.objective is None:
+            raise ValueError(f"training job {self.job} has no final objective")
+        return self.objective
+
     def record(self) -> dict[str, Any]:
         return {**asdict(self), "state": self.state.value}
 
@@ -122,7 +129,9 @@ class TuningJob(SpecResource):
         return [d for _, d in definitions_of(self.spec)]
 
     def objective(self, definition: dict[str, Any] | None = None) -> dict[str, Any]:
-        return objective_of(self.spec, definition or self.definitions[0])
+        objective = objective_of(self.spec, definition or self.definitions[0])
+        assert objective is not None  # CreateHyperParameterTuningJob refuses a definition without one
+        return objective
 
     def ranges(self, definition: dict[str, Any] | None = None) -> dict[str, Any]:
         return ranges_of(self.spec, definition or self.definitions[0])
@@ -245,7 +254,7 @@ class TuningJob(SpecResource):
     def best_trial(self) -> Trial | None:
         best = None
         for trial in self.trials:
-            if trial.evaluated and (best is None or self.better(trial.objective, best.objective)):
+            if trial.evaluated and (best is None or self.better(trial.value, best.value)):
                 best = trial
         return best
 

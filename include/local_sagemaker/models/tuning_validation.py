@@ -80,11 +80,11 @@ def validate_create(spec: dict[str, Any], parents: dict[str, TuningJob]) -> None
     if bool(spec.get("TrainingJobDefinition")) == bool(spec.get("TrainingJobDefinitions")):
         raise ValidationException("Specify exactly one of TrainingJobDefinition and TrainingJobDefinitions.")
     if spec.get("TrainingJobDefinitions"):
-        names = [d.get("DefinitionName") for _, d in definitions]
-        if None in names:
+        given = [d.get("DefinitionName") for _, d in definitions]
+        if None in given:
             raise ValidationException("TrainingJobDefinitions: every definition needs a DefinitionName.")
-        if len(set(names)) != len(names):
-            raise ValidationException(f"TrainingJobDefinitions: DefinitionName values must be unique, got {names}.")
+        if len(set(given)) != len(given):
+            raise ValidationException(f"TrainingJobDefinitions: DefinitionName values must be unique, got {given}.")
     if len(definitions) > 1:
         _validate_multi_algorithm(spec, definitions)
     strategy = config["Strategy"]
@@ -348,6 +348,7 @@ def _compare_definitions(
     kind: str,
 ) -> None:
     new_objective, old_objective = objective_of(spec, child), objective_of(parent_spec, old)
+    assert new_objective is not None and old_objective is not None  # validated before, the parent's at its creation
     if (new_objective["MetricName"], new_objective["Type"]) != (old_objective["MetricName"], old_objective["Type"]):
         raise ValidationException(
             f"{where}: the objective must stay the same ({old_objective['Type']} {old_objective['MetricName']}), "

@@ -55,7 +55,7 @@ class TuningScheduler:
                 for trial in parent.trials if parent else []:
                     if trial.evaluated:
                         out.setdefault(trial.definition, []).append(
-                            (ref["HyperParameterTuningJobName"], trial.hyperparameters, trial.objective)
+                            (ref["HyperParameterTuningJobName"], trial.hyperparameters, trial.value)
                         )
         return out
 

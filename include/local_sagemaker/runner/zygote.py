@@ -73,9 +73,8 @@ def _run_main(path: str) -> None:
     """Run a script as `python path` does: a fresh `__main__` module with these attributes, argv untouched."""
     main = types.ModuleType("__main__")
     main.__file__ = path
-    main.__cached__ = None
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
-    main.__builtins__ = builtins
+    main.__dict__.update(__cached__=None, __builtins__=builtins)
     main.__annotations__ = {}
     sys.modules["__main__"] = main
     with open(path, "rb") as source:
@@ -105,9 +104,10 @@ def _run_child(control: socket.socket, request: dict[str, Any], output: int) -> 
     if _COERCED_LOCALE and not {"LC_ALL", "LC_CTYPE"} & set(request["env"]):
         os.environ["LC_CTYPE"] = _COERCED_LOCALE  # PEP 538: what this interpreter's start set, a job's start would
     unbuffered = bool(os.environ.get("PYTHONUNBUFFERED"))
-    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")
-    sys.stdout = sys.__stdout__ = _stream(1, unbuffered, "strict")
-    sys.stderr = sys.__stderr__ = _stream(2, True, "backslashreplace")
+    # The job's own standard streams, the __std*__ originals included, as its interpreter's start would set them.
+    sys.stdin = sys.__stdin__ = io.TextIOWrapper(io.FileIO(0, "r", closefd=False), encoding="utf-8")  # type: ignore[misc]
+    sys.stdout = sys.__stdout__ = _stream(1, unbuffered, "strict")  # type: ignore[misc]
+    sys.stderr = sys.__stderr__ = _stream(2, True, "backslashreplace")  # type: ignore[misc]
     script = request["argv"][1]
     sys.argv = list(request["argv"][1:])
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))
@@ -120,7 +120,10 @@ def _run_child(control: socket.socket, request: dict[str, Any], output: int) -> 
         code = _exit_code(exc)
     except BaseException as exc:
         # From the script's own frame down, as Python prints it: this module's two frames are not the job's.
-        traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next.tb_next)
+        frames = exc.__traceback__
+        for _ in range(2):
+            frames = frames.tb_next if frames is not None else None
+        traceback.print_exception(type(exc), exc, frames)
         code = 1
     finally:
         try:
