@@ -160,6 +160,17 @@ def test_stored_trials_load_as_trials_and_store_the_same(record):
     assert {k: v for k, v in trial.record().items() if k in record} == record
 
 
+def test_only_an_evaluated_trial_has_a_value():
+    done = Trial(trial=0, job="j-001-0", hyperparameters={}, state=TrialState.FINISHED, objective=0.0)
+    assert done.evaluated and done.value == 0.0  # a zero objective is a value
+    failed = Trial(trial=1, job="j-002-0", hyperparameters={}, state=TrialState.FINISHED)
+    running = Trial(trial=2, job="j-003-0", hyperparameters={})
+    for trial in (failed, running):
+        assert not trial.evaluated
+        with pytest.raises(ValueError, match=trial.job):
+            _ = trial.value
+
+
 def test_a_jobs_metric_curve_is_stored_to_the_microsecond_and_held_in_16_bytes_a_value(tmp_path):
     """Every training job the service ever ran stays in memory with its curves (early stopping, Debugger rules after a
     restart and FinalMetricDataList read them), so a value must cost bytes, not a list of a datetime and a float
