@@ -342,12 +342,37 @@ def test_the_copula_keeps_the_order_and_forgets_the_scale():
     assert np.allclose(_copula(y * 100 + 7), warped)
 
 
-@pytest.mark.parametrize("options", [{"pending": "optimist"}, {"warping": "log"}])
+@pytest.mark.parametrize("options", [{"pending": "optimist"}, {"warping": "log"}, {"prior_mean": "median"}])
 def test_unknown_gp_options_are_refused(options):
     from include.local_sagemaker.strategies.gp import GPEISampler
 
     with pytest.raises(ValueError, match=next(iter(options))):
         GPEISampler(seed=1, **options)
+
+
+def test_far_from_the_data_the_gp_expects_the_worst_value_seen_not_the_average():
+    """The shipped prior mean (De Ath et al. 2020): where no job has been, the model predicts the worst value seen, so
+    Expected Improvement there comes from the uncertainty alone; with prior_mean="mean" it predicts the values' mean.
+    Near the data both fit the values, and the uncertainty does not depend on the mean."""
+    import numpy as np
+    from sklearn.gaussian_process.kernels import ConstantKernel, Matern
+
+    from include.local_sagemaker.strategies.gp import GPEISampler
+
+    rng = np.random.RandomState(0)
+    x = rng.uniform(size=(12, 3))
+    y = np.sin(6 * x[:, 0]) + x[:, 1]
+    kernel = ConstantKernel(1.0, "fixed") * Matern(0.3, "fixed", nu=2.5)
+    fitted = {
+        mean: GPEISampler(prior_mean=mean)._regressor(kernel=kernel, optimizer=None, normalize_y=True).fit(x, y)
+        for mean in ("worst", "mean")
+    }
+    far = np.full((1, 3), 5.0)
+    (worst, worst_sd), (average, average_sd) = (fitted[m].predict(far, return_std=True) for m in ("worst", "mean"))
+    assert worst[0] == pytest.approx(y.min()) and average[0] == pytest.approx(y.mean())
+    assert worst_sd[0] == pytest.approx(average_sd[0]) == pytest.approx(y.std())
+    for gp in fitted.values():
+        assert np.allclose(gp.predict(x), y, atol=1e-6)
 
 
 def test_a_gp_variant_proposes_inside_the_space_and_differs_from_the_default():
@@ -374,9 +399,9 @@ def test_a_gp_variant_proposes_inside_the_space_and_differs_from_the_default():
 
 
 def test_the_length_scale_prior_keeps_a_few_points_from_making_dimensions_wiggly():
-    """A suite variant: on 7 points of a smooth 6-d bowl, maximum likelihood shrinks some length scales towards the
-    lower bound (a dimension that looks wiggly on noise) and pins others at the upper one; the prior's MAP fit
-    stays in between, as its median (≈ 10 in 6-d) pulls."""
+    """A suite variant, with the prior mean it was measured with (the values' mean): on 7 points of a smooth 6-d bowl,
+    maximum likelihood shrinks some length scales towards the lower bound (a dimension that looks wiggly on noise)
+    and pins others at the upper one; the prior's MAP fit stays in between, as its median (≈ 10 in 6-d) pulls."""
     import numpy as np
 
     from include.local_sagemaker.strategies.gp import GPEISampler
@@ -384,15 +409,18 @@ def test_the_length_scale_prior_keeps_a_few_points_from_making_dimensions_wiggly
     rng = np.random.RandomState(0)
     x = rng.uniform(size=(7, 6))
     y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
-    plain = GPEISampler(seed=1, length_scale_prior="none")._fit(x, y).kernel_.k1.k2.length_scale
-    prior = GPEISampler(seed=1, length_scale_prior="dim-scaled")._fit(x, y).kernel_.k1.k2.length_scale
+    plain = GPEISampler(seed=1, length_scale_prior="none", prior_mean="mean")._fit(x, y).kernel_.k1.k2.length_scale
+    prior = (
+        GPEISampler(seed=1, length_scale_prior="dim-scaled", prior_mean="mean")._fit(x, y).kernel_.k1.k2.length_scale
+    )
     assert min(plain) < 0.3 < 0.5 < min(prior)
     assert max(prior) < 20.0  # not at the bound
 
 
 def test_optunas_length_scale_penalty_pulls_towards_one_from_both_sides():
     """The shipped prior (Optuna GPSampler's 0.1 / u + 0.1 * u on u = 1 / l^2): on the same 7 points no length scale
-    is driven to the lower bound or pinned at the upper one, as maximum likelihood does."""
+    is driven towards the lower bound or pinned at the upper one, as maximum likelihood does, with either prior mean
+    (the worst value seen, shipped; the values' mean)."""
     import numpy as np
 
     from include.local_sagemaker.strategies.gp import GPEISampler
@@ -402,6 +430,9 @@ def test_optunas_length_scale_penalty_pulls_towards_one_from_both_sides():
     y = -((x - 0.3) ** 2).sum(axis=1) + rng.normal(0, 0.01, 7)
     plain = GPEISampler(seed=1, length_scale_prior="none")._fit(x, y).kernel_.k1.k2.length_scale
     prior = GPEISampler(seed=1)._fit(x, y).kernel_.k1.k2.length_scale
+    assert max(plain) == pytest.approx(20.0) and 0.3 < min(prior) and max(prior) < 5.0  # ML: some at the bound
+    plain = GPEISampler(seed=1, length_scale_prior="none", prior_mean="mean")._fit(x, y).kernel_.k1.k2.length_scale
+    prior = GPEISampler(seed=1, prior_mean="mean")._fit(x, y).kernel_.k1.k2.length_scale
     assert min(plain) < 0.3 < min(prior) and max(prior) < 5.0 < max(plain)
     with pytest.raises(ValueError, match="length_scale_prior must be none, dim-scaled or optuna"):
         GPEISampler(length_scale_prior="gamma")
