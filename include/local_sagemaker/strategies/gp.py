@@ -187,13 +187,15 @@ def _worst_mean_regressor() -> type:
     from sklearn.gaussian_process import GaussianProcessRegressor
 
     class WorstMeanRegressor(GaussianProcessRegressor):
+        normalize_y: bool  # the constructor's, set by scikit-learn
+
         def fit(self, X: np.ndarray, y: np.ndarray) -> Any:
             loc, scale = float(np.min(y)), float(np.std(y)) or 1.0
-            self.normalize_y = False
+            normalize, self.normalize_y = self.normalize_y, False  # the values go in scaled and shifted already
             try:
                 super().fit(X, (np.asarray(y, dtype=float) - loc) / scale)
             finally:
-                self.normalize_y = True
+                self.normalize_y = normalize
             self._y_train_mean, self._y_train_std = np.array(loc), np.array(scale)  # what predict maps back with
             return self
 
