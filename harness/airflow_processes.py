@@ -14,6 +14,13 @@ from typing import Any
 
 from harness.local_sagemaker import ROOT
 
+# The tests' Airflow processes share one SQLite file, which takes one writer at a time; a writer waits up to 5 s for
+# the lock by default, which a loaded two-core machine exceeds. `airflow backfill create` then cleans up the runs it
+# had already committed, and a scheduler that was scheduling them dies (ObjectDeletedError, Airflow 3.3). Wait 60 s.
+SQLITE_CONNECT_ARGS = {"timeout": 60}
+CONNECT_ARGS = "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"
+SQLITE_CONNECT_ARGS_PATH = f"{__name__}.SQLITE_CONNECT_ARGS"
+
 
 class Airflow:
     """Real Airflow components on the session's Airflow DB (LocalExecutor): backfills, worker crashes.
@@ -48,6 +55,10 @@ class Airflow:
             "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True",
             **(env or {}),
         }
+        if not self.env.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN", "sqlite").startswith("sqlite"):
+            self.env.pop(CONNECT_ARGS, None)  # SQLite's, not PostgreSQL's
+        else:
+            self.env.setdefault(CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH)
         self.api = f"http://127.0.0.1:{port}/api/v2"
         self.processes: dict[str, subprocess.Popen] = {}
         self.commands: dict[str, tuple[list[str], dict[str, str]]] = {}
@@ -120,6 +131,15 @@ class Airflow:
         with urllib.request.urlopen(request, timeout=timeout) as answer:  # noqa: S310 (our own loopback API)
             return json.load(answer)
 
+    def unpause(self, dag_id: str) -> None:
+        """`airflow dags unpause`, through the REST API (the UI's toggle): no CLI process to start."""
+        self.call("PATCH", f"/dags/{dag_id}", {"is_paused": False})
+
+    def trigger(self, dag_id: str, conf: dict[str, Any] | None = None, logical_date: str | None = None) -> str:
+        """A run of `dag_id` as the UI's trigger form starts one (REST, not a CLI process); its run_id."""
+        body = {"logical_date": logical_date, "conf": conf or {}}
+        return self.call("POST", f"/dags/{dag_id}/dagRuns", body)["dag_run_id"]
+
     def kill(self, name: str) -> None:
         """SIGKILL a component with everything it started, as when its machine dies (for the scheduler or a
         worker: their task processes too, which put themselves in process groups of their own)."""
@@ -188,14 +208,17 @@ def kill_tree(pid: int) -> None:
             os.kill(victim, signal.SIGKILL)
 
 
-def triggered_run(dag_id: str = "hpo_nightly") -> Any:
-    """The one manual run a test just triggered through the CLI, once the scheduler has started it."""
+def triggered_run(dag_id: str = "hpo_nightly", run_id: str | None = None) -> Any:
+    """The manual run a test just triggered (the one with `run_id`, or the only one), once the scheduler has
+    started it."""
     from airflow.models.dagrun import DagRun
 
     from harness.local_sagemaker import wait_until
 
     [dagrun] = wait_until(
-        lambda: DagRun.find(dag_id=dag_id, run_type="manual", state="running"), bool, "a running manual run"
+        lambda: DagRun.find(dag_id=dag_id, run_id=run_id, run_type="manual", state="running"),
+        bool,
+        "a running manual run",
     )
     return dagrun
 

@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
+from harness.airflow_processes import CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH
 from harness.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
+from tests.scheduling import pytest_xdist_make_scheduler  # noqa: F401 (the modules' order on make test's workers)
 
 # Airflow reads AIRFLOW_HOME once, at its first import, and keeps the metadata DB it found there. A test that
 # imports Airflow before any fixture ran (a DAG factory unit test, say) must already see the session's home, or
@@ -23,14 +25,9 @@ from harness.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthet
 AIRFLOW_HOME = tempfile.mkdtemp(prefix="airflow-home-")
 os.environ["AIRFLOW_HOME"] = AIRFLOW_HOME
 atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
+os.environ[CONNECT_ARGS] = SQLITE_CONNECT_ARGS_PATH  # this process writes the same SQLite DB (dag.test)
 
 CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default connection's secret key, per session
-
-# No module order is imposed: `make test`'s workers (pytest-xdist, one module per worker at a time) take the modules
-# by their number of tests, so the in-process ones go first and the slow end-to-end modules start spread out among
-# them. Queuing the slowest modules first instead (measured 2026-12-06) ran three Airflow stacks side by side:
-# 11:15 and 1,294 CPU-s (every process the suite starts) against 8:57-9:48 and 944-980 CPU-s; their pollers and
-# idle schedulers cost CPU for as long as they wait, and side by side they wait longer.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

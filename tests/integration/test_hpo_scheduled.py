@@ -180,9 +180,9 @@ def test_new_data_triggers_a_warm_started_retune_from_the_champion_history(airfl
     champion = champion_for(before, "", live=True)
     assert champion is not None  # the champion fixture deployed one
     for dag_id in (INGEST, RETUNE):
-        airflow.cli("dags", "unpause", dag_id)
+        airflow.unpause(dag_id)  # the UI's toggle; the backfill above unpaused with the README's CLI command
     # The ingest DAG lands 2013-01-22 and publishes the model's Asset; the scheduler starts the retune for it.
-    airflow.cli("dags", "trigger", INGEST, "--logical-date", "2013-01-22T00:00:00+00:00")
+    airflow.trigger(INGEST, logical_date="2013-01-22T00:00:00+00:00")
     [dagrun] = wait_until(
         lambda: DagRun.find(dag_id=RETUNE),
         lambda runs: len(runs) == 1 and runs[0].state in ("success", "failed"),

@@ -10,7 +10,6 @@ every task under it (the machine's way; the next scheduler adopts the orphaned t
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import signal
 from collections.abc import Iterator
@@ -44,7 +43,7 @@ def airflow(airflow_db, s3, tmp_path_factory) -> Iterator[Airflow]:
     os.environ.update({"AIRFLOW_VAR_HPO_BUCKET": BUCKET, "AIRFLOW_VAR_HPO_POLL_SECONDS": "1"})
     running = Airflow(tmp_path_factory.mktemp("task-retry"))
     running.start("api-server", "scheduler")
-    running.cli("dags", "unpause", "hpo_nightly")
+    running.unpause("hpo_nightly")
     yield running
     running.stop()
     for key, value in saved.items():
@@ -55,8 +54,7 @@ def start_run(airflow: Airflow, sm: Any) -> tuple[Any, str]:
     """Trigger a run and wait until its tuning job has finished a training job and is running the next one."""
     from include.pipeline.naming import job_name_for
 
-    airflow.cli("dags", "trigger", "hpo_nightly", "--conf", json.dumps(CONF))
-    dagrun = triggered_run()
+    dagrun = triggered_run(run_id=airflow.trigger("hpo_nightly", CONF))
     name = job_name_for("hpo", "hpo_nightly", dagrun.run_id, "tune")
 
     def children() -> list[dict[str, Any]]:
