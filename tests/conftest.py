@@ -17,7 +17,6 @@ import pytest
 
 from harness.airflow_processes import CONNECT_ARGS, SQLITE_CONNECT_ARGS_PATH
 from harness.local_sagemaker import REGION, ROOT, LocalSageMakerProcess, synthetic_csv
-from tests.scheduling import pytest_xdist_make_scheduler  # noqa: F401 (the modules' order on make test's workers)
 
 # Airflow reads AIRFLOW_HOME once, at its first import, and keeps the metadata DB it found there. A test that
 # imports Airflow before any fixture ran (a DAG factory unit test, say) must already see the session's home, or
@@ -28,6 +27,13 @@ atexit.register(shutil.rmtree, AIRFLOW_HOME, ignore_errors=True)
 os.environ[CONNECT_ARGS] = SQLITE_CONNECT_ARGS_PATH  # this process writes the same SQLite DB (dag.test)
 
 CONNECTION_SECRET = f"conn-secret-{secrets.token_hex(12)}"  # the aws_default connection's secret key, per session
+
+# No module order is imposed: `make test`'s workers (pytest-xdist, one module per worker at a time) take the modules
+# by their number of tests, so the in-process ones go first and the slow end-to-end modules start spread out among
+# them. Queuing the slowest modules first instead (measured 2026-12-06) ran three Airflow stacks side by side:
+# 11:15 and 1,294 CPU-s against 8:57-9:48 and 944-980 CPU-s; their pollers and idle schedulers cost CPU for as
+# long as they wait, and side by side they wait longer. Longest first with at most two stacks at once (an xdist
+# scheduler hook, 2026-12-07) was no better: 9:40, 10:53 and 10:19 against 10:10 in xdist's order, same code.
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
