@@ -37,7 +37,7 @@ format: install
 	$(VENV)/bin/ruff check --fix .
 
 # Three workers on two cores: most end-to-end tests wait on Airflow and job processes, so a third overlaps them
-# (10:10 here; the suite and every process it starts use ~15-16 CPU-minutes, so 8 min is the floor).
+# (10:10-11:46 here; the suite and every process it starts use 15-19 CPU-minutes, so 8 min is the floor).
 test: lint
 	$(PY) -m pytest -n 3 --dist loadfile
 
