@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import importlib.util
 import json
 import math
 import multiprocessing
@@ -786,6 +787,9 @@ def main() -> None:
     unknown = [n for n in names if n not in OBJECTIVES] + [a for a in arms if a not in ARMS]
     if unknown:
         parser.error(f"unknown objectives or arms: {', '.join(unknown)}")
+    if "bayes-opt" in arms and not args.pool and importlib.util.find_spec("bayes_opt") is None:
+        # `make install` syncs the venv to requirements.txt, which removes it; found now, not at the arm's first ask
+        parser.error("the bayes-opt arm needs bayesian-optimization: `make bench-requirements` installs it")
     runs = args.runs or (QUICK_RUNS if args.quick else RUNS)
     output = args.output or (QUICK_RESULTS if args.quick else RESULTS)
     checkpoints = checkpoints_for(jobs)
